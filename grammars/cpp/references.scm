@@ -1,0 +1,17 @@
+; What C and C++ recognition looks at (server/src/recognize/c_family.rs). CUDA inherits this file.
+
+(preproc_include path: (system_lib_string) @tl.include)
+(preproc_include path: (string_literal) @tl.include)
+
+; Names that may be catalog functions, types, constants or built-ins.
+(identifier) @tl.name
+(type_identifier) @tl.name
+
+; `ns::name` and deeper: looked up whole, else by namespace root.
+(qualified_identifier) @tl.qualified
+
+; A call whose value is dropped: for status-returning APIs this ignores an error.
+(expression_statement (call_expression) @tl.call.discarded)
+
+; Function definitions: kernels are the ones marked __global__.
+(function_definition) @tl.function

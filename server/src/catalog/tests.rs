@@ -1,0 +1,141 @@
+//! The built-in catalog is valid: every file parses with no unknown field, names are unique,
+//! cross-references resolve, and each system the ecosystem overview names has a card.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::schema::{check_catalog, check_file, CatalogFile};
+use super::Catalog;
+
+fn catalog_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../catalog")
+}
+
+fn load_all() -> Vec<(String, Result<CatalogFile, String>)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(catalog_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+    paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let stem = p.file_stem().unwrap().to_str().unwrap().to_string();
+            let text = std::fs::read_to_string(&p).unwrap();
+            (stem, toml::from_str::<CatalogFile>(&text).map_err(|e| e.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn every_file_is_valid() {
+    let mut problems = Vec::new();
+    let mut files = Vec::new();
+    for (stem, file) in load_all() {
+        match file {
+            Ok(file) => {
+                problems.extend(check_file(&stem, &file).into_iter().map(|p| format!("{stem}.toml: {p}")));
+                files.push(file);
+            }
+            Err(err) => problems.push(format!("{stem}.toml: {err}")),
+        }
+    }
+    problems.extend(check_catalog(&files).into_iter().map(|(id, p)| format!("{id}.toml: {p}")));
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+}
+
+#[test]
+fn embedded_index_matches_the_files() {
+    let catalog = Catalog::builtin();
+    let on_disk: usize = load_all().into_iter().filter_map(|(_, f)| f.ok()).map(|f| f.symbols.len()).sum();
+    assert_eq!(catalog.symbols().count(), on_disk, "rebuild: the embedded catalog is stale");
+}
+
+/// Every system the ecosystem overview names, by catalog id.
+const OVERVIEW_SYSTEMS: &[&str] = &[
+    "pytorch", "torchvision", "torch-hub", "tensorflow", "keras", "jax", "mlx", "lightning", "vllm", "tensorrt",
+    "tensorrt-llm", "torch-tensorrt", "triton", "triton-viz", "triton-inference-server", "torch-compile",
+    "torchscript", "onnx", "tf2onnx", "onnxruntime", "detectron2", "cuda", "cuda-runtime", "cuda-driver", "cudnn",
+    "cublas", "cutlass", "cufft", "rocm-hip", "opencl", "coreml", "executorch", "tflite", "fastai", "wandb",
+    "transformers", "datasets", "huggingface-hub", "aws-ec2", "sagemaker", "vertex-ai", "azure-ml", "deepspeed",
+    "openai", "vast-ai", "lambda", "xla", "llvm", "mlir", "nvcc",
+];
+
+#[test]
+fn every_overview_system_has_a_card() {
+    let catalog = Catalog::builtin();
+    let missing: Vec<&str> = OVERVIEW_SYSTEMS.iter().copied().filter(|id| catalog.system_by_id(id).is_none()).collect();
+    assert!(missing.is_empty(), "no card for {missing:?}");
+}
+
+#[test]
+fn symbol_counts_meet_the_floor() {
+    let catalog = Catalog::builtin();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for (idx, _) in catalog.symbols() {
+        *counts.entry(catalog.system(catalog.system_of(idx)).id.as_str()).or_default() += 1;
+    }
+    let floors = [
+        ("pytorch", 40), ("jax", 40), ("triton", 40), ("cuda-runtime", 40), ("cublas", 40),
+    ];
+    for (id, floor) in floors {
+        assert!(counts.get(id).copied().unwrap_or(0) >= floor, "{id}: {:?} symbols, want {floor}", counts.get(id));
+    }
+    let tf_keras = counts.get("tensorflow").copied().unwrap_or(0) + counts.get("keras").copied().unwrap_or(0);
+    assert!(tf_keras >= 40, "tensorflow + keras: {tf_keras}");
+    // Systems without a code API of their own have cards only.
+    let card_only = ["aws-ec2", "vast-ai", "lambda", "xla", "llvm", "mlir", "nvcc", "triton-viz", "torch-hub"];
+    for system in catalog.systems() {
+        if card_only.contains(&system.id.as_str()) {
+            continue;
+        }
+        let n = counts.get(system.id.as_str()).copied().unwrap_or(0);
+        assert!(n >= 10, "{}: {n} symbols, want at least 10", system.id);
+    }
+}
+
+#[test]
+fn lookups() {
+    let catalog = Catalog::builtin();
+    let relu = catalog.lookup("torch.nn.functional.relu").expect("relu");
+    assert_eq!(catalog.system(catalog.system_of(relu)).id, "pytorch");
+    assert_eq!(catalog.lookup("tensorflow.matmul"), catalog.lookup("tensorflow.linalg.matmul"), "alias");
+    let system_id = |idx: Option<u16>| idx.map(|i| catalog.system(i).id.clone());
+    assert_eq!(system_id(catalog.python_system("torch.jit.script")).as_deref(), Some("torchscript"));
+    assert_eq!(system_id(catalog.python_system("torch.nn.Whatever")).as_deref(), Some("pytorch"));
+    assert_eq!(system_id(catalog.c_system("cublasFooBar")).as_deref(), Some("cublas"));
+    assert_eq!(system_id(catalog.c_system("cuMemFoo")).as_deref(), Some("cuda-driver"));
+    assert_eq!(system_id(catalog.c_system("cudaFoo")).as_deref(), Some("cuda-runtime"));
+    assert_eq!(catalog.c_system("cudaless"), None);
+    assert_eq!(system_id(catalog.header_system("cublas_v2.h")).as_deref(), Some("cublas"));
+    assert_eq!(system_id(catalog.namespace_system("thrust")).as_deref(), Some("thrust"));
+    assert!(catalog.knows_python_module("torch.nn.functional"));
+    assert!(!catalog.knows_python_module("requests"));
+}
+
+#[test]
+fn search_finds_matmul_everywhere() {
+    let catalog = Catalog::builtin();
+    let found: Vec<String> = super::search(&catalog, "matmul", 60).into_iter().map(|i| catalog.symbol(i).name.clone()).collect();
+    for want in ["torch.matmul", "jax.numpy.matmul", "tensorflow.linalg.matmul", "mlx.core.matmul"] {
+        assert!(found.iter().any(|f| f == want), "{want} missing from {found:?}");
+    }
+    assert!(found.iter().any(|f| f.starts_with("cublas")), "no cuBLAS routine in {found:?}");
+}
+
+#[test]
+fn user_files_override_and_report_problems() {
+    let dir = std::env::temp_dir().join(format!("tensorlens-user-catalog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("mylib.toml"),
+        "[system]\nid = \"mylib\"\nname = \"MyLib\"\ngroup = \"research\"\nmaintainer = \"us\"\nsummary = \"Our kernels.\"\ndocs = \"https://example.com\"\npython_modules = [\"mylib\"]\n\n[[symbols]]\nname = \"mylib.fused_adam\"\nkind = \"function\"\nsummary = \"Our fused Adam step.\"\ndocs = \"https://example.com/fused_adam\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("broken.toml"), "[system]\nid = 3\n").unwrap();
+    let (catalog, problems) = Catalog::with_user_dir(&dir);
+    assert!(catalog.lookup("mylib.fused_adam").is_some());
+    assert!(catalog.lookup("torch.matmul").is_some(), "built-in catalog still loaded");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].path.ends_with("broken.toml"));
+    assert!(problems[0].span.is_some());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,144 @@
+//! Command-line features: the same analysis the server does, printed for people and scripts.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{format_err, Context};
+
+use crate::catalog::{self, Catalog};
+use crate::documents::Document;
+use crate::ide;
+use crate::text::PositionEncoding;
+
+/// `tensorlens explain FILE...`
+pub fn explain(files: &[PathBuf], json: bool) -> anyhow::Result<()> {
+    let catalog = Catalog::builtin();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut failures = 0;
+    for path in files {
+        match explain_file(path, &catalog, json, &mut out) {
+            Ok(()) => {}
+            Err(err) => {
+                eprintln!("tensorlens: {}: {err:#}", path.display());
+                failures += 1;
+            }
+        }
+    }
+    if failures > 0 {
+        return Err(format_err!("{failures} of {} files could not be explained", files.len()));
+    }
+    Ok(())
+}
+
+fn explain_file(path: &Path, catalog: &Catalog, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    let bytes = std::fs::read(path).with_context(|| "cannot read the file".to_string())?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => {
+            eprintln!("tensorlens: {}: not valid UTF-8; invalid bytes shown as U+FFFD", path.display());
+            String::from_utf8_lossy(err.as_bytes()).into_owned()
+        }
+    };
+    let uri = format!("file://{}", path.display());
+    let mut doc = Document::new(&uri, "", 0, &text);
+    if doc.language.is_none() {
+        return Err(format_err!("not a Python, CUDA or C/C++ file (by its extension)"));
+    }
+    doc.analyze(catalog, &[]);
+    let diagnostics = ide::diagnostics(&doc, catalog);
+    if !json {
+        writeln!(out, "{}", path.display())?;
+    }
+    for reference in &doc.recognition.references {
+        // Columns for people: 1-based, counted in characters.
+        let pos = doc.position(reference.range.start, PositionEncoding::Utf32);
+        let symbol = reference.symbol.map(|idx| catalog.symbol(idx));
+        let system = reference.system.map(|idx| catalog.system(idx).name.as_str()).unwrap_or("");
+        let summary = symbol.map(|s| s.summary.as_str()).unwrap_or(match reference.role {
+            crate::recognize::Role::Launch => "kernel launch",
+            crate::recognize::Role::KernelDefinition => "CUDA kernel defined here",
+            _ => "(not in the catalog yet)",
+        });
+        if json {
+            let value = serde_json::json!({
+                "file": path.display().to_string(),
+                "line": pos.line + 1,
+                "column": pos.col + 1,
+                "name": &*reference.name,
+                "role": reference.role.label(),
+                "system": system,
+                "known": symbol.is_some(),
+                "summary": summary,
+                "docs": symbol.map(|s| s.docs.as_str()),
+            });
+            writeln!(out, "{value}")?;
+        } else {
+            let location = format!("{}:{}", pos.line + 1, pos.col + 1);
+            writeln!(out, "  {location:<8} {:<13} {:<40} {:<22} {summary}", reference.role.label(), reference.name, system)?;
+        }
+    }
+    for diag in diagnostics {
+        let pos = doc.position(diag.range.start, PositionEncoding::Utf32);
+        if json {
+            let value = serde_json::json!({
+                "file": path.display().to_string(), "line": pos.line + 1, "column": pos.col + 1,
+                "diagnostic": diag.code, "message": diag.message,
+            });
+            writeln!(out, "{value}")?;
+        } else {
+            writeln!(out, "  {:<8} {:<13} {}", format!("{}:{}", pos.line + 1, pos.col + 1), diag.code, diag.message)?;
+        }
+    }
+    Ok(())
+}
+
+/// `tensorlens catalog search QUERY`
+pub fn catalog_search(query: &str, limit: usize, json: bool) -> anyhow::Result<()> {
+    let catalog = Catalog::builtin();
+    let found = catalog::search(&catalog, query, limit);
+    if found.is_empty() && !json {
+        println!("nothing in the catalog matches {query:?}");
+    }
+    for idx in found {
+        let entry = crate::lsp::to_proto::catalog_entry(&catalog, idx);
+        if json {
+            println!("{}", serde_json::to_string(&entry)?);
+        } else {
+            println!("{:<45} {:<22} {}", entry.name, entry.system, entry.summary);
+        }
+    }
+    Ok(())
+}
+
+/// `tensorlens catalog check DIR`
+pub fn catalog_check(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        return Err(format_err!("{} is not a folder", dir.display()));
+    }
+    let builtin = Catalog::builtin_files();
+    let (files, problems) = catalog::load_user_dir(dir, &builtin);
+    for problem in &problems {
+        let at = problem.span.as_ref().map(|s| format!(" (byte {})", s.start)).unwrap_or_default();
+        println!("{}{at}: {}", problem.path.display(), problem.message);
+    }
+    println!("{} files loaded, {} problems", files.len(), problems.len());
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format_err!("the catalog folder has problems"))
+    }
+}
+
+/// `tensorlens catalog systems`
+pub fn catalog_systems() -> anyhow::Result<()> {
+    let catalog = Catalog::builtin();
+    let mut counts = vec![0usize; catalog.systems().len()];
+    for (idx, _) in catalog.symbols() {
+        counts[catalog.system_of(idx) as usize] += 1;
+    }
+    for (idx, system) in catalog.systems().iter().enumerate() {
+        println!("{:<26} {:<12} {:>5} symbols  {}", system.id, system.group, counts[idx], system.summary);
+    }
+    Ok(())
+}

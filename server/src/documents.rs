@@ -1,0 +1,242 @@
+//! Open documents: text (ropey), tree (tree-sitter, edited incrementally) and what recognition
+//! found in it. The sync handlers are the only writers; features read snapshots.
+//!
+//! Invariant: a document's tree and recognition always describe its current text. Edits are applied
+//! in the order they arrive and never await in between, so concurrent handlers cannot reorder them.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use ropey::Rope;
+use tree_sitter::{InputEdit, Tree};
+
+use crate::catalog::Catalog;
+use crate::parse::{self, Language};
+use crate::recognize::{self, ImportBinding, Recognition};
+use crate::text::{self, LineCol, PositionEncoding};
+
+/// Files above this size are kept as text but not parsed: recognition would stall the editor.
+pub const MAX_PARSED_BYTES: usize = 8 * 1024 * 1024;
+
+/// One change from the client: replace `range` (or everything) with `text`.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub range: Option<(LineCol, LineCol)>,
+    pub text: String,
+}
+
+#[derive(Clone)]
+pub struct Document {
+    pub uri: String,
+    pub language: Option<Language>,
+    pub version: i32,
+    pub rope: Rope,
+    pub tree: Option<Tree>,
+    pub recognition: Arc<Recognition>,
+    /// Cells of one notebook share their imports: the notebook's path, for `vscode-notebook-cell` URIs.
+    pub notebook: Option<String>,
+}
+
+impl Document {
+    pub fn new(uri: &str, language_id: &str, version: i32, text: &str) -> Document {
+        Document {
+            uri: uri.to_string(),
+            language: Language::detect(language_id, uri),
+            version,
+            rope: Rope::from_str(text),
+            tree: None,
+            recognition: Arc::default(),
+            notebook: notebook_of(uri),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        self.rope.to_string()
+    }
+
+    /// Applies one change to the text and the tree. Out-of-range positions are clamped (a line past
+    /// the end means the end of the document); an inverted range is put the right way round.
+    pub fn apply(&mut self, change: &Change, encoding: PositionEncoding) {
+        let Some((start, end)) = change.range else {
+            self.rope = Rope::from_str(&change.text);
+            self.tree = None;
+            return;
+        };
+        let len = self.rope.len_bytes();
+        let mut start_byte = text::offset(&self.rope, start, encoding).unwrap_or(len);
+        let mut end_byte = text::offset(&self.rope, end, encoding).unwrap_or(len);
+        if start_byte > end_byte {
+            tracing::warn!("{}: inverted change range {start:?}..{end:?}, applied as {end:?}..{start:?}", self.uri);
+            std::mem::swap(&mut start_byte, &mut end_byte);
+        }
+        let start_position = text::point(&self.rope, start_byte);
+        let old_end_position = text::point(&self.rope, end_byte);
+        let start_char = self.rope.byte_to_char(start_byte);
+        let end_char = self.rope.byte_to_char(end_byte);
+        self.rope.remove(start_char..end_char);
+        self.rope.insert(start_char, &change.text);
+        let new_end_byte = start_byte + change.text.len();
+        if let Some(tree) = &mut self.tree {
+            tree.edit(&InputEdit {
+                start_byte,
+                old_end_byte: end_byte,
+                new_end_byte,
+                start_position,
+                old_end_position,
+                new_end_position: text::point(&self.rope, new_end_byte),
+            });
+        }
+    }
+
+    /// Re-parses (incrementally when a tree exists) and re-runs recognition.
+    pub fn analyze(&mut self, catalog: &Catalog, outer_imports: &[ImportBinding]) {
+        let Some(language) = self.language else { return };
+        if self.rope.len_bytes() > MAX_PARSED_BYTES {
+            if self.tree.is_some() || self.version == 0 {
+                tracing::warn!("{}: {} bytes is above the {} byte limit; not analysed", self.uri, self.rope.len_bytes(), MAX_PARSED_BYTES);
+            }
+            self.tree = None;
+            self.recognition = Arc::default();
+            return;
+        }
+        self.tree = parse::parse(language, &self.rope, self.tree.as_ref());
+        self.recognition = match &self.tree {
+            Some(tree) => {
+                let source = contiguous(&self.rope);
+                Arc::new(recognize::recognize(language, &source, tree, catalog, outer_imports))
+            }
+            None => Arc::default(),
+        };
+    }
+
+    pub fn offset(&self, pos: LineCol, encoding: PositionEncoding) -> Option<usize> {
+        text::offset(&self.rope, pos, encoding)
+    }
+
+    pub fn position(&self, byte: usize, encoding: PositionEncoding) -> LineCol {
+        text::position(&self.rope, byte, encoding)
+    }
+
+    pub fn range(&self, range: &Range<usize>, encoding: PositionEncoding) -> (LineCol, LineCol) {
+        (self.position(range.start, encoding), self.position(range.end, encoding))
+    }
+
+    pub fn slice(&self, range: Range<usize>) -> String {
+        let len = self.rope.len_bytes();
+        let start = self.rope.byte_to_char(range.start.min(len));
+        let end = self.rope.byte_to_char(range.end.min(len));
+        self.rope.slice(start..end).to_string()
+    }
+}
+
+/// The rope's bytes in one piece: queries need a contiguous slice, and copying is far cheaper than
+/// the query itself.
+fn contiguous(rope: &Rope) -> std::borrow::Cow<'_, [u8]> {
+    let mut chunks = rope.chunks();
+    match (chunks.next(), chunks.next()) {
+        (Some(only), None) => std::borrow::Cow::Borrowed(only.as_bytes()),
+        _ => std::borrow::Cow::Owned(rope.bytes().collect()),
+    }
+}
+
+/// `vscode-notebook-cell:/path/nb.ipynb#W0sZmlsZQ%3D%3D` -> `/path/nb.ipynb`.
+fn notebook_of(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("vscode-notebook-cell:")?;
+    Some(rest.split('#').next().unwrap_or(rest).to_string())
+}
+
+/// Every open document, keyed by URI.
+#[derive(Default)]
+pub struct DocumentStore {
+    docs: HashMap<String, Document>,
+}
+
+impl DocumentStore {
+    pub fn get(&self, uri: &str) -> Option<&Document> {
+        self.docs.get(uri)
+    }
+
+    pub fn uris(&self) -> impl Iterator<Item = &String> {
+        self.docs.keys()
+    }
+
+    pub fn open(&mut self, mut doc: Document, catalog: &Catalog) {
+        let outer = self.outer_imports(&doc);
+        doc.analyze(catalog, &outer);
+        let notebook = doc.notebook.clone();
+        let uri = doc.uri.clone();
+        self.docs.insert(uri.clone(), doc);
+        self.refresh_notebook(notebook.as_deref(), &uri, catalog);
+    }
+
+    pub fn close(&mut self, uri: &str) -> Option<Document> {
+        self.docs.remove(uri)
+    }
+
+    /// Applies a batch of changes for `version`. Returns false (and changes nothing) for an unknown
+    /// document or a version older than the one held.
+    pub fn change(&mut self, uri: &str, version: i32, changes: &[Change], encoding: PositionEncoding, catalog: &Catalog) -> bool {
+        let Some(doc) = self.docs.get_mut(uri) else {
+            tracing::warn!("change to a document that is not open: {uri}");
+            return false;
+        };
+        if version < doc.version {
+            tracing::warn!("{uri}: stale change for version {version}, document is at {}", doc.version);
+            return false;
+        }
+        let imports_before = doc.recognition.module_imports.clone();
+        for change in changes {
+            doc.apply(change, encoding);
+        }
+        doc.version = version;
+        let mut doc = self.docs.remove(uri).expect("present above");
+        let outer = self.outer_imports(&doc);
+        doc.analyze(catalog, &outer);
+        let notebook = doc.notebook.clone();
+        let imports_changed = doc.recognition.module_imports != imports_before;
+        self.docs.insert(uri.to_string(), doc);
+        if imports_changed {
+            self.refresh_notebook(notebook.as_deref(), uri, catalog);
+        }
+        true
+    }
+
+    /// Re-analyses every document, e.g. after the catalog changed.
+    pub fn reanalyze_all(&mut self, catalog: &Catalog) {
+        let uris: Vec<String> = self.docs.keys().cloned().collect();
+        for uri in uris {
+            let mut doc = self.docs.remove(&uri).expect("listed above");
+            let outer = self.outer_imports(&doc);
+            doc.analyze(catalog, &outer);
+            self.docs.insert(uri, doc);
+        }
+    }
+
+    /// Imports made at module level in the other cells of the same notebook.
+    fn outer_imports(&self, doc: &Document) -> Vec<ImportBinding> {
+        let Some(notebook) = &doc.notebook else { return Vec::new() };
+        self.docs
+            .values()
+            .filter(|other| other.uri != doc.uri && other.notebook.as_ref() == Some(notebook))
+            .flat_map(|other| other.recognition.module_imports.iter().cloned())
+            .collect()
+    }
+
+    /// Re-analyses the other cells of a notebook after one cell's imports changed.
+    fn refresh_notebook(&mut self, notebook: Option<&str>, changed: &str, catalog: &Catalog) {
+        let Some(notebook) = notebook else { return };
+        let siblings: Vec<String> = self
+            .docs
+            .values()
+            .filter(|d| d.uri != changed && d.notebook.as_deref() == Some(notebook))
+            .map(|d| d.uri.clone())
+            .collect();
+        for uri in siblings {
+            let mut doc = self.docs.remove(&uri).expect("listed above");
+            let outer = self.outer_imports(&doc);
+            doc.analyze(catalog, &outer);
+            self.docs.insert(uri, doc);
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Code actions: open documentation, replace deprecated APIs, check ignored status codes.
+
+use std::ops::Range;
+
+use super::TextEdit;
+use crate::catalog::Catalog;
+use crate::documents::Document;
+use crate::recognize::Reference;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActionKind {
+    /// Edits the document; `preferred` marks the obvious fix.
+    QuickFix { edits: Vec<TextEdit>, preferred: bool },
+    /// Opens a web page in the user's browser.
+    OpenUrl(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Action {
+    pub title: String,
+    pub kind: ActionKind,
+}
+
+pub fn code_actions(doc: &Document, catalog: &Catalog, range: Range<usize>) -> Vec<Action> {
+    let mut res = Vec::new();
+    let overlaps = |r: &Range<usize>| r.start <= range.end && range.start <= r.end;
+    for call in doc.recognition.discarded_calls.iter().filter(|c| overlaps(&c.call_range)) {
+        if let Some(action) = status_check_fix(doc, catalog, call.symbol, call.call_range.clone()) {
+            res.push(action);
+        }
+    }
+    let references: Vec<&Reference> = doc.recognition.references.iter().filter(|r| overlaps(&r.range)).collect();
+    for reference in &references {
+        if let Some(action) = deprecation_fix(doc, catalog, reference) {
+            res.push(action);
+        }
+    }
+    let mut opened_systems = Vec::new();
+    for reference in references {
+        if let Some(symbol) = reference.symbol.map(|idx| catalog.symbol(idx)) {
+            res.push(Action {
+                title: format!("Open documentation for {}", symbol.name),
+                kind: ActionKind::OpenUrl(symbol.docs.clone()),
+            });
+        }
+        if let Some(system_idx) = reference.system {
+            if opened_systems.contains(&system_idx) {
+                continue;
+            }
+            opened_systems.push(system_idx);
+            let system = catalog.system(system_idx);
+            match &system.guide {
+                Some(guide) => res.push(Action { title: format!("Open {} guide", system.name), kind: ActionKind::OpenUrl(guide.clone()) }),
+                None => res.push(Action {
+                    title: format!("Open {} documentation", system.name),
+                    kind: ActionKind::OpenUrl(system.docs.clone()),
+                }),
+            }
+        }
+    }
+    res
+}
+
+/// Rewrites a deprecated name to its replacement, keeping the alias the code uses when the
+/// replacement lives under the same imported module.
+fn deprecation_fix(doc: &Document, catalog: &Catalog, reference: &Reference) -> Option<Action> {
+    let symbol = catalog.symbol(reference.symbol?);
+    symbol.deprecated.as_ref()?;
+    let replacement = symbol.replacement.as_ref()?;
+    let edit = if reference.name.contains('.') {
+        // Python: the reference is the last segment of a chain. Find the chain's written start: the
+        // first reference of the same chain (contiguous, sharing a qualified prefix).
+        let refs = &doc.recognition.references;
+        let idx = refs.iter().position(|r| r.range == reference.range)?;
+        let mut start_idx = idx;
+        while start_idx > 0 {
+            let prev = &refs[start_idx - 1];
+            let gap = doc.slice(prev.range.end..refs[start_idx].range.start);
+            if gap.trim() == "." && reference.name.starts_with(&*prev.name) {
+                start_idx -= 1;
+            } else {
+                break;
+            }
+        }
+        let root = &refs[start_idx];
+        let written_root = doc.slice(root.range.clone());
+        let new_text = match replacement.strip_prefix(&*root.name) {
+            Some(rest) if rest.starts_with('.') => format!("{written_root}{rest}"),
+            _ => replacement.clone(),
+        };
+        TextEdit { range: root.range.start..reference.range.end, new_text }
+    } else {
+        TextEdit { range: reference.range.clone(), new_text: replacement.clone() }
+    };
+    Some(Action {
+        title: format!("Replace {} with {replacement}", symbol.name),
+        kind: ActionKind::QuickFix { edits: vec![edit], preferred: true },
+    })
+}
+
+/// How to check one status type: macro name, success value, and how to print the error.
+struct StatusCheck {
+    status: &'static str,
+    macro_name: &'static str,
+    success: &'static str,
+    describe: &'static str,
+    /// Text that shows an existing macro handles this status type.
+    markers: &'static [&'static str],
+}
+
+const STATUS_CHECKS: &[StatusCheck] = &[
+    StatusCheck { status: "cudaError_t", macro_name: "CUDA_CHECK", success: "cudaSuccess", describe: "cudaGetErrorString(status_)", markers: &["cudaSuccess", "cudaGetErrorString", "cudaError_t"] },
+    StatusCheck { status: "CUresult", macro_name: "CU_CHECK", success: "CUDA_SUCCESS", describe: "\"driver error\"", markers: &["CUDA_SUCCESS", "cuGetErrorString", "cuGetErrorName", "CUresult"] },
+    StatusCheck { status: "cublasStatus_t", macro_name: "CUBLAS_CHECK", success: "CUBLAS_STATUS_SUCCESS", describe: "cublasGetStatusString(status_)", markers: &["CUBLAS_STATUS_SUCCESS", "cublasStatus_t"] },
+    StatusCheck { status: "cudnnStatus_t", macro_name: "CUDNN_CHECK", success: "CUDNN_STATUS_SUCCESS", describe: "cudnnGetErrorString(status_)", markers: &["CUDNN_STATUS_SUCCESS", "cudnnGetErrorString", "cudnnStatus_t"] },
+    StatusCheck { status: "cufftResult", macro_name: "CUFFT_CHECK", success: "CUFFT_SUCCESS", describe: "\"cuFFT error\"", markers: &["CUFFT_SUCCESS", "cufftResult"] },
+    StatusCheck { status: "hipError_t", macro_name: "HIP_CHECK", success: "hipSuccess", describe: "hipGetErrorString(status_)", markers: &["hipSuccess", "hipGetErrorString", "hipError_t"] },
+    StatusCheck { status: "nvrtcResult", macro_name: "NVRTC_CHECK", success: "NVRTC_SUCCESS", describe: "nvrtcGetErrorString(status_)", markers: &["NVRTC_SUCCESS", "nvrtcGetErrorString", "nvrtcResult"] },
+    StatusCheck { status: "cl_int", macro_name: "CL_CHECK", success: "CL_SUCCESS", describe: "\"OpenCL error\"", markers: &["CL_SUCCESS"] },
+];
+
+fn status_check_fix(doc: &Document, catalog: &Catalog, symbol: crate::catalog::SymbolIdx, call: Range<usize>) -> Option<Action> {
+    let symbol = catalog.symbol(symbol);
+    let status = symbol.returns.as_deref()?;
+    let check = STATUS_CHECKS.iter().find(|c| c.status == status)?;
+    let text = doc.text();
+    let mut edits = Vec::new();
+    let macro_name = match existing_check_macro(&text, check) {
+        Some(name) => name,
+        None => {
+            let (offset, definition) = macro_definition(&text, check);
+            edits.push(TextEdit { range: offset..offset, new_text: definition });
+            check.macro_name.to_string()
+        }
+    };
+    edits.push(TextEdit { range: call.start..call.start, new_text: format!("{macro_name}(") });
+    edits.push(TextEdit { range: call.end..call.end, new_text: ")".to_string() });
+    Some(Action {
+        title: format!("Check the {status} of {} with {macro_name}", symbol.name),
+        kind: ActionKind::QuickFix { edits, preferred: true },
+    })
+}
+
+/// A one-argument macro defined in the file whose body handles this status type.
+fn existing_check_macro(text: &str, check: &StatusCheck) -> Option<String> {
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim_start();
+        let Some(rest) = trimmed.strip_prefix('#').map(str::trim_start).and_then(|r| r.strip_prefix("define")) else { continue };
+        let rest = rest.trim_start();
+        let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        if name.is_empty() || !rest[name.len()..].starts_with('(') {
+            continue;
+        }
+        // The body runs on while lines end in a backslash.
+        let mut body = line.to_string();
+        let mut current = line;
+        while current.trim_end().ends_with('\\') {
+            let Some(next) = lines.next() else { break };
+            body.push_str(next);
+            current = next;
+        }
+        if check.markers.iter().any(|m| body.contains(m)) {
+            return Some(name);
+        }
+    }
+    // cuda-samples' helper header defines the classic checker.
+    if check.status == "cudaError_t" && text.contains("helper_cuda.h") {
+        return Some("checkCudaErrors".to_string());
+    }
+    None
+}
+
+/// Where to put a new check macro (after the last `#include`) and its text, with the C headers
+/// it needs when the file lacks them.
+fn macro_definition(text: &str, check: &StatusCheck) -> (usize, String) {
+    let mut offset = 0;
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        pos += line.len();
+        if line.trim_start().starts_with("#include") {
+            offset = pos;
+        }
+    }
+    let mut out = String::new();
+    if offset > 0 && !text[..offset].ends_with('\n') {
+        out.push('\n');
+    }
+    for (needed, header) in [("stdio", "#include <cstdio>\n"), ("stdlib", "#include <cstdlib>\n")] {
+        let present = text.contains(&format!("<{needed}.h>")) || text.contains(&format!("<c{needed}>"));
+        if !present {
+            out.push_str(header);
+        }
+    }
+    let status = check.status;
+    let success = check.success;
+    let describe = check.describe;
+    let name = check.macro_name;
+    out.push_str(&format!(
+        "\n// Added by tensorlens: stops with a message when a {status} call fails.\n\
+         #define {name}(call)                                                     \\\n\
+         \x20 do {{                                                                   \\\n\
+         \x20   {status} status_ = (call);                                           \\\n\
+         \x20   if (status_ != {success}) {{                                          \\\n\
+         \x20     fprintf(stderr, \"%s failed at %s:%d: %s (%d)\\n\", #call,        \\\n\
+         \x20                  __FILE__, __LINE__, {describe}, (int)status_);         \\\n\
+         \x20     exit(EXIT_FAILURE);                                            \\\n\
+         \x20   }}                                                                    \\\n\
+         \x20 }} while (0)\n\n"
+    ));
+    (offset, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ide::test_support::{catalog, fixture};
+
+    fn apply(text: &str, edits: &[TextEdit]) -> String {
+        let mut edits = edits.to_vec();
+        edits.sort_by_key(|e| std::cmp::Reverse(e.range.start));
+        let mut text = text.to_string();
+        for edit in edits {
+            text.replace_range(edit.range.clone(), &edit.new_text);
+        }
+        text
+    }
+
+    fn quick_fix(path: &str, src: &str) -> (String, Action) {
+        let (doc, offset) = fixture(path, src);
+        let actions = code_actions(&doc, catalog(), offset..offset);
+        let action = actions.into_iter().find(|a| matches!(a.kind, ActionKind::QuickFix { .. })).expect("a quick fix");
+        let ActionKind::QuickFix { edits, .. } = &action.kind else { unreachable!() };
+        (apply(&doc.text(), edits), action)
+    }
+
+    #[test]
+    fn reuses_existing_check_macro() {
+        let src = "#include <cstdio>\n#define CHECK(x) do { cudaError_t e = (x); if (e != cudaSuccess) printf(\"%s\", cudaGetErrorString(e)); } while (0)\nvoid f(float* d) {\n  cudaMa$0lloc(&d, 4);\n}\n";
+        let (text, action) = quick_fix("a.cu", src);
+        assert!(text.contains("  CHECK(cudaMalloc(&d, 4));\n"), "{text}");
+        assert_eq!(action.title, "Check the cudaError_t of cudaMalloc with CHECK");
+    }
+
+    #[test]
+    fn inserts_check_macro_when_missing() {
+        let src = "#include <cublas_v2.h>\nvoid f(cublasHandle_t h) {\n  cublasCre$0ate(&h);\n}\n";
+        let (text, _) = quick_fix("a.cu", src);
+        assert!(text.starts_with("#include <cublas_v2.h>\n#include <cstdio>\n#include <cstdlib>\n"), "{text}");
+        assert!(text.contains("#define CUBLAS_CHECK(call)"), "{text}");
+        assert!(text.contains("  CUBLAS_CHECK(cublasCreate(&h));\n"), "{text}");
+    }
+
+    #[test]
+    fn replaces_deprecated_python_api_keeping_alias() {
+        let src = "import torch\nwith torch.cuda.amp.auto$0cast():\n    pass\n";
+        let (text, action) = quick_fix("a.py", src);
+        assert_eq!(text, "import torch\nwith torch.amp.autocast():\n    pass\n");
+        assert_eq!(action.title, "Replace torch.cuda.amp.autocast with torch.amp.autocast");
+    }
+
+    #[test]
+    fn offers_docs_and_guide() {
+        let (doc, offset) = fixture("a.py", "import jax\njax.ji$0t(f)\n");
+        let titles: Vec<String> = code_actions(&doc, catalog(), offset..offset).into_iter().map(|a| a.title).collect();
+        assert!(titles.contains(&"Open documentation for jax.jit".to_string()), "{titles:?}");
+        assert!(titles.iter().any(|t| t.starts_with("Open JAX")), "{titles:?}");
+    }
+}

@@ -1,0 +1,44 @@
+//! Features as pure functions over a document and the catalog. Editor words (byte offsets, labels,
+//! markdown), never LSP types: `lsp/` converts at the edge.
+
+mod actions;
+mod diagnostics;
+mod hover;
+mod links;
+
+use std::ops::Range;
+
+pub use actions::{code_actions, Action, ActionKind};
+pub use diagnostics::{diagnostics, Diagnostic, Severity};
+pub use hover::{hover, HoverResult};
+pub use links::{document_links, Link};
+
+/// A replacement of a byte range of the document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextEdit {
+    pub range: Range<usize>,
+    pub new_text: String,
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Fixtures: minimal source text with `$0` marking the cursor, analysed with the built-in catalog.
+    use std::sync::OnceLock;
+
+    use crate::catalog::Catalog;
+    use crate::documents::Document;
+
+    pub fn catalog() -> &'static Catalog {
+        static CATALOG: OnceLock<Catalog> = OnceLock::new();
+        CATALOG.get_or_init(Catalog::builtin)
+    }
+
+    /// Strips the `$0` marker and returns the analysed document and the marker's byte offset.
+    pub fn fixture(path: &str, text: &str) -> (Document, usize) {
+        let offset = text.find("$0").unwrap_or(0);
+        let text = text.replacen("$0", "", 1);
+        let mut doc = Document::new(path, "", 0, &text);
+        doc.analyze(catalog(), &[]);
+        (doc, offset)
+    }
+}

@@ -1,0 +1,14 @@
+//! tensorlens: a language server for deep-learning and GPU code.
+//!
+//! Layers, lowest first; each depends only on the ones above it in this list:
+//! `text` (positions) · `parse` (tree-sitter) · `catalog` · `recognize` · `documents` · `ide`
+//! (features as pure functions) · `lsp` (protocol glue) · `cli`.
+
+pub mod catalog;
+pub mod cli;
+pub mod documents;
+pub mod ide;
+pub mod lsp;
+pub mod parse;
+pub mod recognize;
+pub mod text;

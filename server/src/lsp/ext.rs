@@ -1,0 +1,35 @@
+//! tensorlens' own commands and methods. Editor plugins mirror this file
+//! (editors/vscode/src/lsp_ext.ts, editors/neovim/lua/tensorlens/commands.lua).
+
+use serde::{Deserialize, Serialize};
+
+/// Opens a URL in the user's browser (the server asks the client through `window/showDocument`).
+/// Arguments: `[url]`.
+pub const OPEN_URL: &str = "tensorlens.openUrl";
+/// Searches the catalog. Arguments: `[query]`. Returns `[CatalogEntry]`.
+pub const SEARCH_CATALOG_COMMAND: &str = "tensorlens.searchCatalog";
+
+pub const COMMANDS: &[&str] = &[OPEN_URL, SEARCH_CATALOG_COMMAND];
+
+/// Custom request with the same answer as the search command, for plugins that prefer requests.
+pub const SEARCH_CATALOG: &str = "tensorlens/searchCatalog";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SearchCatalogParams {
+    pub query: String,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// One catalog symbol, as plugins show it in a picker.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogEntry {
+    pub name: String,
+    pub kind: String,
+    pub system: String,
+    pub summary: String,
+    pub signature: Option<String>,
+    pub docs: String,
+    pub equivalents: Vec<String>,
+}

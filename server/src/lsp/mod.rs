@@ -1,0 +1,18 @@
+//! LSP glue: the only place that knows tower-lsp and LSP types. Handlers convert, call one `ide`
+//! function and convert back.
+
+pub mod capabilities;
+pub mod ext;
+pub mod from_proto;
+pub mod server;
+pub mod to_proto;
+
+pub use server::Server;
+
+/// Serves LSP on stdin/stdout until the client exits.
+pub async fn serve_stdio() {
+    let (service, socket) = tower_lsp_server::LspService::build(Server::new)
+        .custom_method(ext::SEARCH_CATALOG, Server::search_catalog)
+        .finish();
+    tower_lsp_server::Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
+}

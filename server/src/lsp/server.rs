@@ -1,0 +1,322 @@
+//! The `LanguageServer` implementation: thin handlers over `ide`.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use tower_lsp_server::jsonrpc::{self, Result};
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer};
+
+use super::{capabilities, ext, from_proto, to_proto};
+use crate::catalog::{self, Catalog};
+use crate::documents::{Document, DocumentStore};
+use crate::ide;
+use crate::text::PositionEncoding;
+
+/// Where users keep their own catalog files, relative to a workspace root.
+pub const USER_CATALOG_DIR: &str = ".tensorlens/catalog";
+
+pub struct Server {
+    client: Client,
+    state: Arc<State>,
+}
+
+struct State {
+    documents: Mutex<DocumentStore>,
+    catalog: RwLock<Arc<Catalog>>,
+    encoding: RwLock<PositionEncoding>,
+    roots: RwLock<Vec<PathBuf>>,
+    /// User catalog files that had problems last time, so fixed ones get their diagnostics cleared.
+    reported_catalog_files: Mutex<Vec<Uri>>,
+}
+
+/// What a request needs, taken under the lock and used after it is released.
+struct Snapshot {
+    doc: Document,
+    catalog: Arc<Catalog>,
+    encoding: PositionEncoding,
+}
+
+/// A poisoned lock only means another handler panicked; the data is still consistent because every
+/// writer finishes its edit before anything can panic.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs pure work off the async runtime; a panic becomes an internal error instead of a lost request.
+async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|err| {
+        tracing::error!("request failed: {err}");
+        jsonrpc::Error::internal_error()
+    })
+}
+
+impl Server {
+    pub fn new(client: Client) -> Server {
+        Server {
+            client,
+            state: Arc::new(State {
+                documents: Mutex::default(),
+                catalog: RwLock::new(Arc::new(Catalog::builtin())),
+                encoding: RwLock::new(PositionEncoding::Utf16),
+                roots: RwLock::default(),
+                reported_catalog_files: Mutex::default(),
+            }),
+        }
+    }
+
+    fn catalog(&self) -> Arc<Catalog> {
+        self.state.catalog.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn encoding(&self) -> PositionEncoding {
+        *self.state.encoding.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn snapshot(&self, uri: &Uri) -> Option<Snapshot> {
+        let doc = lock(&self.state.documents).get(uri.as_str()).cloned();
+        if doc.is_none() {
+            tracing::debug!("request for a document that is not open: {}", uri.as_str());
+        }
+        Some(Snapshot { doc: doc?, catalog: self.catalog(), encoding: self.encoding() })
+    }
+
+    async fn publish_diagnostics(&self, uri: Uri) {
+        let Some(snap) = self.snapshot(&uri) else { return };
+        let version = snap.doc.version;
+        let diags = run_blocking(move || {
+            ide::diagnostics(&snap.doc, &snap.catalog)
+                .iter()
+                .map(|d| to_proto::diagnostic(&snap.doc, d, snap.encoding))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        self.client.publish_diagnostics(uri, diags, Some(version)).await;
+    }
+
+    /// Loads user catalog files from every workspace root and reports their problems on the files.
+    async fn load_user_catalogs(&self) {
+        let roots = self.state.roots.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let (catalog, problems) = tokio::task::spawn_blocking(move || {
+            let mut files: Vec<catalog::CatalogFile> = Catalog::builtin_files();
+            let mut problems = Vec::new();
+            for root in roots {
+                let (user, user_problems) = catalog::load_user_dir(&root.join(USER_CATALOG_DIR), &files);
+                files.extend(user);
+                problems.extend(user_problems);
+            }
+            (Catalog::new(files), problems)
+        })
+        .await
+        .unwrap_or_else(|_| (Catalog::builtin(), Vec::new()));
+        *self.state.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+        let catalog = self.catalog();
+        lock(&self.state.documents).reanalyze_all(&catalog);
+
+        let mut by_file: Vec<(Uri, Vec<Diagnostic>)> = Vec::new();
+        for problem in problems {
+            tracing::warn!("user catalog {}: {}", problem.path.display(), problem.message);
+            let Some(uri) = Uri::from_file_path(&problem.path) else { continue };
+            let text = std::fs::read_to_string(&problem.path).unwrap_or_default();
+            let range = problem
+                .span
+                .map(|span| {
+                    let doc = Document::new(uri.as_str(), "toml", 0, &text);
+                    to_proto::range(&doc, &span, self.encoding())
+                })
+                .unwrap_or_default();
+            let diag = Diagnostic {
+                range,
+                severity: Some(DiagnosticSeverity::ERROR),
+                source: Some("tensorlens".into()),
+                message: format!("{} (this file is not loaded; the built-in catalog still is)", problem.message),
+                ..Default::default()
+            };
+            match by_file.iter_mut().find(|(u, _)| *u == uri) {
+                Some((_, diags)) => diags.push(diag),
+                None => by_file.push((uri, vec![diag])),
+            }
+        }
+        let previous = std::mem::replace(
+            &mut *lock(&self.state.reported_catalog_files),
+            by_file.iter().map(|(uri, _)| uri.clone()).collect(),
+        );
+        for uri in previous {
+            if !by_file.iter().any(|(u, _)| *u == uri) {
+                self.client.publish_diagnostics(uri, Vec::new(), None).await;
+            }
+        }
+        for (uri, diags) in by_file {
+            self.client.publish_diagnostics(uri, diags, None).await;
+        }
+    }
+
+    /// `tensorlens/searchCatalog`.
+    pub async fn search_catalog(&self, params: ext::SearchCatalogParams) -> Result<Vec<ext::CatalogEntry>> {
+        let catalog = self.catalog();
+        run_blocking(move || {
+            catalog::search(&catalog, &params.query, params.limit.unwrap_or(50).min(500))
+                .into_iter()
+                .map(|idx| to_proto::catalog_entry(&catalog, idx))
+                .collect()
+        })
+        .await
+    }
+}
+
+fn is_user_catalog_file(uri: &Uri) -> bool {
+    uri.as_str().ends_with(".toml") && uri.as_str().contains(USER_CATALOG_DIR)
+}
+
+impl LanguageServer for Server {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let encoding = capabilities::negotiate_encoding(&params);
+        *self.state.encoding.write().unwrap_or_else(|e| e.into_inner()) = encoding;
+        let mut roots: Vec<PathBuf> = params
+            .workspace_folders
+            .iter()
+            .flatten()
+            .filter_map(|f| f.uri.to_file_path().map(|p| p.into_owned()))
+            .collect();
+        #[allow(deprecated)] // Older clients send only rootUri.
+        if roots.is_empty() {
+            roots.extend(params.root_uri.as_ref().and_then(|u| u.to_file_path()).map(|p| p.into_owned()));
+        }
+        *self.state.roots.write().unwrap_or_else(|e| e.into_inner()) = roots;
+        Ok(InitializeResult {
+            capabilities: capabilities::server_capabilities(encoding),
+            server_info: Some(ServerInfo { name: "tensorlens".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        let has_user_catalog =
+            self.state.roots.read().unwrap_or_else(|e| e.into_inner()).iter().any(|r| r.join(USER_CATALOG_DIR).is_dir());
+        if has_user_catalog {
+            self.load_user_catalogs().await;
+        }
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let item = params.text_document;
+        let uri = item.uri.clone();
+        {
+            let doc = Document::new(item.uri.as_str(), &item.language_id, item.version, &item.text);
+            let catalog = self.catalog();
+            lock(&self.state.documents).open(doc, &catalog);
+        }
+        if is_user_catalog_file(&uri) {
+            return;
+        }
+        self.publish_diagnostics(uri).await;
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        // Applied before the first await, so changes are applied in the order they arrive.
+        let uri = params.text_document.uri;
+        let changes: Vec<_> = params.content_changes.into_iter().map(from_proto::change).collect();
+        let applied = {
+            let catalog = self.catalog();
+            let encoding = self.encoding();
+            lock(&self.state.documents).change(uri.as_str(), params.text_document.version, &changes, encoding, &catalog)
+        };
+        if applied && !is_user_catalog_file(&uri) {
+            self.publish_diagnostics(uri).await;
+        }
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        if is_user_catalog_file(&params.text_document.uri) {
+            self.load_user_catalogs().await;
+        }
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let closed = lock(&self.state.documents).close(params.text_document.uri.as_str());
+        if closed.is_some() && !is_user_catalog_file(&params.text_document.uri) {
+            self.client.publish_diagnostics(params.text_document.uri, Vec::new(), None).await;
+        }
+    }
+
+    async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        let position = params.text_document_position_params;
+        let Some(snap) = self.snapshot(&position.text_document.uri) else { return Ok(None) };
+        run_blocking(move || {
+            let offset = from_proto::offset(&snap.doc, position.position, snap.encoding)?;
+            let res = ide::hover(&snap.doc, &snap.catalog, offset)?;
+            Some(to_proto::hover(&snap.doc, res, snap.encoding))
+        })
+        .await
+    }
+
+    async fn document_link(&self, params: DocumentLinkParams) -> Result<Option<Vec<DocumentLink>>> {
+        let Some(snap) = self.snapshot(&params.text_document.uri) else { return Ok(None) };
+        run_blocking(move || {
+            let links = ide::document_links(&snap.doc, &snap.catalog);
+            Some(links.into_iter().filter_map(|l| to_proto::document_link(&snap.doc, l, snap.encoding)).collect())
+        })
+        .await
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let uri = params.text_document.uri.clone();
+        let Some(snap) = self.snapshot(&uri) else { return Ok(None) };
+        run_blocking(move || {
+            let range = from_proto::range(&snap.doc, params.range, snap.encoding);
+            let actions = ide::code_actions(&snap.doc, &snap.catalog, range);
+            let only = params.context.only.as_ref();
+            let res: Vec<CodeActionOrCommand> = actions
+                .into_iter()
+                .map(|a| to_proto::code_action(&snap.doc, &uri, a, snap.encoding, &params.context.diagnostics))
+                .filter(|a| match (only, a) {
+                    (Some(kinds), CodeActionOrCommand::CodeAction(action)) => {
+                        action.kind.as_ref().is_some_and(|k| kinds.iter().any(|want| k.as_str().starts_with(want.as_str())))
+                    }
+                    _ => true,
+                })
+                .collect();
+            Some(res)
+        })
+        .await
+    }
+
+    async fn symbol(&self, params: WorkspaceSymbolParams) -> Result<Option<WorkspaceSymbolResponse>> {
+        let catalog = self.catalog();
+        run_blocking(move || {
+            let found = catalog::search(&catalog, &params.query, 200);
+            let symbols = found.into_iter().filter_map(|idx| to_proto::workspace_symbol(&catalog, idx)).collect();
+            Some(WorkspaceSymbolResponse::Flat(symbols))
+        })
+        .await
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+        let first_arg = params.arguments.first().and_then(|a| a.as_str()).map(str::to_string);
+        match params.command.as_str() {
+            ext::OPEN_URL => {
+                let Some(url) = first_arg else {
+                    return Err(jsonrpc::Error::invalid_params("tensorlens.openUrl takes one argument, the URL"));
+                };
+                let uri: Uri = url.parse().map_err(|_| jsonrpc::Error::invalid_params(format!("not a URL: {url}")))?;
+                let shown = self
+                    .client
+                    .show_document(ShowDocumentParams { uri, external: Some(true), take_focus: Some(true), selection: None })
+                    .await
+                    .unwrap_or(false);
+                Ok(Some(serde_json::json!({ "shown": shown, "url": url })))
+            }
+            ext::SEARCH_CATALOG_COMMAND => {
+                let query = first_arg.unwrap_or_default();
+                let entries = self.search_catalog(ext::SearchCatalogParams { query, limit: None }).await?;
+                Ok(Some(serde_json::to_value(entries).unwrap_or_default()))
+            }
+            other => Err(jsonrpc::Error::invalid_params(format!("unknown command: {other}"))),
+        }
+    }
+}

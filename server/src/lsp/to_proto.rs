@@ -1,0 +1,131 @@
+//! Editor terms into LSP values.
+
+use std::ops::Range;
+
+use tower_lsp_server::ls_types::{self as lsp, Uri};
+
+use crate::catalog::{Catalog, SymbolIdx};
+use crate::documents::Document;
+use crate::ide;
+use crate::text::{LineCol, PositionEncoding};
+
+pub fn position(pos: LineCol) -> lsp::Position {
+    lsp::Position { line: pos.line, character: pos.col }
+}
+
+pub fn range(doc: &Document, range: &Range<usize>, encoding: PositionEncoding) -> lsp::Range {
+    let (start, end) = doc.range(range, encoding);
+    lsp::Range { start: position(start), end: position(end) }
+}
+
+pub fn hover(doc: &Document, res: ide::HoverResult, encoding: PositionEncoding) -> lsp::Hover {
+    lsp::Hover {
+        contents: lsp::HoverContents::Markup(lsp::MarkupContent { kind: lsp::MarkupKind::Markdown, value: res.markdown }),
+        range: Some(range(doc, &res.range, encoding)),
+    }
+}
+
+pub fn document_link(doc: &Document, link: ide::Link, encoding: PositionEncoding) -> Option<lsp::DocumentLink> {
+    Some(lsp::DocumentLink {
+        range: range(doc, &link.range, encoding),
+        target: link.target.parse().ok(),
+        tooltip: Some(link.tooltip),
+        data: None,
+    })
+}
+
+pub fn diagnostic(doc: &Document, diag: &ide::Diagnostic, encoding: PositionEncoding) -> lsp::Diagnostic {
+    lsp::Diagnostic {
+        range: range(doc, &diag.range, encoding),
+        severity: Some(match diag.severity {
+            ide::Severity::Warning => lsp::DiagnosticSeverity::WARNING,
+            ide::Severity::Information => lsp::DiagnosticSeverity::INFORMATION,
+            ide::Severity::Hint => lsp::DiagnosticSeverity::HINT,
+        }),
+        code: Some(lsp::NumberOrString::String(diag.code.to_string())),
+        source: Some("tensorlens".to_string()),
+        message: diag.message.clone(),
+        tags: diag.deprecated.then(|| vec![lsp::DiagnosticTag::DEPRECATED]),
+        ..Default::default()
+    }
+}
+
+pub fn code_action(
+    doc: &Document,
+    uri: &Uri,
+    action: ide::Action,
+    encoding: PositionEncoding,
+    diagnostics: &[lsp::Diagnostic],
+) -> lsp::CodeActionOrCommand {
+    match action.kind {
+        ide::ActionKind::QuickFix { edits, preferred } => {
+            let edits = edits
+                .iter()
+                .map(|e| lsp::TextEdit { range: range(doc, &e.range, encoding), new_text: e.new_text.clone() })
+                .collect();
+            let changes = std::iter::once((uri.clone(), edits)).collect();
+            lsp::CodeActionOrCommand::CodeAction(lsp::CodeAction {
+                title: action.title,
+                kind: Some(lsp::CodeActionKind::QUICKFIX),
+                diagnostics: (!diagnostics.is_empty()).then(|| diagnostics.to_vec()),
+                edit: Some(lsp::WorkspaceEdit { changes: Some(changes), ..Default::default() }),
+                is_preferred: Some(preferred),
+                ..Default::default()
+            })
+        }
+        ide::ActionKind::OpenUrl(url) => lsp::CodeActionOrCommand::CodeAction(lsp::CodeAction {
+            title: action.title.clone(),
+            kind: Some(lsp::CodeActionKind::EMPTY),
+            command: Some(lsp::Command {
+                title: action.title,
+                command: super::ext::OPEN_URL.to_string(),
+                arguments: Some(vec![serde_json::Value::String(url)]),
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+pub fn symbol_kind(kind: &str) -> lsp::SymbolKind {
+    match kind {
+        "module" | "header" => lsp::SymbolKind::MODULE,
+        "namespace" => lsp::SymbolKind::NAMESPACE,
+        "class" => lsp::SymbolKind::CLASS,
+        "method" => lsp::SymbolKind::METHOD,
+        "attribute" => lsp::SymbolKind::PROPERTY,
+        "constant" | "macro" => lsp::SymbolKind::CONSTANT,
+        "type" => lsp::SymbolKind::STRUCT,
+        "enum" => lsp::SymbolKind::ENUM,
+        "builtin" => lsp::SymbolKind::VARIABLE,
+        "qualifier" => lsp::SymbolKind::KEY,
+        _ => lsp::SymbolKind::FUNCTION,
+    }
+}
+
+/// A catalog symbol as a workspace symbol: its location is its documentation page.
+#[allow(deprecated)] // `SymbolInformation::deprecated` is a required field of the type.
+pub fn workspace_symbol(catalog: &Catalog, idx: SymbolIdx) -> Option<lsp::SymbolInformation> {
+    let symbol = catalog.symbol(idx);
+    let system = catalog.system(catalog.system_of(idx));
+    Some(lsp::SymbolInformation {
+        name: symbol.name.clone(),
+        kind: symbol_kind(&symbol.kind),
+        tags: symbol.deprecated.is_some().then(|| vec![lsp::SymbolTag::DEPRECATED]),
+        deprecated: None,
+        location: lsp::Location { uri: symbol.docs.parse().ok()?, range: lsp::Range::default() },
+        container_name: Some(system.name.clone()),
+    })
+}
+
+pub fn catalog_entry(catalog: &Catalog, idx: SymbolIdx) -> super::ext::CatalogEntry {
+    let symbol = catalog.symbol(idx);
+    super::ext::CatalogEntry {
+        name: symbol.name.clone(),
+        kind: symbol.kind.clone(),
+        system: catalog.system(catalog.system_of(idx)).name.clone(),
+        summary: symbol.summary.clone(),
+        signature: symbol.signature.clone(),
+        docs: symbol.docs.clone(),
+        equivalents: catalog.equivalents(idx).iter().map(|&eq| catalog.symbol(eq).name.clone()).collect(),
+    }
+}

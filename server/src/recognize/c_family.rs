@@ -1,0 +1,192 @@
+//! C, C++ and CUDA: catalog functions, types and built-ins by name, C++ names by namespace,
+//! `#include`s by header, plus kernels and their launches.
+
+use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
+
+use super::{captures, node_text, query, DiscardedCall, Kernel, Launch, Recognition, Reference, Role};
+use crate::catalog::{Catalog, SymbolIdx, SystemIdx};
+use crate::parse::Language;
+
+pub(super) fn recognize(language: Language, source: &[u8], tree: &Tree, catalog: &Catalog) -> Recognition {
+    let query = query(language);
+    let names = query.capture_names();
+    let mut cursor = QueryCursor::new();
+    let mut res = Recognition::default();
+    let mut captures = cursor.captures(query, tree.root_node(), source);
+    while let Some((m, capture_idx)) = captures.next() {
+        let capture = m.captures()[*capture_idx];
+        let node = capture.node;
+        match names[capture.index as usize] {
+            captures::INCLUDE => {
+                let header = node_text(node, source).trim_matches(|c| c == '<' || c == '>' || c == '"');
+                if let Some(system) = catalog.header_system(header) {
+                    let symbol = catalog.lookup(header);
+                    push(&mut res, node.byte_range(), header, Role::Include, symbol, Some(system));
+                }
+            }
+            captures::NAME => name_reference(node, source, catalog, &mut res),
+            captures::QUALIFIED => qualified_reference(node, source, catalog, &mut res),
+            captures::QUALIFIER => {
+                let text = node_text(node, source);
+                if let Some(symbol) = catalog.lookup(text) {
+                    push(&mut res, node.byte_range(), text, Role::Qualifier, Some(symbol), Some(catalog.system_of(symbol)));
+                }
+            }
+            captures::CALL_DISCARDED => {
+                let function = node.child_by_field_name("function");
+                if let Some(function) = function.filter(|f| f.kind() == "identifier") {
+                    if let Some(symbol) = catalog.lookup(node_text(function, source)) {
+                        if catalog.symbol(symbol).returns.is_some() {
+                            res.discarded_calls.push(DiscardedCall { symbol, call_range: node.byte_range() });
+                        }
+                    }
+                }
+            }
+            captures::FUNCTION => {
+                if let Some(kernel) = kernel_of(node, source) {
+                    res.references.push(Reference {
+                        range: kernel.name_range.clone(),
+                        name: kernel.name.clone(),
+                        role: Role::KernelDefinition,
+                        symbol: None,
+                        system: catalog.system_by_id("cuda"),
+                    });
+                    res.kernels.push(kernel);
+                }
+            }
+            captures::LAUNCH => {
+                let Some(function) = node.child_by_field_name("function") else { continue };
+                let mut walker = node.walk();
+                let config = node
+                    .named_children(&mut walker)
+                    .find(|c| c.kind() == "kernel_call_syntax")
+                    .map(|syntax| {
+                        let mut walker = syntax.walk();
+                        syntax
+                            .named_children(&mut walker)
+                            .map(|arg| node_text(arg, source).into())
+                            .collect::<Vec<Box<str>>>()
+                    })
+                    .unwrap_or_default();
+                let kernel: Box<str> = node_text(function, source).into();
+                res.references.push(Reference {
+                    range: function.byte_range(),
+                    name: kernel.clone(),
+                    role: Role::Launch,
+                    symbol: None,
+                    system: catalog.system_by_id("cuda"),
+                });
+                res.launches.push(Launch { kernel, kernel_range: function.byte_range(), range: node.byte_range(), config });
+            }
+            _ => {}
+        }
+    }
+    res
+}
+
+fn push(
+    res: &mut Recognition,
+    range: std::ops::Range<usize>,
+    name: &str,
+    role: Role,
+    symbol: Option<SymbolIdx>,
+    system: Option<SystemIdx>,
+) {
+    res.references.push(Reference { range, name: name.into(), role, symbol, system });
+}
+
+fn role_of(node: Node) -> Role {
+    match node.parent() {
+        Some(parent) if parent.kind() == "call_expression" && parent.child_by_field_name("function") == Some(node) => {
+            // A launch is reported as such by its own capture.
+            let mut walker = parent.walk();
+            if parent.named_children(&mut walker).any(|c| c.kind() == "kernel_call_syntax") {
+                Role::Launch
+            } else {
+                Role::Call
+            }
+        }
+        _ if node.kind() == "type_identifier" => Role::Type,
+        _ => Role::Access,
+    }
+}
+
+fn name_reference(node: Node, source: &[u8], catalog: &Catalog, res: &mut Recognition) {
+    if node.parent().is_some_and(|p| p.kind() == "qualified_identifier") {
+        return; // Part of `ns::name`, handled whole.
+    }
+    let role = role_of(node);
+    if role == Role::Launch {
+        return;
+    }
+    let text = node_text(node, source);
+    if let Some(symbol) = catalog.lookup(text) {
+        push(res, node.byte_range(), text, role, Some(symbol), Some(catalog.system_of(symbol)));
+    } else if matches!(role, Role::Call | Role::Type) {
+        // An API call or type the catalog has no entry for yet still belongs to its library.
+        if let Some(system) = catalog.c_system(text) {
+            push(res, node.byte_range(), text, role, None, Some(system));
+        }
+    }
+}
+
+fn qualified_reference(node: Node, source: &[u8], catalog: &Catalog, res: &mut Recognition) {
+    if node.parent().is_some_and(|p| p.kind() == "qualified_identifier") {
+        return; // Only the outermost `a::b::c`.
+    }
+    // Written forms vary (`thrust :: sort`, `cub::BlockReduce<float, 128>`): normalise first.
+    let text: String = node_text(node, source).chars().filter(|c| !c.is_whitespace()).collect();
+    let name = strip_template_arguments(&text);
+    let name = name.trim_start_matches("::");
+    let role = role_of(node);
+    if let Some(symbol) = catalog.lookup(name) {
+        push(res, node.byte_range(), name, role, Some(symbol), Some(catalog.system_of(symbol)));
+    } else if let Some(system) = name.split("::").next().and_then(|root| catalog.namespace_system(root)) {
+        push(res, node.byte_range(), name, role, None, Some(system));
+    }
+}
+
+/// `cub::BlockReduce<float,128>::TempStorage` -> `cub::BlockReduce::TempStorage`.
+fn strip_template_arguments(text: &str) -> String {
+    let mut res = String::with_capacity(text.len());
+    let mut depth = 0usize;
+    for c in text.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => res.push(c),
+            _ => {}
+        }
+    }
+    res
+}
+
+/// A `__global__` function definition's name and range.
+fn kernel_of(node: Node, source: &[u8]) -> Option<Kernel> {
+    let mut walker = node.walk();
+    let is_kernel = node.children(&mut walker).any(|child| {
+        child.kind() == "__global__" || (child.kind() == "type_qualifier" && node_text(child, source) == "__global__")
+            || (child.kind() == "storage_class_specifier" && node_text(child, source) == "__global__")
+    });
+    if !is_kernel {
+        return None;
+    }
+    let mut declarator = node.child_by_field_name("declarator")?;
+    // Pointer and reference declarators wrap the function declarator.
+    while declarator.kind() != "function_declarator" {
+        declarator = declarator.child_by_field_name("declarator")?;
+    }
+    let name = declarator.child_by_field_name("declarator")?;
+    Some(Kernel { name: node_text(name, source).into(), name_range: name.byte_range(), range: node.byte_range() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_template_arguments;
+
+    #[test]
+    fn strips_template_arguments() {
+        assert_eq!(strip_template_arguments("cub::BlockReduce<float,128>::TempStorage"), "cub::BlockReduce::TempStorage");
+        assert_eq!(strip_template_arguments("thrust::device_vector<std::pair<int,int>>"), "thrust::device_vector");
+    }
+}
