@@ -50,16 +50,23 @@ fn explain_file(path: &Path, catalog: &Catalog, json: bool, out: &mut impl Write
     if !json {
         writeln!(out, "{}", path.display())?;
     }
-    for reference in &doc.recognition.references {
+    for reference in doc.recognition.references.iter().filter(|r| worth_printing(r, catalog)) {
         // Columns for people: 1-based, counted in characters.
         let pos = doc.position(reference.range.start, PositionEncoding::Utf32);
         let symbol = reference.symbol.map(|idx| catalog.symbol(idx));
         let system = reference.system.map(|idx| catalog.system(idx).name.as_str()).unwrap_or("");
-        let summary = symbol.map(|s| s.summary.as_str()).unwrap_or(match reference.role {
-            crate::recognize::Role::Launch => "kernel launch",
-            crate::recognize::Role::KernelDefinition => "CUDA kernel defined here",
-            _ => "(not in the catalog yet)",
+        let is_root = reference.system.is_some_and(|idx| {
+            let system = catalog.system(idx);
+            system.python_modules.iter().any(|m| **m == *reference.name)
+                || reference.role == crate::recognize::Role::Include
         });
+        let summary = match (symbol, reference.role) {
+            (Some(symbol), _) => symbol.summary.as_str(),
+            (None, crate::recognize::Role::Launch) => "kernel launch",
+            (None, crate::recognize::Role::KernelDefinition) => "CUDA kernel defined here",
+            (None, _) if is_root => reference.system.map(|idx| catalog.system(idx).summary.as_str()).unwrap_or(""),
+            (None, _) => "(not in the catalog yet)",
+        };
         if json {
             let value = serde_json::json!({
                 "file": path.display().to_string(),
@@ -75,7 +82,13 @@ fn explain_file(path: &Path, catalog: &Catalog, json: bool, out: &mut impl Write
             writeln!(out, "{value}")?;
         } else {
             let location = format!("{}:{}", pos.line + 1, pos.col + 1);
-            writeln!(out, "  {location:<8} {:<13} {:<40} {:<22} {summary}", reference.role.label(), reference.name, system)?;
+            writeln!(
+                out,
+                "  {location:<8} {:<13} {:<40} {:<22} {summary}",
+                reference.role.label(),
+                reference.name,
+                system
+            )?;
         }
     }
     for diag in diagnostics {
@@ -91,6 +104,17 @@ fn explain_file(path: &Path, catalog: &Catalog, json: bool, out: &mut impl Write
         }
     }
     Ok(())
+}
+
+/// Leaves out the module prefixes of attribute chains (`torch`, `torch.nn` in `torch.nn.Linear`),
+/// which would double the listing without saying anything.
+fn worth_printing(reference: &crate::recognize::Reference, catalog: &Catalog) -> bool {
+    use crate::recognize::Role;
+    if reference.symbol.is_some() || reference.role != Role::Access {
+        return true;
+    }
+    let _ = catalog;
+    false
 }
 
 /// `tensorlens catalog search QUERY`

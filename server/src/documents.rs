@@ -94,7 +94,12 @@ impl Document {
         let Some(language) = self.language else { return };
         if self.rope.len_bytes() > MAX_PARSED_BYTES {
             if self.tree.is_some() || self.version == 0 {
-                tracing::warn!("{}: {} bytes is above the {} byte limit; not analysed", self.uri, self.rope.len_bytes(), MAX_PARSED_BYTES);
+                tracing::warn!(
+                    "{}: {} bytes is above the {} byte limit; not analysed",
+                    self.uri,
+                    self.rope.len_bytes(),
+                    MAX_PARSED_BYTES
+                );
             }
             self.tree = None;
             self.recognition = Arc::default();
@@ -176,7 +181,14 @@ impl DocumentStore {
 
     /// Applies a batch of changes for `version`. Returns false (and changes nothing) for an unknown
     /// document or a version older than the one held.
-    pub fn change(&mut self, uri: &str, version: i32, changes: &[Change], encoding: PositionEncoding, catalog: &Catalog) -> bool {
+    pub fn change(
+        &mut self,
+        uri: &str,
+        version: i32,
+        changes: &[Change],
+        encoding: PositionEncoding,
+        catalog: &Catalog,
+    ) -> bool {
         let Some(doc) = self.docs.get_mut(uri) else {
             tracing::warn!("change to a document that is not open: {uri}");
             return false;
@@ -238,5 +250,108 @@ impl DocumentStore {
             doc.analyze(catalog, &outer);
             self.docs.insert(uri, doc);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ide::test_support::catalog;
+    use proptest::prelude::*;
+
+    const BASE: &str = "import torch.nn.functional as F\r\nimport jax.numpy as jnp  # 张量 🔥\n\ndef f(x):\n    return F.relu(jnp.ones(3)) + torch.zeros(1)\n";
+
+    /// An edit as the client would send it: positions in UTF-16, replacing a range with text.
+    fn edit_strategy() -> impl Strategy<Value = (u32, u32, u32, u32, String)> {
+        let text = proptest::collection::vec(
+            prop_oneof![
+                Just("torch."),
+                Just("F"),
+                Just("jnp"),
+                Just("张"),
+                Just("🔥"),
+                Just("\n"),
+                Just("\r\n"),
+                Just(" "),
+                Just("import torch\n"),
+                Just("("),
+                Just(")"),
+                Just("x"),
+                Just("é"),
+            ],
+            0..4,
+        )
+        .prop_map(|parts| parts.concat());
+        (0u32..8, 0u32..50, 0u32..8, 0u32..50, text)
+    }
+
+    fn utf16_offset_to_byte(text: &str, line: u32, col: u32) -> Option<usize> {
+        // An independent model of the conversion: walk the string.
+        let rope = Rope::from_str(text);
+        text::offset(&rope, LineCol { line, col }, PositionEncoding::Utf16)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        /// Incremental edits leave text, tree and references as a full parse of the final text would.
+        #[test]
+        fn incremental_matches_full_reparse(edits in proptest::collection::vec(edit_strategy(), 1..25)) {
+            let mut doc = Document::new("file:///a.py", "python", 0, BASE);
+            doc.analyze(catalog(), &[]);
+            let mut model = BASE.to_string();
+            for (l1, c1, l2, c2, text) in edits {
+                let len = model.len();
+                let a = utf16_offset_to_byte(&model, l1, c1).unwrap_or(len);
+                let b = utf16_offset_to_byte(&model, l2, c2).unwrap_or(len);
+                let (start, end) = (a.min(b), a.max(b));
+                model.replace_range(start..end, &text);
+                let change = Change { range: Some((LineCol { line: l1, col: c1 }, LineCol { line: l2, col: c2 })), text };
+                doc.apply(&change, PositionEncoding::Utf16);
+                doc.analyze(catalog(), &[]);
+            }
+            prop_assert_eq!(doc.text(), model.clone());
+            let mut fresh = Document::new("file:///a.py", "python", 0, &model);
+            fresh.analyze(catalog(), &[]);
+            prop_assert_eq!(doc.tree.as_ref().unwrap().root_node().to_sexp(), fresh.tree.as_ref().unwrap().root_node().to_sexp());
+            prop_assert_eq!(&doc.recognition, &fresh.recognition);
+        }
+    }
+
+    #[test]
+    fn stale_and_unknown_changes_are_refused() {
+        let mut store = DocumentStore::default();
+        store.open(Document::new("file:///a.py", "python", 5, "import torch\n"), catalog());
+        let change = [Change { range: None, text: "x".into() }];
+        assert!(!store.change("file:///a.py", 4, &change, PositionEncoding::Utf16, catalog()));
+        assert!(!store.change("file:///missing.py", 9, &change, PositionEncoding::Utf16, catalog()));
+        assert_eq!(store.get("file:///a.py").unwrap().text(), "import torch\n");
+    }
+
+    #[test]
+    fn notebook_cells_share_imports() {
+        let mut store = DocumentStore::default();
+        let cell = |n: &str| format!("vscode-notebook-cell:/w/train.ipynb#W{n}sZmlsZQ%3D%3D");
+        store.open(Document::new(&cell("0"), "python", 1, "import torch.nn.functional as F\n"), catalog());
+        store.open(Document::new(&cell("1"), "python", 1, "y = F.gelu(x)\n"), catalog());
+        let names: Vec<_> =
+            store.get(&cell("1")).unwrap().recognition.references.iter().map(|r| r.name.to_string()).collect();
+        assert_eq!(names, ["torch.nn.functional", "torch.nn.functional.gelu"]);
+        // Removing the import in the first cell updates the second.
+        let change = [Change { range: None, text: "\n".into() }];
+        assert!(store.change(&cell("0"), 2, &change, PositionEncoding::Utf16, catalog()));
+        assert!(store.get(&cell("1")).unwrap().recognition.references.is_empty());
+        // Another notebook does not see them.
+        store.open(Document::new("vscode-notebook-cell:/w/other.ipynb#W0", "python", 1, "F.gelu(x)\n"), catalog());
+        assert!(store.get("vscode-notebook-cell:/w/other.ipynb#W0").unwrap().recognition.references.is_empty());
+    }
+
+    #[test]
+    fn huge_files_are_kept_but_not_parsed() {
+        let text = "x = 1\n".repeat(MAX_PARSED_BYTES / 6 + 10);
+        let mut doc = Document::new("file:///big.py", "python", 0, &text);
+        doc.analyze(catalog(), &[]);
+        assert!(doc.tree.is_none());
+        assert_eq!(doc.rope.len_bytes(), text.len());
     }
 }

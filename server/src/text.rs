@@ -152,8 +152,15 @@ mod tests {
     fn text_strategy() -> impl Strategy<Value = String> {
         proptest::collection::vec(
             prop_oneof![
-                Just("a"), Just("é"), Just("张"), Just("🔥"), Just("\n"), Just("\r\n"), Just("\r"),
-                Just(" "), Just("\u{2028}"),
+                Just("a"),
+                Just("é"),
+                Just("张"),
+                Just("🔥"),
+                Just("\n"),
+                Just("\r\n"),
+                Just("\r"),
+                Just(" "),
+                Just("\u{2028}"),
             ],
             0..40,
         )

@@ -161,10 +161,7 @@ impl Catalog {
 
     /// A symbol by its name or one of its aliases.
     pub fn lookup(&self, name: &str) -> Option<SymbolIdx> {
-        self.names
-            .binary_search_by(|(n, _)| n.as_str().cmp(name))
-            .ok()
-            .map(|pos| self.names[pos].1)
+        self.names.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|pos| self.names[pos].1)
     }
 
     /// The system owning a dotted Python name: the longest module root that is a prefix of it.
@@ -199,10 +196,7 @@ impl Catalog {
     fn names_with_prefix<'a>(&'a self, prefix: &str) -> impl Iterator<Item = (&'a str, SymbolIdx)> + 'a {
         let start = self.names.partition_point(|(n, _)| n.as_str() < prefix);
         let prefix = prefix.to_string();
-        self.names[start..]
-            .iter()
-            .take_while(move |(n, _)| n.starts_with(&prefix))
-            .map(|(n, idx)| (n.as_str(), *idx))
+        self.names[start..].iter().take_while(move |(n, _)| n.starts_with(&prefix)).map(|(n, idx)| (n.as_str(), *idx))
     }
 
     /// The system owning a C identifier by prefix (`cublasFoo` -> cuBLAS): the prefix must be
@@ -225,18 +219,12 @@ impl Catalog {
         }
         // A header inside a library's folder belongs to the library that ships that folder.
         let dir = header.split('/').next()?;
-        self.headers
-            .iter()
-            .find(|(h, _)| h.split('/').next() == Some(dir) && h.contains('/'))
-            .map(|(_, idx)| *idx)
+        self.headers.iter().find(|(h, _)| h.split('/').next() == Some(dir) && h.contains('/')).map(|(_, idx)| *idx)
     }
 
     /// The system owning a C++ namespace root (`thrust`, `cub`, `cutlass`).
     pub fn namespace_system(&self, root: &str) -> Option<SystemIdx> {
-        self.namespaces
-            .binary_search_by(|(n, _)| n.as_str().cmp(root))
-            .ok()
-            .map(|pos| self.namespaces[pos].1)
+        self.namespaces.binary_search_by(|(n, _)| n.as_str().cmp(root)).ok().map(|pos| self.namespaces[pos].1)
     }
 }
 
@@ -277,7 +265,8 @@ pub fn load_user_dir(dir: &Path, builtin: &[CatalogFile]) -> (Vec<CatalogFile>, 
         }
     }
     // Cross-references may point into the built-in catalog.
-    let mut all: Vec<CatalogFile> = builtin.iter().filter(|b| !files.iter().any(|f| f.system.id == b.system.id)).cloned().collect();
+    let mut all: Vec<CatalogFile> =
+        builtin.iter().filter(|b| !files.iter().any(|f| f.system.id == b.system.id)).cloned().collect();
     all.extend(files.iter().cloned());
     let user_ids: Vec<String> = files.iter().map(|f| f.system.id.clone()).collect();
     for (id, message) in schema::check_catalog(&all) {

@@ -9,8 +9,20 @@ use serde::{Deserialize, Serialize};
 pub const GROUPS: &[&str] =
     &["research", "production", "low-level", "edge", "usability", "cloud", "compilers", "ecosystem"];
 pub const KINDS: &[&str] = &[
-    "module", "function", "class", "method", "attribute", "constant", "decorator", "type", "enum", "macro",
-    "qualifier", "builtin", "namespace", "header",
+    "module",
+    "function",
+    "class",
+    "method",
+    "attribute",
+    "constant",
+    "decorator",
+    "type",
+    "enum",
+    "macro",
+    "qualifier",
+    "builtin",
+    "namespace",
+    "header",
 ];
 pub const LANGUAGES: &[&str] = &["python", "cuda", "cpp"];
 

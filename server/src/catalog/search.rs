@@ -11,10 +11,7 @@ pub fn search(catalog: &Catalog, query: &str, limit: usize) -> Vec<SymbolIdx> {
     }
     let mut scored: Vec<(u8, usize, SymbolIdx)> = Vec::new();
     for (idx, sym) in catalog.symbols() {
-        let best = std::iter::once(&sym.name)
-            .chain(&sym.aliases)
-            .filter_map(|name| score(name, &query))
-            .min();
+        let best = std::iter::once(&sym.name).chain(&sym.aliases).filter_map(|name| score(name, &query)).min();
         if let Some(score) = best {
             scored.push((score, sym.name.len(), idx));
         }

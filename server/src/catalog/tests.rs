@@ -51,12 +51,56 @@ fn embedded_index_matches_the_files() {
 
 /// Every system the ecosystem overview names, by catalog id.
 const OVERVIEW_SYSTEMS: &[&str] = &[
-    "pytorch", "torchvision", "torch-hub", "tensorflow", "keras", "jax", "mlx", "lightning", "vllm", "tensorrt",
-    "tensorrt-llm", "torch-tensorrt", "triton", "triton-viz", "triton-inference-server", "torch-compile",
-    "torchscript", "onnx", "tf2onnx", "onnxruntime", "detectron2", "cuda", "cuda-runtime", "cuda-driver", "cudnn",
-    "cublas", "cutlass", "cufft", "rocm-hip", "opencl", "coreml", "executorch", "tflite", "fastai", "wandb",
-    "transformers", "datasets", "huggingface-hub", "aws-ec2", "sagemaker", "vertex-ai", "azure-ml", "deepspeed",
-    "openai", "vast-ai", "lambda", "xla", "llvm", "mlir", "nvcc",
+    "pytorch",
+    "torchvision",
+    "torch-hub",
+    "tensorflow",
+    "keras",
+    "jax",
+    "mlx",
+    "lightning",
+    "vllm",
+    "tensorrt",
+    "tensorrt-llm",
+    "torch-tensorrt",
+    "triton",
+    "triton-viz",
+    "triton-inference-server",
+    "torch-compile",
+    "torchscript",
+    "onnx",
+    "tf2onnx",
+    "onnxruntime",
+    "detectron2",
+    "cuda",
+    "cuda-runtime",
+    "cuda-driver",
+    "cudnn",
+    "cublas",
+    "cutlass",
+    "cufft",
+    "rocm-hip",
+    "opencl",
+    "coreml",
+    "executorch",
+    "tflite",
+    "fastai",
+    "wandb",
+    "transformers",
+    "datasets",
+    "huggingface-hub",
+    "aws-ec2",
+    "sagemaker",
+    "vertex-ai",
+    "azure-ml",
+    "deepspeed",
+    "openai",
+    "vast-ai",
+    "lambda",
+    "xla",
+    "llvm",
+    "mlir",
+    "nvcc",
 ];
 
 #[test]
@@ -73,9 +117,7 @@ fn symbol_counts_meet_the_floor() {
     for (idx, _) in catalog.symbols() {
         *counts.entry(catalog.system(catalog.system_of(idx)).id.as_str()).or_default() += 1;
     }
-    let floors = [
-        ("pytorch", 40), ("jax", 40), ("triton", 40), ("cuda-runtime", 40), ("cublas", 40),
-    ];
+    let floors = [("pytorch", 40), ("jax", 40), ("triton", 40), ("cuda-runtime", 40), ("cublas", 40)];
     for (id, floor) in floors {
         assert!(counts.get(id).copied().unwrap_or(0) >= floor, "{id}: {:?} symbols, want {floor}", counts.get(id));
     }
@@ -114,7 +156,8 @@ fn lookups() {
 #[test]
 fn search_finds_matmul_everywhere() {
     let catalog = Catalog::builtin();
-    let found: Vec<String> = super::search(&catalog, "matmul", 60).into_iter().map(|i| catalog.symbol(i).name.clone()).collect();
+    let found: Vec<String> =
+        super::search(&catalog, "matmul", 60).into_iter().map(|i| catalog.symbol(i).name.clone()).collect();
     for want in ["torch.matmul", "jax.numpy.matmul", "tensorflow.linalg.matmul", "mlx.core.matmul"] {
         assert!(found.iter().any(|f| f == want), "{want} missing from {found:?}");
     }

@@ -50,7 +50,10 @@ pub fn code_actions(doc: &Document, catalog: &Catalog, range: Range<usize>) -> V
             opened_systems.push(system_idx);
             let system = catalog.system(system_idx);
             match &system.guide {
-                Some(guide) => res.push(Action { title: format!("Open {} guide", system.name), kind: ActionKind::OpenUrl(guide.clone()) }),
+                Some(guide) => res.push(Action {
+                    title: format!("Open {} guide", system.name),
+                    kind: ActionKind::OpenUrl(guide.clone()),
+                }),
                 None => res.push(Action {
                     title: format!("Open {} documentation", system.name),
                     kind: ActionKind::OpenUrl(system.docs.clone()),
@@ -109,17 +112,70 @@ struct StatusCheck {
 }
 
 const STATUS_CHECKS: &[StatusCheck] = &[
-    StatusCheck { status: "cudaError_t", macro_name: "CUDA_CHECK", success: "cudaSuccess", describe: "cudaGetErrorString(status_)", markers: &["cudaSuccess", "cudaGetErrorString", "cudaError_t"] },
-    StatusCheck { status: "CUresult", macro_name: "CU_CHECK", success: "CUDA_SUCCESS", describe: "\"driver error\"", markers: &["CUDA_SUCCESS", "cuGetErrorString", "cuGetErrorName", "CUresult"] },
-    StatusCheck { status: "cublasStatus_t", macro_name: "CUBLAS_CHECK", success: "CUBLAS_STATUS_SUCCESS", describe: "cublasGetStatusString(status_)", markers: &["CUBLAS_STATUS_SUCCESS", "cublasStatus_t"] },
-    StatusCheck { status: "cudnnStatus_t", macro_name: "CUDNN_CHECK", success: "CUDNN_STATUS_SUCCESS", describe: "cudnnGetErrorString(status_)", markers: &["CUDNN_STATUS_SUCCESS", "cudnnGetErrorString", "cudnnStatus_t"] },
-    StatusCheck { status: "cufftResult", macro_name: "CUFFT_CHECK", success: "CUFFT_SUCCESS", describe: "\"cuFFT error\"", markers: &["CUFFT_SUCCESS", "cufftResult"] },
-    StatusCheck { status: "hipError_t", macro_name: "HIP_CHECK", success: "hipSuccess", describe: "hipGetErrorString(status_)", markers: &["hipSuccess", "hipGetErrorString", "hipError_t"] },
-    StatusCheck { status: "nvrtcResult", macro_name: "NVRTC_CHECK", success: "NVRTC_SUCCESS", describe: "nvrtcGetErrorString(status_)", markers: &["NVRTC_SUCCESS", "nvrtcGetErrorString", "nvrtcResult"] },
-    StatusCheck { status: "cl_int", macro_name: "CL_CHECK", success: "CL_SUCCESS", describe: "\"OpenCL error\"", markers: &["CL_SUCCESS"] },
+    StatusCheck {
+        status: "cudaError_t",
+        macro_name: "CUDA_CHECK",
+        success: "cudaSuccess",
+        describe: "cudaGetErrorString(status_)",
+        markers: &["cudaSuccess", "cudaGetErrorString", "cudaError_t"],
+    },
+    StatusCheck {
+        status: "CUresult",
+        macro_name: "CU_CHECK",
+        success: "CUDA_SUCCESS",
+        describe: "\"driver error\"",
+        markers: &["CUDA_SUCCESS", "cuGetErrorString", "cuGetErrorName", "CUresult"],
+    },
+    StatusCheck {
+        status: "cublasStatus_t",
+        macro_name: "CUBLAS_CHECK",
+        success: "CUBLAS_STATUS_SUCCESS",
+        describe: "cublasGetStatusString(status_)",
+        markers: &["CUBLAS_STATUS_SUCCESS", "cublasStatus_t"],
+    },
+    StatusCheck {
+        status: "cudnnStatus_t",
+        macro_name: "CUDNN_CHECK",
+        success: "CUDNN_STATUS_SUCCESS",
+        describe: "cudnnGetErrorString(status_)",
+        markers: &["CUDNN_STATUS_SUCCESS", "cudnnGetErrorString", "cudnnStatus_t"],
+    },
+    StatusCheck {
+        status: "cufftResult",
+        macro_name: "CUFFT_CHECK",
+        success: "CUFFT_SUCCESS",
+        describe: "\"cuFFT error\"",
+        markers: &["CUFFT_SUCCESS", "cufftResult"],
+    },
+    StatusCheck {
+        status: "hipError_t",
+        macro_name: "HIP_CHECK",
+        success: "hipSuccess",
+        describe: "hipGetErrorString(status_)",
+        markers: &["hipSuccess", "hipGetErrorString", "hipError_t"],
+    },
+    StatusCheck {
+        status: "nvrtcResult",
+        macro_name: "NVRTC_CHECK",
+        success: "NVRTC_SUCCESS",
+        describe: "nvrtcGetErrorString(status_)",
+        markers: &["NVRTC_SUCCESS", "nvrtcGetErrorString", "nvrtcResult"],
+    },
+    StatusCheck {
+        status: "cl_int",
+        macro_name: "CL_CHECK",
+        success: "CL_SUCCESS",
+        describe: "\"OpenCL error\"",
+        markers: &["CL_SUCCESS"],
+    },
 ];
 
-fn status_check_fix(doc: &Document, catalog: &Catalog, symbol: crate::catalog::SymbolIdx, call: Range<usize>) -> Option<Action> {
+fn status_check_fix(
+    doc: &Document,
+    catalog: &Catalog,
+    symbol: crate::catalog::SymbolIdx,
+    call: Range<usize>,
+) -> Option<Action> {
     let symbol = catalog.symbol(symbol);
     let status = symbol.returns.as_deref()?;
     let check = STATUS_CHECKS.iter().find(|c| c.status == status)?;
@@ -146,7 +202,9 @@ fn existing_check_macro(text: &str, check: &StatusCheck) -> Option<String> {
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
         let trimmed = line.trim_start();
-        let Some(rest) = trimmed.strip_prefix('#').map(str::trim_start).and_then(|r| r.strip_prefix("define")) else { continue };
+        let Some(rest) = trimmed.strip_prefix('#').map(str::trim_start).and_then(|r| r.strip_prefix("define")) else {
+            continue;
+        };
         let rest = rest.trim_start();
         let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
         if name.is_empty() || !rest[name.len()..].starts_with('(') {

@@ -83,7 +83,8 @@ mod tests {
         let src = "void f(float* d) {\n  cudaMalloc(&d, 4);\n  cudaError_t e = cudaFree(d);\n  if (cudaDeviceSynchronize() != cudaSuccess) {}\n}\n";
         let (doc, _) = fixture("a.cu", src);
         let diags = diagnostics(&doc, catalog());
-        let flagged: Vec<String> = diags.iter().filter(|d| d.code == CODE_UNCHECKED_STATUS).map(|d| doc.slice(d.range.clone())).collect();
+        let flagged: Vec<String> =
+            diags.iter().filter(|d| d.code == CODE_UNCHECKED_STATUS).map(|d| doc.slice(d.range.clone())).collect();
         assert_eq!(flagged, ["cudaMalloc(&d, 4)"]);
     }
 
@@ -91,6 +92,9 @@ mod tests {
     fn flags_deprecated_calls() {
         let (doc, _) = fixture("a.cu", "void f() { cudaThreadSynchronize(); }\n");
         let diags = diagnostics(&doc, catalog());
-        assert!(diags.iter().any(|d| d.code == CODE_DEPRECATED && d.message.contains("cudaDeviceSynchronize")), "{diags:?}");
+        assert!(
+            diags.iter().any(|d| d.code == CODE_DEPRECATED && d.message.contains("cudaDeviceSynchronize")),
+            "{diags:?}"
+        );
     }
 }

@@ -79,8 +79,8 @@ pub(crate) fn reference_markdown(reference: &Reference, catalog: &Catalog, code_
                 let _ = write!(out, "**{}**", reference.name);
                 return out;
             };
-            let is_root = system.python_modules.iter().any(|m| **m == *reference.name)
-                || reference.role == Role::Include;
+            let is_root =
+                system.python_modules.iter().any(|m| **m == *reference.name) || reference.role == Role::Include;
             if is_root {
                 out.push_str(&system_card(reference.system.unwrap(), catalog));
                 if reference.role == Role::Include {
@@ -89,7 +89,8 @@ pub(crate) fn reference_markdown(reference: &Reference, catalog: &Catalog, code_
             } else {
                 let _ = write!(out, "**{}** · {}\n\n", reference.name, system.name);
                 out.push_str("Not described in the tensorlens catalog yet.\n");
-                let _ = write!(out, "\n---\n{}\n\n[{} documentation]({})\n", system_line(system), system.name, system.docs);
+                let _ =
+                    write!(out, "\n---\n{}\n\n[{} documentation]({})\n", system_line(system), system.name, system.docs);
             }
         }
     }
@@ -167,7 +168,6 @@ fn kernel_markdown(doc: &Document, reference: &Reference, _catalog: &Catalog) ->
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,16 +195,36 @@ mod tests {
 
     #[test]
     fn hovers_decorator_and_import_card() {
-        check("a.py", "import torch\n@torch.com$0pile\ndef f(x): return x\n", "**torch.compile** · function · torch.compile", &[]);
-        check("a.py", "import tor$0ch\n", "**PyTorch** · research · PyTorch Foundation (Linux Foundation); started at Meta AI", &["**Related:**"]);
+        check(
+            "a.py",
+            "import torch\n@torch.com$0pile\ndef f(x): return x\n",
+            "**torch.compile** · function · torch.compile",
+            &[],
+        );
+        check(
+            "a.py",
+            "import tor$0ch\n",
+            "**PyTorch** · research · PyTorch Foundation (Linux Foundation); started at Meta AI",
+            &["**Related:**"],
+        );
     }
 
     #[test]
     fn hovers_cuda_calls_and_launches() {
         let src = "#include <cublas_v2.h>\n__global__ void k(float* x) { x[threadIdx.x] = 0; }\nvoid f(float* d) {\n  cudaMa$0lloc(&d, 4);\n  k<<<1, 32>>>(d);\n}\n";
         check("k.cu", src, "**cudaMalloc** · function · CUDA Runtime API", &["cudaError_t cudaMalloc("]);
-        check("k.cu", &src.replace("$0", "").replace("k<<<", "$0k<<<"), "**k** · kernel launch", &["- grid: `1`", "- block: `32`"]);
-        check("k.cu", &src.replace("$0", "").replace("threadIdx", "thread$0Idx"), "**threadIdx** · builtin · CUDA", &[]);
+        check(
+            "k.cu",
+            &src.replace("$0", "").replace("k<<<", "$0k<<<"),
+            "**k** · kernel launch",
+            &["- grid: `1`", "- block: `32`"],
+        );
+        check(
+            "k.cu",
+            &src.replace("$0", "").replace("threadIdx", "thread$0Idx"),
+            "**threadIdx** · builtin · CUDA",
+            &[],
+        );
     }
 
     #[test]

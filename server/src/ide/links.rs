@@ -21,7 +21,8 @@ pub fn document_links(doc: &Document, catalog: &Catalog) -> Vec<Link> {
             // Module roots and headers stand for their system.
             (None, Some(system)) if matches!(reference.role, Role::Import | Role::Include) => {
                 let system = catalog.system(system);
-                let is_root = reference.role == Role::Include || system.python_modules.iter().any(|m| **m == *reference.name);
+                let is_root =
+                    reference.role == Role::Include || system.python_modules.iter().any(|m| **m == *reference.name);
                 if !is_root {
                     continue;
                 }
@@ -41,7 +42,8 @@ mod tests {
 
     #[test]
     fn links_imports_and_calls() {
-        let (doc, _) = fixture("a.py", "import torch\nimport jax.numpy as jnp\nx = jnp.zeros(3)\ny = torch.unknown_thing\n");
+        let (doc, _) =
+            fixture("a.py", "import torch\nimport jax.numpy as jnp\nx = jnp.zeros(3)\ny = torch.unknown_thing\n");
         let links = document_links(&doc, catalog());
         let linked: Vec<String> = links.iter().map(|l| doc.slice(l.range.clone())).collect();
         assert_eq!(linked, ["torch", "jax", "zeros"]);

@@ -33,3 +33,13 @@ pub struct CatalogEntry {
     pub docs: String,
     pub equivalents: Vec<String>,
 }
+
+/// The text the server holds for a document, to check that client and server agree (as
+/// rust-analyzer's `viewFileText`). Params: `TextDocumentIdentifier`.
+pub const VIEW_FILE_TEXT: &str = "tensorlens/viewFileText";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ViewFileTextResult {
+    pub version: i32,
+    pub text: String,
+}

@@ -13,6 +13,7 @@ pub use server::Server;
 pub async fn serve_stdio() {
     let (service, socket) = tower_lsp_server::LspService::build(Server::new)
         .custom_method(ext::SEARCH_CATALOG, Server::search_catalog)
+        .custom_method(ext::VIEW_FILE_TEXT, Server::view_file_text)
         .finish();
     tower_lsp_server::Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
 }

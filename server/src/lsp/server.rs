@@ -152,6 +152,12 @@ impl Server {
         }
     }
 
+    /// `tensorlens/viewFileText`.
+    pub async fn view_file_text(&self, params: TextDocumentIdentifier) -> Result<Option<ext::ViewFileTextResult>> {
+        let docs = lock(&self.state.documents);
+        Ok(docs.get(params.uri.as_str()).map(|doc| ext::ViewFileTextResult { version: doc.version, text: doc.text() }))
+    }
+
     /// `tensorlens/searchCatalog`.
     pub async fn search_catalog(&self, params: ext::SearchCatalogParams) -> Result<Vec<ext::CatalogEntry>> {
         let catalog = self.catalog();
@@ -186,14 +192,22 @@ impl LanguageServer for Server {
         *self.state.roots.write().unwrap_or_else(|e| e.into_inner()) = roots;
         Ok(InitializeResult {
             capabilities: capabilities::server_capabilities(encoding),
-            server_info: Some(ServerInfo { name: "tensorlens".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+            server_info: Some(ServerInfo {
+                name: "tensorlens".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
             offset_encoding: None,
         })
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        let has_user_catalog =
-            self.state.roots.read().unwrap_or_else(|e| e.into_inner()).iter().any(|r| r.join(USER_CATALOG_DIR).is_dir());
+        let has_user_catalog = self
+            .state
+            .roots
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|r| r.join(USER_CATALOG_DIR).is_dir());
         if has_user_catalog {
             self.load_user_catalogs().await;
         }
@@ -275,9 +289,10 @@ impl LanguageServer for Server {
                 .into_iter()
                 .map(|a| to_proto::code_action(&snap.doc, &uri, a, snap.encoding, &params.context.diagnostics))
                 .filter(|a| match (only, a) {
-                    (Some(kinds), CodeActionOrCommand::CodeAction(action)) => {
-                        action.kind.as_ref().is_some_and(|k| kinds.iter().any(|want| k.as_str().starts_with(want.as_str())))
-                    }
+                    (Some(kinds), CodeActionOrCommand::CodeAction(action)) => action
+                        .kind
+                        .as_ref()
+                        .is_some_and(|k| kinds.iter().any(|want| k.as_str().starts_with(want.as_str()))),
                     _ => true,
                 })
                 .collect();
@@ -306,7 +321,12 @@ impl LanguageServer for Server {
                 let uri: Uri = url.parse().map_err(|_| jsonrpc::Error::invalid_params(format!("not a URL: {url}")))?;
                 let shown = self
                     .client
-                    .show_document(ShowDocumentParams { uri, external: Some(true), take_focus: Some(true), selection: None })
+                    .show_document(ShowDocumentParams {
+                        uri,
+                        external: Some(true),
+                        take_focus: Some(true),
+                        selection: None,
+                    })
                     .await
                     .unwrap_or(false);
                 Ok(Some(serde_json::json!({ "shown": shown, "url": url })))

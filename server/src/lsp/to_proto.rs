@@ -20,7 +20,10 @@ pub fn range(doc: &Document, range: &Range<usize>, encoding: PositionEncoding) -
 
 pub fn hover(doc: &Document, res: ide::HoverResult, encoding: PositionEncoding) -> lsp::Hover {
     lsp::Hover {
-        contents: lsp::HoverContents::Markup(lsp::MarkupContent { kind: lsp::MarkupKind::Markdown, value: res.markdown }),
+        contents: lsp::HoverContents::Markup(lsp::MarkupContent {
+            kind: lsp::MarkupKind::Markdown,
+            value: res.markdown,
+        }),
         range: Some(range(doc, &res.range, encoding)),
     }
 }

@@ -29,7 +29,14 @@ pub(super) fn recognize(language: Language, source: &[u8], tree: &Tree, catalog:
             captures::QUALIFIER => {
                 let text = node_text(node, source);
                 if let Some(symbol) = catalog.lookup(text) {
-                    push(&mut res, node.byte_range(), text, Role::Qualifier, Some(symbol), Some(catalog.system_of(symbol)));
+                    push(
+                        &mut res,
+                        node.byte_range(),
+                        text,
+                        Role::Qualifier,
+                        Some(symbol),
+                        Some(catalog.system_of(symbol)),
+                    );
                 }
             }
             captures::CALL_DISCARDED => {
@@ -76,7 +83,12 @@ pub(super) fn recognize(language: Language, source: &[u8], tree: &Tree, catalog:
                     symbol: None,
                     system: catalog.system_by_id("cuda"),
                 });
-                res.launches.push(Launch { kernel, kernel_range: function.byte_range(), range: node.byte_range(), config });
+                res.launches.push(Launch {
+                    kernel,
+                    kernel_range: function.byte_range(),
+                    range: node.byte_range(),
+                    config,
+                });
             }
             _ => {}
         }
@@ -165,7 +177,8 @@ fn strip_template_arguments(text: &str) -> String {
 fn kernel_of(node: Node, source: &[u8]) -> Option<Kernel> {
     let mut walker = node.walk();
     let is_kernel = node.children(&mut walker).any(|child| {
-        child.kind() == "__global__" || (child.kind() == "type_qualifier" && node_text(child, source) == "__global__")
+        child.kind() == "__global__"
+            || (child.kind() == "type_qualifier" && node_text(child, source) == "__global__")
             || (child.kind() == "storage_class_specifier" && node_text(child, source) == "__global__")
     });
     if !is_kernel {
@@ -186,7 +199,10 @@ mod tests {
 
     #[test]
     fn strips_template_arguments() {
-        assert_eq!(strip_template_arguments("cub::BlockReduce<float,128>::TempStorage"), "cub::BlockReduce::TempStorage");
+        assert_eq!(
+            strip_template_arguments("cub::BlockReduce<float,128>::TempStorage"),
+            "cub::BlockReduce::TempStorage"
+        );
         assert_eq!(strip_template_arguments("thrust::device_vector<std::pair<int,int>>"), "thrust::device_vector");
     }
 }

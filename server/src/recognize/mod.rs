@@ -3,8 +3,8 @@
 //! Pure: no IO, no LSP, no shared state beyond the read-only catalog and the compiled queries.
 //! The queries in grammars/ pick the nodes; python.rs and c_family.rs give them meaning.
 
-pub mod captures;
 mod c_family;
+pub mod captures;
 mod python;
 
 use std::ops::Range;
@@ -145,9 +145,8 @@ pub fn query_source(language: Language) -> String {
 pub fn query(language: Language) -> &'static Query {
     static QUERIES: OnceLock<[Query; 3]> = OnceLock::new();
     let queries = QUERIES.get_or_init(|| {
-        [Language::Python, Language::Cuda, Language::Cpp].map(|lang| {
-            Query::new(&lang.grammar(), &query_source(lang)).expect("built-in query compiles")
-        })
+        [Language::Python, Language::Cuda, Language::Cpp]
+            .map(|lang| Query::new(&lang.grammar(), &query_source(lang)).expect("built-in query compiles"))
     });
     match language {
         Language::Python => &queries[0],

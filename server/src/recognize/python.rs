@@ -121,7 +121,11 @@ pub(super) fn recognize(source: &[u8], tree: &Tree, catalog: &Catalog, outer_imp
                 };
                 if binding_nodes.insert(node.id()) {
                     let name = node_text(node, source);
-                    resolver.bindings.entry(Cow::Borrowed(name)).or_default().push(Binding { scope, offset: start, target: None });
+                    resolver.bindings.entry(Cow::Borrowed(name)).or_default().push(Binding {
+                        scope,
+                        offset: start,
+                        target: None,
+                    });
                 }
             }
             captures::BINDING_GLOBAL => {
@@ -168,8 +172,13 @@ pub(super) fn recognize(source: &[u8], tree: &Tree, catalog: &Catalog, outer_imp
 fn is_plain_use(node: Node) -> bool {
     let Some(parent) = node.parent() else { return true };
     match parent.kind() {
-        "attribute" | "dotted_name" | "aliased_import" | "import_statement" | "import_from_statement"
-        | "global_statement" | "nonlocal_statement" => false,
+        "attribute"
+        | "dotted_name"
+        | "aliased_import"
+        | "import_statement"
+        | "import_from_statement"
+        | "global_statement"
+        | "nonlocal_statement" => false,
         "keyword_argument" => parent.child_by_field_name("name") != Some(node),
         _ => true,
     }
@@ -241,7 +250,8 @@ fn import_references<'a>(
                     let _ = full;
                 }
                 "aliased_import" => {
-                    let (Some(name), Some(alias)) = (item.child_by_field_name("name"), item.child_by_field_name("alias"))
+                    let (Some(name), Some(alias)) =
+                        (item.child_by_field_name("name"), item.child_by_field_name("alias"))
                     else {
                         continue;
                     };
@@ -292,7 +302,14 @@ fn import_references<'a>(
 }
 
 /// References for an attribute chain `root.a.b.c` whose root is an imported name.
-fn chain_references(node: Node, scope: usize, source: &[u8], catalog: &Catalog, resolver: &Resolver, res: &mut Recognition) {
+fn chain_references(
+    node: Node,
+    scope: usize,
+    source: &[u8],
+    catalog: &Catalog,
+    resolver: &Resolver,
+    res: &mut Recognition,
+) {
     // Only the outermost attribute of a chain is handled; inner ones are its prefixes.
     if let Some(parent) = node.parent() {
         if parent.kind() == "attribute" && parent.child_by_field_name("object") == Some(node) {

@@ -1,0 +1,319 @@
+//! End-to-end: the real `tensorlens` binary, spoken to over stdio as an editor would.
+
+mod client;
+
+use client::{find, fixture, Client};
+use serde_json::{json, Value};
+
+fn utf16_client() -> (Client, Value) {
+    Client::start(json!({}), None)
+}
+
+#[test]
+fn negotiates_position_encoding() {
+    let (client, init) = Client::start(json!({ "general": { "positionEncodings": ["utf-8", "utf-16"] } }), None);
+    assert_eq!(init["capabilities"]["positionEncoding"], "utf-8");
+    assert_eq!(init["serverInfo"]["name"], "tensorlens");
+    client.shutdown();
+    let (client, init) = utf16_client();
+    assert_eq!(init["capabilities"]["positionEncoding"], "utf-16");
+    assert_eq!(init["capabilities"]["textDocumentSync"]["change"], 2, "incremental sync");
+    client.shutdown();
+}
+
+#[test]
+fn hovers_on_a_training_script() {
+    let (uri, text) = fixture("train.py");
+    let (mut client, _) = utf16_client();
+    client.open(&uri, "python", &text);
+
+    let (line, col) = find(&text, "F.gelu", 3);
+    let hover = client.hover_text(&uri, line, col);
+    assert!(hover.starts_with("**torch.nn.functional.gelu** · function · PyTorch"), "{hover}");
+    assert!(hover.contains("[Documentation](https://"), "{hover}");
+
+    let (line, col) = find(&text, "torch.compile(", 7);
+    let hover = client.hover_text(&uri, line, col);
+    assert!(hover.starts_with("**torch.compile**"), "{hover}");
+    assert!(hover.contains("**Equivalents:**") && hover.contains("jax.jit"), "{hover}");
+
+    let (line, col) = find(&text, "jnp.matmul", 5);
+    assert!(client.hover_text(&uri, line, col).starts_with("**jax.numpy.matmul**"));
+
+    // The parameter named torch is not the module.
+    let (line, col) = find(&text, "torch.zeros(3)", 7);
+    assert_eq!(client.hover(&uri, line, col), Value::Null);
+    client.shutdown();
+}
+
+#[test]
+fn hovers_and_links_in_cuda() {
+    let (uri, text) = fixture("gemm.cu");
+    let (mut client, _) = utf16_client();
+    client.open(&uri, "cuda-cpp", &text);
+
+    let (line, col) = find(&text, "cudaMemcpyAsync", 4);
+    let hover = client.hover_text(&uri, line, col);
+    assert!(hover.starts_with("**cudaMemcpyAsync** · function · "), "{hover}");
+    assert!(hover.contains("```cpp\ncudaError_t cudaMemcpyAsync("), "{hover}");
+
+    let (line, col) = find(&text, "cublasSgemm(", 2);
+    assert!(client.hover_text(&uri, line, col).starts_with("**cublasSgemm**"));
+    let (line, col) = find(&text, "__shfl_down_sync", 2);
+    assert!(client.hover_text(&uri, line, col).starts_with("**__shfl_down_sync**"));
+    let (line, col) = find(&text, "sgemm_tiled<<<", 1);
+    let hover = client.hover_text(&uri, line, col);
+    assert!(
+        hover.contains("kernel launch") && hover.contains("- grid: `grid`") && hover.contains("- stream: `stream`"),
+        "{hover}"
+    );
+
+    let links = client.request("textDocument/documentLink", json!({ "textDocument": { "uri": uri } }));
+    let targets: Vec<&str> = links.as_array().unwrap().iter().map(|l| l["target"].as_str().unwrap()).collect();
+    assert!(targets.iter().any(|t| t.contains("cublas")), "{targets:?}");
+    assert!(targets.iter().all(|t| t.starts_with("https://")));
+    let (include_line, _) = find(&text, "<cublas_v2.h>", 0);
+    assert!(links.as_array().unwrap().iter().any(|l| l["range"]["start"]["line"] == include_line));
+    client.shutdown();
+}
+
+#[test]
+fn quick_fix_wraps_an_unchecked_call() {
+    let (uri, text) = fixture("gemm.cu");
+    let (mut client, _) = utf16_client();
+    client.open(&uri, "cuda-cpp", &text);
+    let diags = client.wait_for(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["uri"] == uri);
+    let unchecked: Vec<&Value> =
+        diags["params"]["diagnostics"].as_array().unwrap().iter().filter(|d| d["code"] == "unchecked-status").collect();
+    assert!(unchecked.len() >= 8, "{unchecked:#?}");
+
+    let (line, col) = find(&text, "cudaStreamCreate(&stream)", 3);
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": uri }, "range": { "start": { "line": line, "character": col }, "end": { "line": line, "character": col } },
+                "context": { "diagnostics": [] } }),
+    );
+    let fix = actions.as_array().unwrap().iter().find(|a| a["kind"] == "quickfix").expect("a quick fix").clone();
+    assert_eq!(fix["title"], "Check the cudaError_t of cudaStreamCreate with CUDA_CHECK");
+    let edits = fix["edit"]["changes"][&uri].as_array().unwrap().clone();
+    let fixed = apply_edits(&text, &edits);
+    assert!(fixed.contains("    CUDA_CHECK(cudaStreamCreate(&stream));\n"), "{fixed}");
+    assert!(fixed.contains("#define CUDA_CHECK(call)"));
+    // The fixed file, sent back, no longer has that diagnostic.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{ "text": fixed }] }),
+    );
+    let diags = client.wait_for(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["version"] == 2);
+    let remaining: Vec<&str> = diags["params"]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "unchecked-status")
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(remaining.len(), unchecked.len() - 1, "{remaining:?}");
+    assert!(!remaining.iter().any(|m| m.contains("cudaStreamCreate")), "{remaining:?}");
+    client.shutdown();
+}
+
+#[test]
+fn deprecation_fix_and_open_docs_action() {
+    let (uri, text) = fixture("train.py");
+    let (mut client, _) = utf16_client();
+    client.open(&uri, "python", &text);
+    let (line, col) = find(&text, "torch.cuda.amp.autocast", 16);
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": uri }, "range": { "start": { "line": line, "character": col }, "end": { "line": line, "character": col } },
+                "context": { "diagnostics": [] } }),
+    );
+    let actions = actions.as_array().unwrap();
+    let fix = actions.iter().find(|a| a["kind"] == "quickfix").expect("deprecation fix");
+    let fixed = apply_edits(&text, fix["edit"]["changes"][&uri].as_array().unwrap());
+    assert!(fixed.contains("with torch.amp.autocast():"), "{fixed}");
+    let docs =
+        actions.iter().find(|a| a["title"] == "Open documentation for torch.cuda.amp.autocast").expect("docs action");
+    let command = docs["command"].clone();
+    let res = client.request(
+        "workspace/executeCommand",
+        json!({ "command": command["command"], "arguments": command["arguments"] }),
+    );
+    assert_eq!(res["shown"], true);
+    let shown = client.wait_for(|n| n["method"] == "window/showDocument");
+    assert_eq!(shown["params"]["external"], true);
+    assert!(shown["params"]["uri"].as_str().unwrap().starts_with("https://"));
+    client.shutdown();
+}
+
+#[test]
+fn workspace_symbol_searches_the_catalog() {
+    let (mut client, _) = utf16_client();
+    let res = client.request("workspace/symbol", json!({ "query": "matmul" }));
+    let names: Vec<&str> = res.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    for want in ["torch.matmul", "jax.numpy.matmul", "tensorflow.linalg.matmul", "mlx.core.matmul"] {
+        assert!(names.contains(&want), "{want} not in {names:?}");
+    }
+    assert!(names.iter().any(|n| n.starts_with("cublas")), "{names:?}");
+    let entries = client.request("tensorlens/searchCatalog", json!({ "query": "softmax", "limit": 5 }));
+    assert_eq!(entries.as_array().unwrap().len(), 5);
+    assert!(entries[0]["summary"].as_str().is_some_and(|s| !s.is_empty()));
+    client.shutdown();
+}
+
+#[test]
+fn notebook_cells_see_imports_from_other_cells() {
+    let (mut client, _) = utf16_client();
+    let cell0 = "vscode-notebook-cell:/home/u/exp.ipynb#W0sZmlsZQ%3D%3D";
+    let cell1 = "vscode-notebook-cell:/home/u/exp.ipynb#W1sZmlsZQ%3D%3D";
+    client.open(cell0, "python", "import torch\nimport torch.nn.functional as F\n");
+    client.open(cell1, "python", "x = torch.randn(4, 8)\ny = F.softmax(x, dim=-1)\n");
+    assert!(client.hover_text(cell1, 1, 7).starts_with("**torch.nn.functional.softmax**"));
+    assert!(client.hover_text(cell0, 0, 9).starts_with("**PyTorch**"));
+    client.shutdown();
+}
+
+#[test]
+fn a_thousand_rapid_edits_stay_in_order() {
+    let (mut client, _) = Client::start(json!({ "general": { "positionEncodings": ["utf-16"] } }), None);
+    let uri = "file:///tmp/burst.py";
+    let mut text = String::from("import torch\r\n# 张量 🔥\n");
+    client.open(uri, "python", &text);
+    // A deterministic mix of inserts and deletes, with multi-byte text and CRLF, sent without waiting.
+    let pieces = ["x", "张", "🔥", "\r\n", "torch.", "é", "\n", "(", ")"];
+    let mut seed: u64 = 0x5eed;
+    for version in 2..1002 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+        let a = boundaries[(seed >> 33) as usize % boundaries.len()];
+        let b = boundaries[(seed >> 17) as usize % boundaries.len()];
+        let (start, end) = (a.min(b), a.max(b).min(a.min(b) + 6));
+        let end = *boundaries.iter().find(|&&x| x >= end).unwrap();
+        let insert = if seed % 3 == 0 { "" } else { pieces[(seed >> 7) as usize % pieces.len()] };
+        let (sl, sc) = utf16_pos(&text, start);
+        let (el, ec) = utf16_pos(&text, end);
+        text.replace_range(start..end, insert);
+        client.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": uri, "version": version },
+                    "contentChanges": [{ "range": { "start": { "line": sl, "character": sc }, "end": { "line": el, "character": ec } }, "text": insert }] }),
+        );
+    }
+    let state = client.request("tensorlens/viewFileText", json!({ "uri": uri }));
+    assert_eq!(state["version"], 1001);
+    assert_eq!(state["text"].as_str().unwrap(), text);
+    client.shutdown();
+}
+
+#[test]
+fn bad_input_gets_empty_answers_not_crashes() {
+    let (mut client, _) = utf16_client();
+    let uri = "file:///tmp/bad.py";
+    client.open(uri, "python", "import torch\ntorch.zeros(1)\n");
+    // Positions past the end.
+    assert_eq!(client.hover(uri, 99, 0), Value::Null);
+    assert!(client.hover_text(uri, 1, 999).is_empty());
+    // An inverted range.
+    let res = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": uri }, "range": { "start": { "line": 1, "character": 9 }, "end": { "line": 1, "character": 0 } }, "context": { "diagnostics": [] } }),
+    );
+    assert!(res.as_array().unwrap().iter().any(|a| a["title"] == "Open documentation for torch.zeros"));
+    // Edits and requests for documents that were never opened.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": "file:///nope.py", "version": 3 }, "contentChanges": [{ "text": "x" }] }),
+    );
+    assert_eq!(client.hover("file:///nope.py", 0, 0), Value::Null);
+    // Unknown schemes and languages are held but not analysed.
+    client.open("zzz-scheme:/weird/thing.txt", "plaintext", "torch.zeros(1)");
+    assert_eq!(client.hover("zzz-scheme:/weird/thing.txt", 0, 7), Value::Null);
+    // An unknown command is an error answer, not a crash.
+    let res = client.request_raw("workspace/executeCommand", json!({ "command": "tensorlens.nope", "arguments": [] }));
+    assert!(res["error"]["message"].as_str().unwrap().contains("unknown command"));
+    // A minified one-line file and deeply nested code.
+    let minified = format!("import torch;{}", "x=torch.ones(1);".repeat(50_000));
+    client.open("file:///tmp/min.py", "python", &minified);
+    assert!(client.hover_text("file:///tmp/min.py", 0, 13 + 16 * 40_000 + 9).starts_with("**torch.ones**"));
+    let nested = format!("import torch\nx = {}torch.ones(1){}\n", "(".repeat(5_000), ")".repeat(5_000));
+    client.open("file:///tmp/nested.py", "python", &nested);
+    client.hover("file:///tmp/nested.py", 1, 5_000 + 4 + 7);
+    let nested_c = format!("void f() {{ {} cudaFree(0); {} }}\n", "{".repeat(3_000), "}".repeat(3_000));
+    client.open("file:///tmp/nested.cu", "cuda-cpp", &nested_c);
+    client.hover("file:///tmp/nested.cu", 0, 3_000 + 12);
+    // A 10 MB file: held, not analysed, and the server keeps answering.
+    let big = "import torch\n".to_string() + &"y = torch.ones(1)\n".repeat(600_000);
+    client.open("file:///tmp/big.py", "python", &big);
+    assert_eq!(client.hover("file:///tmp/big.py", 1, 11), Value::Null);
+    assert!(client.hover_text(uri, 1, 8).starts_with("**torch.zeros**"), "still answering after the big file");
+    client.shutdown();
+}
+
+#[test]
+fn user_catalog_files_extend_and_report() {
+    let root = std::env::temp_dir().join(format!("tensorlens-ws-{}", std::process::id()));
+    let dir = root.join(".tensorlens/catalog");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("ourlib.toml"),
+        "[system]\nid = \"ourlib\"\nname = \"OurLib\"\ngroup = \"research\"\nmaintainer = \"the team\"\nsummary = \"Our in-house kernels.\"\ndocs = \"https://intranet.example.com/ourlib\"\npython_modules = [\"ourlib\"]\n\n[[symbols]]\nname = \"ourlib.fused_adam\"\nkind = \"function\"\nsignature = \"fused_adam(params, lr)\"\nsummary = \"Our fused Adam step.\"\ndocs = \"https://intranet.example.com/ourlib/fused_adam\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("broken.toml"), "[system\nid = \"x\"\n").unwrap();
+    let (mut client, _) = Client::start(json!({}), Some(&root));
+    let broken_uri = format!("file://{}", dir.join("broken.toml").display());
+    let diags =
+        client.wait_for(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["uri"] == broken_uri);
+    assert_eq!(diags["params"]["diagnostics"][0]["severity"], 1);
+    let uri = format!("file://{}/use.py", root.display());
+    client.open(&uri, "python", "import ourlib\nourlib.fused_adam(p, 1e-3)\nimport torch\ntorch.ones(1)\n");
+    assert!(client.hover_text(&uri, 1, 9).starts_with("**ourlib.fused_adam**"));
+    assert!(client.hover_text(&uri, 3, 7).starts_with("**torch.ones**"), "built-in catalog still there");
+    client.shutdown();
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+fn utf16_pos(text: &str, byte: usize) -> (u32, u32) {
+    let before = &text[..byte];
+    // LSP lines end at \n, \r\n or \r.
+    let mut line = 0u32;
+    let mut line_start = 0usize;
+    let bytes = before.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\n' || (bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+            line += 1;
+            line_start = i + 1;
+        }
+        i += 1;
+    }
+    // A position between \r and \n does not occur: edits land on char boundaries of whole pieces
+    // but random ranges can split "\r\n"; count the \r as part of the line then.
+    let col = text[line_start..byte].encode_utf16().count() as u32;
+    (line, col)
+}
+
+fn apply_edits(text: &str, edits: &[Value]) -> String {
+    let offset = |pos: &Value| -> usize {
+        let (line, character) = (pos["line"].as_u64().unwrap() as usize, pos["character"].as_u64().unwrap() as usize);
+        let line_start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+        let mut units = 0;
+        for (i, c) in text[line_start..].char_indices() {
+            if units >= character || c == '\n' {
+                return line_start + i;
+            }
+            units += c.len_utf16();
+        }
+        text.len()
+    };
+    let mut edits: Vec<(usize, usize, String)> = edits
+        .iter()
+        .map(|e| (offset(&e["range"]["start"]), offset(&e["range"]["end"]), e["newText"].as_str().unwrap().to_string()))
+        .collect();
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = text.to_string();
+    for (start, end, new_text) in edits {
+        out.replace_range(start..end, &new_text);
+    }
+    out
+}
