@@ -1,5 +1,6 @@
 //! A minimal LSP client over the real binary's stdio: framing, requests with ids, notifications
 //! kept for later inspection, and time-outs so a wedged server fails the test instead of hanging it.
+#![allow(dead_code)] // Shared by the tests and the benchmark, which use different parts.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -11,7 +12,7 @@ use serde_json::{json, Value};
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 pub struct Client {
-    child: Child,
+    pub child: Child,
     stdin: ChildStdin,
     incoming: Receiver<Value>,
     next_id: i64,
@@ -21,8 +22,14 @@ pub struct Client {
 impl Client {
     /// Starts `tensorlens serve` and initializes it with the given client capabilities.
     pub fn start(capabilities: Value, root: Option<&std::path::Path>) -> (Client, Value) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tensorlens"))
-            .arg("serve")
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tensorlens"));
+        command.arg("serve");
+        Client::spawn(command, capabilities, root)
+    }
+
+    /// Starts any language server command and initializes it.
+    pub fn spawn(mut command: Command, capabilities: Value, root: Option<&std::path::Path>) -> (Client, Value) {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -152,6 +159,15 @@ impl Client {
 
     pub fn hover_text(&mut self, uri: &str, line: u32, character: u32) -> String {
         self.hover(uri, line, character)["contents"]["value"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Shuts down, and kills a server that does not exit (for peers in benchmarks).
+    pub fn shutdown_or_kill(mut self) {
+        let _ = self.request_raw("shutdown", Value::Null);
+        self.notify("exit", Value::Null);
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Shuts the server down politely and checks it exits on its own.
