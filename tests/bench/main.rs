@@ -36,7 +36,11 @@ fn main() {
     println!("start-up to initialize answered: median {}  (budget 30 ms)", ms(median(&startup)));
 
     let edit = in_process_edit(&text, if quick { 50 } else { 300 });
-    println!("one-character edit to updated references, in process: median {}  p99 {}  (budget 2 ms)", ms(median(&edit)), ms(p99(&edit)));
+    println!(
+        "one-character edit to updated references, in process: median {}  p99 {}  (budget 2 ms)",
+        ms(median(&edit)),
+        ms(p99(&edit))
+    );
 
     let ours = lsp_session(Client::start(json!({}), None).0, &uri, &text, &targets, true);
     ours.print("tensorlens");
@@ -51,8 +55,14 @@ fn main() {
             println!("\n== ratio (basedpyright / tensorlens)");
             println!("first hover after open: {:.0}x", peer.first_hover.as_secs_f64() / ours.first_hover.as_secs_f64());
             println!("hover after an edit:    {:.0}x", peer.after_edit.as_secs_f64() / ours.after_edit.as_secs_f64());
-            println!("steady hover p50:       {:.0}x", median(&peer.hovers).as_secs_f64() / median(&ours.hovers).as_secs_f64());
-            println!("steady hover p99:       {:.0}x", p99(&peer.hovers).as_secs_f64() / p99(&ours.hovers).as_secs_f64());
+            println!(
+                "steady hover p50:       {:.0}x",
+                median(&peer.hovers).as_secs_f64() / median(&ours.hovers).as_secs_f64()
+            );
+            println!(
+                "steady hover p99:       {:.0}x",
+                p99(&peer.hovers).as_secs_f64() / p99(&ours.hovers).as_secs_f64()
+            );
         }
         None => println!("\nbasedpyright not installed: run tests/bench/setup-peers to compare (skipped)"),
     }
@@ -70,7 +80,12 @@ impl Session {
     fn print(&self, who: &str) {
         println!("{who}: first hover after open {}", ms(self.first_hover));
         println!("{who}: hover right after a one-character edit {}", ms(self.after_edit));
-        println!("{who}: steady hovers ({}) p50 {}  p99 {}  (budget p99 1 ms)", self.hovers.len(), ms(median(&self.hovers)), ms(p99(&self.hovers)));
+        println!(
+            "{who}: steady hovers ({}) p50 {}  p99 {}  (budget p99 1 ms)",
+            self.hovers.len(),
+            ms(median(&self.hovers)),
+            ms(p99(&self.hovers))
+        );
         if !self.edit_round_trip.is_empty() {
             println!(
                 "{who}: didChange + hover round trip p50 {}  p99 {}",
@@ -236,7 +251,15 @@ def reference_{i}(w, x):
 
 /// Positions (line, UTF-16 column) on the last segment of framework calls, spread over the file.
 fn hover_targets(text: &str, n: usize) -> Vec<(u32, u32)> {
-    let needles = ["F.dropout", "torch.argmax", "nn.LayerNorm", "torch.optim.AdamW", "jnp.matmul", "F.cross_entropy", "torch.save"];
+    let needles = [
+        "F.dropout",
+        "torch.argmax",
+        "nn.LayerNorm",
+        "torch.optim.AdamW",
+        "jnp.matmul",
+        "F.cross_entropy",
+        "torch.save",
+    ];
     let mut all = Vec::new();
     for (line_idx, line) in text.lines().enumerate() {
         for needle in needles {
@@ -258,7 +281,9 @@ fn basedpyright() -> Option<Command> {
     let mut command = Command::new(server);
     command.arg("--stdio");
     // Point it at the venv that has torch installed, so it reads torch's own stubs.
-    command.env("VIRTUAL_ENV", &venv).env("PATH", format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default()));
+    command
+        .env("VIRTUAL_ENV", &venv)
+        .env("PATH", format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default()));
     Some(command)
 }
 

@@ -198,13 +198,13 @@ mod tests {
         check(
             "a.py",
             "import torch\n@torch.com$0pile\ndef f(x): return x\n",
-            "**torch.compile** · function · torch.compile",
+            "**torch.compile** · function · torch.compile / torch.export",
             &[],
         );
         check(
             "a.py",
             "import tor$0ch\n",
-            "**PyTorch** · research · PyTorch Foundation (Linux Foundation); started at Meta AI",
+            "**PyTorch** · research · PyTorch Foundation (Linux Foundation); originally developed at Meta AI",
             &["**Related:**"],
         );
     }
