@@ -50,8 +50,9 @@ fn explain_file(path: &Path, catalog: &Catalog, json: bool, out: &mut impl Write
     if !json {
         writeln!(out, "{}", path.display())?;
     }
-    for reference in doc.recognition.references.iter().filter(|r| worth_printing(r, catalog)) {
+    for reference in doc.recognition.references().filter(|r| worth_printing(r, catalog)) {
         // Columns for people: 1-based, counted in characters.
+        let reference = &reference;
         let pos = doc.position(reference.range.start, PositionEncoding::Utf32);
         let symbol = reference.symbol.map(|idx| catalog.symbol(idx));
         let system = reference.system.map(|idx| catalog.system(idx).name.as_str()).unwrap_or("");

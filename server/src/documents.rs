@@ -36,6 +36,8 @@ pub struct Document {
     pub recognition: Arc<Recognition>,
     /// Cells of one notebook share their imports: the notebook's path, for `vscode-notebook-cell` URIs.
     pub notebook: Option<String>,
+    /// Edits applied to the text since the last analysis, for incremental re-recognition.
+    pending_edits: Vec<InputEdit>,
 }
 
 impl Document {
@@ -48,6 +50,7 @@ impl Document {
             tree: None,
             recognition: Arc::default(),
             notebook: notebook_of(uri),
+            pending_edits: Vec::new(),
         }
     }
 
@@ -61,6 +64,7 @@ impl Document {
         let Some((start, end)) = change.range else {
             self.rope = Rope::from_str(&change.text);
             self.tree = None;
+            self.pending_edits.clear();
             return;
         };
         let len = self.rope.len_bytes();
@@ -78,14 +82,16 @@ impl Document {
         self.rope.insert(start_char, &change.text);
         let new_end_byte = start_byte + change.text.len();
         if let Some(tree) = &mut self.tree {
-            tree.edit(&InputEdit {
+            let edit = InputEdit {
                 start_byte,
                 old_end_byte: end_byte,
                 new_end_byte,
                 start_position,
                 old_end_position,
                 new_end_position: text::point(&self.rope, new_end_byte),
-            });
+            };
+            tree.edit(&edit);
+            self.pending_edits.push(edit);
         }
     }
 
@@ -105,13 +111,30 @@ impl Document {
             self.recognition = Arc::default();
             return;
         }
-        self.tree = parse::parse(language, &self.rope, self.tree.as_ref());
-        self.recognition = match &self.tree {
-            Some(tree) => {
+        let old_tree = self.tree.take();
+        let edits = std::mem::take(&mut self.pending_edits);
+        self.tree = parse::parse(language, &self.rope, old_tree.as_ref());
+        self.recognition = match (&self.tree, &old_tree) {
+            (Some(tree), Some(old_tree)) => {
+                let source = contiguous(&self.rope);
+                let changed_ranges: Vec<Range<usize>> =
+                    old_tree.changed_ranges(tree).map(|r| r.start_byte..r.end_byte).collect();
+                let changes =
+                    recognize::Changes { previous: &self.recognition, edits: &edits, changed_ranges: &changed_ranges };
+                Arc::new(recognize::recognize_incremental(
+                    language,
+                    &source,
+                    tree,
+                    catalog,
+                    outer_imports,
+                    Some(changes),
+                ))
+            }
+            (Some(tree), None) => {
                 let source = contiguous(&self.rope);
                 Arc::new(recognize::recognize(language, &source, tree, catalog, outer_imports))
             }
-            None => Arc::default(),
+            (None, _) => Arc::default(),
         };
     }
 
@@ -141,7 +164,11 @@ fn contiguous(rope: &Rope) -> std::borrow::Cow<'_, [u8]> {
     let mut chunks = rope.chunks();
     match (chunks.next(), chunks.next()) {
         (Some(only), None) => std::borrow::Cow::Borrowed(only.as_bytes()),
-        _ => std::borrow::Cow::Owned(rope.bytes().collect()),
+        _ => {
+            let mut bytes = Vec::with_capacity(rope.len_bytes());
+            rope.chunks().for_each(|chunk| bytes.extend_from_slice(chunk.as_bytes()));
+            std::borrow::Cow::Owned(bytes)
+        }
     }
 }
 
@@ -335,15 +362,15 @@ mod tests {
         store.open(Document::new(&cell("0"), "python", 1, "import torch.nn.functional as F\n"), catalog());
         store.open(Document::new(&cell("1"), "python", 1, "y = F.gelu(x)\n"), catalog());
         let names: Vec<_> =
-            store.get(&cell("1")).unwrap().recognition.references.iter().map(|r| r.name.to_string()).collect();
+            store.get(&cell("1")).unwrap().recognition.references().map(|r| r.name.to_string()).collect();
         assert_eq!(names, ["torch.nn.functional", "torch.nn.functional.gelu"]);
         // Removing the import in the first cell updates the second.
         let change = [Change { range: None, text: "\n".into() }];
         assert!(store.change(&cell("0"), 2, &change, PositionEncoding::Utf16, catalog()));
-        assert!(store.get(&cell("1")).unwrap().recognition.references.is_empty());
+        assert!(store.get(&cell("1")).unwrap().recognition.references().next().is_none());
         // Another notebook does not see them.
         store.open(Document::new("vscode-notebook-cell:/w/other.ipynb#W0", "python", 1, "F.gelu(x)\n"), catalog());
-        assert!(store.get("vscode-notebook-cell:/w/other.ipynb#W0").unwrap().recognition.references.is_empty());
+        assert!(store.get("vscode-notebook-cell:/w/other.ipynb#W0").unwrap().recognition.references().next().is_none());
     }
 
     #[test]

@@ -35,6 +35,8 @@ fn main() {
     println!("\n== tensorlens");
     println!("start-up to initialize answered: median {}  (budget 30 ms)", ms(median(&startup)));
 
+    let (parse, full) = open_costs(&text);
+    println!("open: full parse {}, parse + full recognition {}", ms(parse), ms(full));
     let edit = in_process_edit(&text, if quick { 50 } else { 300 });
     println!(
         "one-character edit to updated references, in process: median {}  p99 {}  (budget 2 ms)",
@@ -164,18 +166,38 @@ fn startup_times(runs: usize) -> Vec<Duration> {
         .collect()
 }
 
+fn open_costs(text: &str) -> (Duration, Duration) {
+    let catalog = Catalog::builtin();
+    let rope = ropey::Rope::from_str(text);
+    let started = Instant::now();
+    std::hint::black_box(tensorlens::parse::parse(tensorlens::parse::Language::Python, &rope, None));
+    let parse = started.elapsed();
+    let started = Instant::now();
+    let mut doc = Document::new("file:///bench.py", "python", 0, text);
+    doc.analyze(&catalog, &[]);
+    (parse, started.elapsed())
+}
+
+/// Typing in the middle of the file: one character into a name inside a function body, then
+/// taking it out again.
 fn in_process_edit(text: &str, runs: usize) -> Vec<Duration> {
     let catalog = Catalog::builtin();
     let mut doc = Document::new("file:///bench.py", "python", 0, text);
     doc.analyze(&catalog, &[]);
-    let line = (text.lines().count() / 2) as u32;
+    let middle = text.lines().count() / 2;
+    let (line, col) = text
+        .lines()
+        .enumerate()
+        .skip(middle)
+        .find_map(|(idx, l)| l.find("loss.backward").map(|col| (idx as u32, col as u32 + 4)))
+        .expect("a loss.backward line");
     (0..runs)
         .map(|i| {
-            let pos = LineCol { line, col: 0 };
+            let pos = LineCol { line, col };
             let change = if i % 2 == 0 {
-                Change { range: Some((pos, pos)), text: "#".into() }
+                Change { range: Some((pos, pos)), text: "x".into() }
             } else {
-                Change { range: Some((pos, LineCol { line, col: 1 })), text: String::new() }
+                Change { range: Some((pos, LineCol { line, col: col + 1 })), text: String::new() }
             };
             let started = Instant::now();
             doc.apply(&change, PositionEncoding::Utf16);

@@ -277,8 +277,11 @@ pub fn load_user_dir(dir: &Path, builtin: &[CatalogFile]) -> (Vec<CatalogFile>, 
     (files, problems)
 }
 
+/// A problem in one file's text: where, when known, and what.
+pub type FileProblem = (Option<std::ops::Range<usize>>, String);
+
 /// Parses and checks one user file's text. Returns the file when it is usable.
-pub fn parse_user_file(stem: &str, text: &str) -> (Option<CatalogFile>, Vec<(Option<std::ops::Range<usize>>, String)>) {
+pub fn parse_user_file(stem: &str, text: &str) -> (Option<CatalogFile>, Vec<FileProblem>) {
     match toml::from_str::<CatalogFile>(text) {
         Ok(file) => {
             let problems: Vec<_> = schema::check_file(stem, &file).into_iter().map(|p| (None, p)).collect();

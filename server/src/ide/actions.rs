@@ -24,12 +24,12 @@ pub struct Action {
 pub fn code_actions(doc: &Document, catalog: &Catalog, range: Range<usize>) -> Vec<Action> {
     let mut res = Vec::new();
     let overlaps = |r: &Range<usize>| r.start <= range.end && range.start <= r.end;
-    for call in doc.recognition.discarded_calls.iter().filter(|c| overlaps(&c.call_range)) {
+    for call in doc.recognition.discarded_calls().filter(|c| overlaps(&c.call_range)) {
         if let Some(action) = status_check_fix(doc, catalog, call.symbol, call.call_range.clone()) {
             res.push(action);
         }
     }
-    let references: Vec<&Reference> = doc.recognition.references.iter().filter(|r| overlaps(&r.range)).collect();
+    let references: Vec<Reference> = doc.recognition.references().filter(|r| overlaps(&r.range)).collect();
     for reference in &references {
         if let Some(action) = deprecation_fix(doc, catalog, reference) {
             res.push(action);
@@ -73,7 +73,7 @@ fn deprecation_fix(doc: &Document, catalog: &Catalog, reference: &Reference) -> 
     let edit = if reference.name.contains('.') {
         // Python: the reference is the last segment of a chain. Find the chain's written start: the
         // first reference of the same chain (contiguous, sharing a qualified prefix).
-        let refs = &doc.recognition.references;
+        let refs: Vec<Reference> = doc.recognition.references().collect();
         let idx = refs.iter().position(|r| r.range == reference.range)?;
         let mut start_idx = idx;
         while start_idx > 0 {

@@ -27,7 +27,7 @@ pub const CODE_UNCHECKED_STATUS: &str = "unchecked-status";
 
 pub fn diagnostics(doc: &Document, catalog: &Catalog) -> Vec<Diagnostic> {
     let mut res = Vec::new();
-    for reference in &doc.recognition.references {
+    for reference in doc.recognition.references() {
         let Some(symbol) = reference.symbol.map(|idx| catalog.symbol(idx)) else { continue };
         let Some(note) = &symbol.deprecated else { continue };
         let mut message = format!("{} is deprecated: {note}", symbol.name);
@@ -42,7 +42,7 @@ pub fn diagnostics(doc: &Document, catalog: &Catalog) -> Vec<Diagnostic> {
             deprecated: true,
         });
     }
-    for call in &doc.recognition.discarded_calls {
+    for call in doc.recognition.discarded_calls() {
         let symbol = catalog.symbol(call.symbol);
         let Some(status) = &symbol.returns else { continue };
         if in_preprocessor_definition(doc, call.call_range.start) {

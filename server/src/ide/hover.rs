@@ -16,11 +16,11 @@ pub struct HoverResult {
 pub fn hover(doc: &Document, catalog: &Catalog, offset: usize) -> Option<HoverResult> {
     let reference = doc.recognition.reference_at(offset)?;
     let markdown = match reference.role {
-        Role::Launch => launch_markdown(doc, reference, catalog),
-        Role::KernelDefinition => kernel_markdown(doc, reference, catalog),
-        _ => reference_markdown(reference, catalog, code_language(doc)),
+        Role::Launch => launch_markdown(doc, &reference, catalog),
+        Role::KernelDefinition => kernel_markdown(doc, &reference, catalog),
+        _ => reference_markdown(&reference, catalog, code_language(doc)),
     };
-    Some(HoverResult { range: reference.range.clone(), markdown })
+    Some(HoverResult { range: reference.range, markdown })
 }
 
 fn code_language(doc: &Document) -> &'static str {
@@ -132,7 +132,7 @@ pub(crate) fn system_card(idx: SystemIdx, catalog: &Catalog) -> String {
 
 fn launch_markdown(doc: &Document, reference: &Reference, catalog: &Catalog) -> String {
     let mut out = format!("**{}** · kernel launch\n\n", reference.name);
-    if let Some(launch) = doc.recognition.launches.iter().find(|l| l.kernel_range == reference.range) {
+    if let Some(launch) = doc.recognition.launches().find(|l| l.kernel_range == reference.range) {
         let labels = ["grid", "block", "dynamic shared memory (bytes)", "stream"];
         for (label, value) in labels.iter().zip(&launch.config) {
             let _ = writeln!(out, "- {label}: `{value}`");
@@ -141,7 +141,7 @@ fn launch_markdown(doc: &Document, reference: &Reference, catalog: &Catalog) -> 
             out.push_str("- dynamic shared memory: 0 bytes, default stream\n");
         }
     }
-    if !doc.recognition.kernels.iter().any(|k| *k.name == *reference.name) {
+    if !doc.recognition.kernels().any(|k| *k.name == *reference.name) {
         out.push_str("\nThe kernel is not defined in this file.\n");
     }
     if let Some(cuda) = catalog.system_by_id("cuda") {
@@ -156,7 +156,7 @@ fn launch_markdown(doc: &Document, reference: &Reference, catalog: &Catalog) -> 
 }
 
 fn kernel_markdown(doc: &Document, reference: &Reference, _catalog: &Catalog) -> String {
-    let launches = doc.recognition.launches.iter().filter(|l| *l.kernel == *reference.name).count();
+    let launches = doc.recognition.launches().filter(|l| *l.kernel == *reference.name).count();
     let mut out = format!("**{}** · CUDA kernel (`__global__`)\n\n", reference.name);
     match launches {
         0 => out.push_str("Not launched in this file.\n"),

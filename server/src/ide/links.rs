@@ -15,7 +15,7 @@ pub struct Link {
 
 pub fn document_links(doc: &Document, catalog: &Catalog) -> Vec<Link> {
     let mut res = Vec::new();
-    for reference in &doc.recognition.references {
+    for reference in doc.recognition.references() {
         let (target, what) = match (reference.symbol, reference.system) {
             (Some(symbol), _) => (catalog.symbol(symbol).docs.clone(), reference.name.to_string()),
             // Module roots and headers stand for their system.
@@ -30,7 +30,7 @@ pub fn document_links(doc: &Document, catalog: &Catalog) -> Vec<Link> {
             }
             _ => continue,
         };
-        res.push(Link { range: reference.range.clone(), target, tooltip: format!("Open documentation for {what}") });
+        res.push(Link { range: reference.range, target, tooltip: format!("Open documentation for {what}") });
     }
     res
 }

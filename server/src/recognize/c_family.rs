@@ -1,18 +1,19 @@
 //! C, C++ and CUDA: catalog functions, types and built-ins by name, C++ names by namespace,
 //! `#include`s by header, plus kernels and their launches.
 
-use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
+use tree_sitter::{Node, QueryCursor, StreamingIterator};
 
-use super::{captures, node_text, query, DiscardedCall, Kernel, Launch, Recognition, Reference, Role};
+use super::{captures, finish_references, node_text, query, ChunkData, DiscardedCall, Kernel, Launch, Reference, Role};
 use crate::catalog::{Catalog, SymbolIdx, SystemIdx};
 use crate::parse::Language;
 
-pub(super) fn recognize(language: Language, source: &[u8], tree: &Tree, catalog: &Catalog) -> Recognition {
+/// Everything in one top-level chunk, with ranges relative to its start.
+pub(super) fn collect(language: Language, chunk: Node, source: &[u8], catalog: &Catalog) -> ChunkData {
     let query = query(language);
     let names = query.capture_names();
     let mut cursor = QueryCursor::new();
-    let mut res = Recognition::default();
-    let mut captures = cursor.captures(query, tree.root_node(), source);
+    let mut res = ChunkData::default();
+    let mut captures = cursor.captures(query, chunk, source);
     while let Some((m, capture_idx)) = captures.next() {
         let capture = m.captures()[*capture_idx];
         let node = capture.node;
@@ -72,10 +73,10 @@ pub(super) fn recognize(language: Language, source: &[u8], tree: &Tree, catalog:
                         syntax
                             .named_children(&mut walker)
                             .map(|arg| node_text(arg, source).into())
-                            .collect::<Vec<Box<str>>>()
+                            .collect::<Vec<std::sync::Arc<str>>>()
                     })
                     .unwrap_or_default();
-                let kernel: Box<str> = node_text(function, source).into();
+                let kernel: std::sync::Arc<str> = node_text(function, source).into();
                 res.references.push(Reference {
                     range: function.byte_range(),
                     name: kernel.clone(),
@@ -93,11 +94,25 @@ pub(super) fn recognize(language: Language, source: &[u8], tree: &Tree, catalog:
             _ => {}
         }
     }
+    // Ranges so far are absolute; the chunk keeps them relative to its start.
+    let base = chunk.start_byte();
+    let rel = |r: &mut std::ops::Range<usize>| *r = r.start - base..r.end - base;
+    res.references.iter_mut().for_each(|r| rel(&mut r.range));
+    res.kernels.iter_mut().for_each(|k| {
+        rel(&mut k.name_range);
+        rel(&mut k.range);
+    });
+    res.launches.iter_mut().for_each(|l| {
+        rel(&mut l.kernel_range);
+        rel(&mut l.range);
+    });
+    res.discarded_calls.iter_mut().for_each(|d| rel(&mut d.call_range));
+    finish_references(&mut res.references);
     res
 }
 
 fn push(
-    res: &mut Recognition,
+    res: &mut ChunkData,
     range: std::ops::Range<usize>,
     name: &str,
     role: Role,
@@ -123,7 +138,7 @@ fn role_of(node: Node) -> Role {
     }
 }
 
-fn name_reference(node: Node, source: &[u8], catalog: &Catalog, res: &mut Recognition) {
+fn name_reference(node: Node, source: &[u8], catalog: &Catalog, res: &mut ChunkData) {
     if node.parent().is_some_and(|p| p.kind() == "qualified_identifier") {
         return; // Part of `ns::name`, handled whole.
     }
@@ -142,7 +157,7 @@ fn name_reference(node: Node, source: &[u8], catalog: &Catalog, res: &mut Recogn
     }
 }
 
-fn qualified_reference(node: Node, source: &[u8], catalog: &Catalog, res: &mut Recognition) {
+fn qualified_reference(node: Node, source: &[u8], catalog: &Catalog, res: &mut ChunkData) {
     if node.parent().is_some_and(|p| p.kind() == "qualified_identifier") {
         return; // Only the outermost `a::b::c`.
     }

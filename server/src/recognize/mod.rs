@@ -2,15 +2,23 @@
 //!
 //! Pure: no IO, no LSP, no shared state beyond the read-only catalog and the compiled queries.
 //! The queries in grammars/ pick the nodes; python.rs and c_family.rs give them meaning.
+//!
+//! Work is done per top-level item ("chunk": a statement, function or class; in C++ a function or
+//! declaration, looking inside namespaces and `extern "C"` blocks). Each chunk's results are kept with
+//! offsets relative to its start, so after an edit only the chunks the edit touched are recognized
+//! again and the others are reused as they are, wherever they moved. Python names that a chunk does
+//! not bind itself are resolved against the module's imports in a second, cheap pass, which is only
+//! repeated for untouched chunks when the module's imports changed.
 
 mod c_family;
 pub mod captures;
 mod python;
 
+use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use tree_sitter::{Query, Tree};
+use tree_sitter::{InputEdit, Node, Query, Tree};
 
 use crate::catalog::{Catalog, SymbolIdx, SystemIdx};
 use crate::parse::Language;
@@ -55,7 +63,7 @@ pub struct Reference {
     /// Byte range of the name in the document.
     pub range: Range<usize>,
     /// Fully qualified: `torch.nn.functional.relu`, `cudaMalloc`, `thrust::sort`, `cublas_v2.h`.
-    pub name: Box<str>,
+    pub name: Arc<str>,
     pub role: Role,
     pub symbol: Option<SymbolIdx>,
     pub system: Option<SystemIdx>,
@@ -64,7 +72,7 @@ pub struct Reference {
 /// A `__global__` function.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Kernel {
-    pub name: Box<str>,
+    pub name: Arc<str>,
     pub name_range: Range<usize>,
     pub range: Range<usize>,
 }
@@ -72,11 +80,11 @@ pub struct Kernel {
 /// A kernel launch `k<<<config>>>(args)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Launch {
-    pub kernel: Box<str>,
+    pub kernel: Arc<str>,
     pub kernel_range: Range<usize>,
     pub range: Range<usize>,
     /// The launch configuration as written: grid, block, then optional shared bytes and stream.
-    pub config: Vec<Box<str>>,
+    pub config: Vec<Arc<str>>,
 }
 
 /// A call written as a statement of its own, so its result is dropped.
@@ -86,22 +94,101 @@ pub struct DiscardedCall {
     pub call_range: Range<usize>,
 }
 
+/// What one chunk holds, with every range relative to the chunk's start.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Recognition {
-    /// Sorted by start, never overlapping.
+pub struct ChunkData {
     pub references: Vec<Reference>,
     pub kernels: Vec<Kernel>,
     pub launches: Vec<Launch>,
     pub discarded_calls: Vec<DiscardedCall>,
+}
+
+#[derive(Clone, Debug)]
+struct Chunk {
+    start: usize,
+    len: usize,
+    /// Python: what the chunk binds and leaves unresolved. Empty for C++.
+    facts: Arc<python::Facts>,
+    data: Arc<ChunkData>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Recognition {
+    chunks: Vec<Chunk>,
     /// Module-level imports, which other cells of the same notebook can see.
     pub module_imports: Vec<ImportBinding>,
+    /// The module-level bindings that decide name resolution, and the outer imports used; when both
+    /// are unchanged after an edit, untouched chunks keep their resolved references.
+    environment: Vec<(Arc<str>, Option<Arc<str>>)>,
+    outer: Vec<ImportBinding>,
+}
+
+impl PartialEq for Recognition {
+    /// Equal when they describe the same findings, however they are split into chunks.
+    fn eq(&self, other: &Self) -> bool {
+        self.references().eq(other.references())
+            && self.kernels().eq(other.kernels())
+            && self.launches().eq(other.launches())
+            && self.discarded_calls().eq(other.discarded_calls())
+            && self.module_imports == other.module_imports
+    }
+}
+
+impl Eq for Recognition {}
+
+fn shift(range: &Range<usize>, by: usize) -> Range<usize> {
+    range.start + by..range.end + by
 }
 
 impl Recognition {
+    /// Every reference, sorted by start, never overlapping.
+    pub fn references(&self) -> impl Iterator<Item = Reference> + '_ {
+        self.chunks.iter().flat_map(|c| {
+            c.data.references.iter().map(move |r| Reference { range: shift(&r.range, c.start), ..r.clone() })
+        })
+    }
+
+    pub fn kernels(&self) -> impl Iterator<Item = Kernel> + '_ {
+        self.chunks.iter().flat_map(|c| {
+            c.data.kernels.iter().map(move |k| Kernel {
+                name: k.name.clone(),
+                name_range: shift(&k.name_range, c.start),
+                range: shift(&k.range, c.start),
+            })
+        })
+    }
+
+    pub fn launches(&self) -> impl Iterator<Item = Launch> + '_ {
+        self.chunks.iter().flat_map(|c| {
+            c.data.launches.iter().map(move |l| Launch {
+                kernel: l.kernel.clone(),
+                kernel_range: shift(&l.kernel_range, c.start),
+                range: shift(&l.range, c.start),
+                config: l.config.clone(),
+            })
+        })
+    }
+
+    pub fn discarded_calls(&self) -> impl Iterator<Item = DiscardedCall> + '_ {
+        self.chunks.iter().flat_map(|c| {
+            c.data
+                .discarded_calls
+                .iter()
+                .map(move |d| DiscardedCall { symbol: d.symbol, call_range: shift(&d.call_range, c.start) })
+        })
+    }
+
     /// The reference covering `offset` (a cursor just after a name still counts).
-    pub fn reference_at(&self, offset: usize) -> Option<&Reference> {
-        let idx = self.references.partition_point(|r| r.range.end < offset);
-        self.references.get(idx).filter(|r| r.range.start <= offset && offset <= r.range.end)
+    pub fn reference_at(&self, offset: usize) -> Option<Reference> {
+        // The chunk containing the offset, or the one ending right at it.
+        let idx = self.chunks.partition_point(|c| c.start + c.len < offset);
+        self.chunks[idx.min(self.chunks.len())..].iter().take(2).find_map(|chunk| {
+            let rel = offset.checked_sub(chunk.start)?;
+            let refs = &chunk.data.references;
+            let pos = refs.partition_point(|r| r.range.end < rel);
+            let r = refs.get(pos).filter(|r| r.range.start <= rel && rel <= r.range.end)?;
+            Some(Reference { range: shift(&r.range, chunk.start), ..r.clone() })
+        })
     }
 }
 
@@ -114,13 +201,109 @@ pub fn recognize(
     catalog: &Catalog,
     outer_imports: &[ImportBinding],
 ) -> Recognition {
-    let mut res = match language {
-        Language::Python => python::recognize(source, tree, catalog, outer_imports),
-        Language::Cuda | Language::Cpp => c_family::recognize(language, source, tree, catalog),
-    };
-    res.references.sort_by_key(|r| (r.range.start, r.range.end));
-    res.references.dedup_by(|b, a| b.range.start < a.range.end);
+    recognize_incremental(language, source, tree, catalog, outer_imports, None)
+}
+
+/// What changed since `previous` was computed: the edits applied to the text (in order) and the
+/// ranges tree-sitter reports as parsed differently.
+pub struct Changes<'a> {
+    pub previous: &'a Recognition,
+    pub edits: &'a [InputEdit],
+    pub changed_ranges: &'a [Range<usize>],
+}
+
+/// Like `recognize`, reusing the chunks of `changes.previous` that no edit touched.
+pub fn recognize_incremental(
+    language: Language,
+    source: &[u8],
+    tree: &Tree,
+    catalog: &Catalog,
+    outer_imports: &[ImportBinding],
+    changes: Option<Changes>,
+) -> Recognition {
+    // Where each surviving chunk of the previous result sits now.
+    let mut survivors: HashMap<(usize, usize), &Chunk> = HashMap::new();
+    if let Some(changes) = &changes {
+        'chunks: for chunk in &changes.previous.chunks {
+            let mut start = chunk.start;
+            for edit in changes.edits {
+                let end = start + chunk.len;
+                if end < edit.start_byte {
+                    continue;
+                } else if start > edit.old_end_byte {
+                    start = start + edit.new_end_byte - edit.old_end_byte;
+                } else {
+                    continue 'chunks;
+                }
+            }
+            let range = start..start + chunk.len;
+            if changes.changed_ranges.iter().any(|c| c.start <= range.end && range.start <= c.end) {
+                continue;
+            }
+            survivors.insert((start, chunk.len), chunk);
+        }
+    }
+    let mut chunks = Vec::new();
+    let mut fresh = Vec::new();
+    for node in chunk_nodes(language, tree.root_node()) {
+        let (start, len) = (node.start_byte(), node.end_byte() - node.start_byte());
+        if let Some(old) = survivors.get(&(start, len)) {
+            chunks.push(Chunk { start, len, facts: old.facts.clone(), data: old.data.clone() });
+            continue;
+        }
+        fresh.push(chunks.len());
+        let (facts, data) = match language {
+            Language::Python => (python::collect(node, source, catalog), ChunkData::default()),
+            Language::Cuda | Language::Cpp => (Default::default(), c_family::collect(language, node, source, catalog)),
+        };
+        chunks.push(Chunk { start, len, facts: Arc::new(facts), data: Arc::new(data) });
+    }
+    let mut res = Recognition { chunks, ..Default::default() };
+    if language == Language::Python {
+        let previous = changes.as_ref().map(|c| c.previous);
+        python::resolve(&mut res, &fresh, previous, catalog, outer_imports);
+    }
     res
+}
+
+/// The top-level items of a file. C++ containers (namespaces, `extern "C"`, `#if` blocks) are
+/// opened so that one edit inside a namespace does not redo the whole file.
+fn chunk_nodes(language: Language, root: Node) -> Vec<Node> {
+    let mut res = Vec::new();
+    let mut stack: Vec<Node> = vec![root];
+    while let Some(node) = stack.pop() {
+        let mut walker = node.walk();
+        let children: Vec<Node> = node.named_children(&mut walker).collect();
+        for child in children.into_iter().rev() {
+            let container = language != Language::Python
+                && matches!(
+                    child.kind(),
+                    "namespace_definition"
+                        | "linkage_specification"
+                        | "declaration_list"
+                        | "preproc_if"
+                        | "preproc_ifdef"
+                        | "preproc_else"
+                        | "preproc_elif"
+                );
+            if container {
+                stack.push(child);
+            } else {
+                res.push(child);
+            }
+        }
+        // Children of a container come out in document order: sort once at the end.
+    }
+    res.sort_by_key(|n| n.start_byte());
+    // Containers' own leading tokens (`namespace x {`) are not chunks; nested containers never
+    // overlap their children, since only leaves are kept.
+    res
+}
+
+/// Sorts a chunk's references and drops any that overlap an earlier one.
+fn finish_references(references: &mut Vec<Reference>) {
+    references.sort_by_key(|r| (r.range.start, r.range.end));
+    references.dedup_by(|later, earlier| later.range.start < earlier.range.end);
 }
 
 const PYTHON_QUERY: &str = include_str!("../../../grammars/python/references.scm");
@@ -156,7 +339,7 @@ pub fn query(language: Language) -> &'static Query {
 }
 
 /// The text of a node, or "" when the source does not hold valid UTF-8 there.
-pub(crate) fn node_text<'a>(node: tree_sitter::Node, source: &'a [u8]) -> &'a str {
+pub(crate) fn node_text<'a>(node: Node, source: &'a [u8]) -> &'a str {
     std::str::from_utf8(&source[node.byte_range()]).unwrap_or("")
 }
 

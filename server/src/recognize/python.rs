@@ -3,13 +3,18 @@
 //! Scoping follows Python's rules closely enough for attribution: a function-local binding anywhere
 //! in a function hides a module-level import of the same name in the whole function; class bodies
 //! do not enclose their methods; `global`/`nonlocal` names go to the module.
+//!
+//! Two passes. `collect` reads one top-level chunk and settles what it can alone: its imports, and
+//! names bound inside its own functions. What is left (names the chunk uses but does not bind) is
+//! resolved by `resolve` against the bindings of the whole module.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::sync::Arc;
 
-use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
+use tree_sitter::{Node, QueryCursor, StreamingIterator};
 
-use super::{captures, node_text, query, Recognition, Reference, Role};
+use super::{captures, finish_references, node_text, query, ChunkData, Recognition, Reference, Role};
 use crate::catalog::Catalog;
 use crate::parse::Language;
 
@@ -18,6 +23,33 @@ use crate::parse::Language;
 pub struct ImportBinding {
     pub name: String,
     pub target: String,
+}
+
+/// What one chunk binds at module level and uses without binding, offsets relative to its start.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Facts {
+    /// References settled inside the chunk: import statements, names of function-local imports.
+    local_refs: Vec<Reference>,
+    free_uses: Vec<FreeUse>,
+    module_bindings: Vec<ModuleBinding>,
+}
+
+/// A use of a name the chunk does not bind: `root.seg1.seg2` (or just `root`).
+#[derive(Clone, Debug)]
+struct FreeUse {
+    name: Arc<str>,
+    range: Range<usize>,
+    segments: Vec<(Range<usize>, Arc<str>)>,
+    /// The role of the last part: called, decorating or referred to.
+    role: Role,
+}
+
+#[derive(Clone, Debug)]
+struct ModuleBinding {
+    name: Arc<str>,
+    offset: usize,
+    /// The qualified module or symbol for imports; `None` for any other binding.
+    target: Option<Arc<str>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -33,138 +65,163 @@ struct Scope {
     parent: usize,
 }
 
-struct Binding {
+struct LocalBinding {
     scope: usize,
     offset: usize,
-    /// The qualified name for import bindings; `None` for any other binding.
-    target: Option<String>,
+    target: Option<Arc<str>>,
 }
 
-struct Resolver<'a> {
+enum Resolution {
+    Import(Arc<str>),
+    Shadowed,
+    /// Not bound inside the chunk: the module decides.
+    Free,
+}
+
+/// Scopes and bindings inside one chunk; the module scope (index 0) is left to `resolve`.
+struct ChunkScopes<'a> {
     scopes: Vec<Scope>,
-    /// Bindings per name, in every scope, in document order.
-    bindings: HashMap<Cow<'a, str>, Vec<Binding>>,
-    globals: HashMap<(usize, &'a str), ()>,
-    outer: HashMap<&'a str, &'a str>,
+    bindings: HashMap<&'a str, Vec<LocalBinding>>,
+    globals: HashSet<(usize, &'a str)>,
 }
 
-impl<'a> Resolver<'a> {
-    /// The qualified target of `name` used at `offset` in `scope`, when it is an import.
-    fn resolve(&self, name: &str, scope: usize, offset: usize) -> Option<&str> {
+impl ChunkScopes<'_> {
+    fn resolve(&self, name: &str, scope: usize, offset: usize) -> Resolution {
         let mut scope_idx = scope;
         let mut nested = false;
-        loop {
+        while scope_idx != 0 {
             let scope = &self.scopes[scope_idx];
             let visible = !(scope.kind == ScopeKind::Class && nested);
-            if visible && self.globals.contains_key(&(scope_idx, name)) {
-                scope_idx = 0;
-                nested = true;
-                continue;
+            if visible && self.globals.contains(&(scope_idx, name)) {
+                return Resolution::Free;
             }
             if visible {
                 let mut in_scope = self.bindings.get(name).into_iter().flatten().filter(|b| b.scope == scope_idx);
                 if let Some(first) = in_scope.next() {
                     let before = std::iter::once(first).chain(in_scope).take_while(|b| b.offset <= offset).last();
-                    return before.unwrap_or(first).target.as_deref();
+                    return match &before.unwrap_or(first).target {
+                        Some(target) => Resolution::Import(target.clone()),
+                        None => Resolution::Shadowed,
+                    };
                 }
-            }
-            if scope_idx == 0 {
-                return self.outer.get(name).copied();
             }
             nested = true;
             scope_idx = scope.parent;
         }
+        Resolution::Free
     }
 }
 
-pub(super) fn recognize(source: &[u8], tree: &Tree, catalog: &Catalog, outer_imports: &[ImportBinding]) -> Recognition {
+/// First pass over one top-level chunk.
+pub(super) fn collect(chunk: Node, source: &[u8], catalog: &Catalog) -> Facts {
+    let base = chunk.start_byte();
     let query = query(Language::Python);
     let names = query.capture_names();
     let mut cursor = QueryCursor::new();
-    let mut resolver = Resolver {
+    let mut scopes = ChunkScopes {
         scopes: vec![Scope { end: usize::MAX, kind: ScopeKind::Module, parent: 0 }],
         bindings: HashMap::new(),
-        globals: HashMap::new(),
-        outer: outer_imports.iter().map(|b| (b.name.as_str(), b.target.as_str())).collect(),
+        globals: HashSet::new(),
     };
+    let mut facts = Facts::default();
     let mut stack = vec![0usize];
     let mut uses: Vec<(Node, usize)> = Vec::new();
     let mut imports: Vec<(Node, usize)> = Vec::new();
-    let mut binding_nodes: std::collections::HashSet<usize> = Default::default();
+    let mut binding_nodes: HashSet<usize> = HashSet::new();
 
-    let mut captures = cursor.captures(query, tree.root_node(), source);
+    let mut captures = cursor.captures(query, chunk, source);
     while let Some((m, capture_idx)) = captures.next() {
         let capture = m.captures()[*capture_idx];
         let node = capture.node;
         let start = node.start_byte();
-        while stack.len() > 1 && resolver.scopes[*stack.last().unwrap()].end <= start {
+        while stack.len() > 1 && scopes.scopes[*stack.last().unwrap()].end <= start {
             stack.pop();
         }
         let current = *stack.last().unwrap();
-        match names[capture.index as usize] {
+        let capture_name = names[capture.index as usize];
+        match capture_name {
             captures::SCOPE | captures::SCOPE_CLASS => {
-                let kind = if names[capture.index as usize] == captures::SCOPE_CLASS {
-                    ScopeKind::Class
-                } else {
-                    ScopeKind::Function
-                };
-                resolver.scopes.push(Scope { end: node.end_byte(), kind, parent: current });
-                stack.push(resolver.scopes.len() - 1);
+                let kind = if capture_name == captures::SCOPE_CLASS { ScopeKind::Class } else { ScopeKind::Function };
+                scopes.scopes.push(Scope { end: node.end_byte(), kind, parent: current });
+                stack.push(scopes.scopes.len() - 1);
             }
             captures::IMPORT | captures::IMPORT_FROM => imports.push((node, current)),
             captures::BINDING | captures::BINDING_DEFINITION => {
                 // A definition's name belongs to the scope around the definition.
-                let scope = if names[capture.index as usize] == captures::BINDING_DEFINITION {
-                    resolver.scopes[current].parent
-                } else {
-                    current
-                };
+                let scope =
+                    if capture_name == captures::BINDING_DEFINITION { scopes.scopes[current].parent } else { current };
                 if binding_nodes.insert(node.id()) {
                     let name = node_text(node, source);
-                    resolver.bindings.entry(Cow::Borrowed(name)).or_default().push(Binding {
-                        scope,
-                        offset: start,
-                        target: None,
-                    });
+                    if scope == 0 {
+                        facts.module_bindings.push(ModuleBinding {
+                            name: name.into(),
+                            offset: start - base,
+                            target: None,
+                        });
+                    } else {
+                        scopes.bindings.entry(name).or_default().push(LocalBinding {
+                            scope,
+                            offset: start,
+                            target: None,
+                        });
+                    }
                 }
             }
             captures::BINDING_GLOBAL => {
                 binding_nodes.insert(node.id());
-                resolver.globals.insert((current, node_text(node, source)), ());
+                scopes.globals.insert((current, node_text(node, source)));
             }
             captures::CHAIN | captures::NAME => uses.push((node, current)),
             _ => {}
         }
     }
 
-    let mut res = Recognition::default();
     for (node, scope) in imports {
-        import_references(node, scope, source, catalog, &mut resolver, &mut res);
+        import_statement(node, scope, source, base, catalog, &mut scopes, &mut facts);
     }
-    // Imports were pushed after plain bindings; restore document order per name.
-    for bindings in resolver.bindings.values_mut() {
+    for bindings in scopes.bindings.values_mut() {
         bindings.sort_by_key(|b| b.offset);
     }
+    facts.module_bindings.sort_by_key(|b| b.offset);
     for (node, scope) in uses {
-        if node.kind() == "attribute" {
-            chain_references(node, scope, source, catalog, &resolver, &mut res);
-        } else if is_plain_use(node) && !binding_nodes.contains(&node.id()) {
-            let name = node_text(node, source);
-            if let Some(target) = resolver.resolve(name, scope, node.start_byte()) {
-                push_reference(&mut res, catalog, node.byte_range(), target.to_string(), role_of(node));
-            }
+        let Some((root, segments, role)) = use_parts(node, &binding_nodes) else { continue };
+        let name = node_text(root, source);
+        let rel = |r: Range<usize>| r.start - base..r.end - base;
+        let segments: Vec<(Range<usize>, Arc<str>)> =
+            segments.iter().map(|s| (rel(s.byte_range()), Arc::from(node_text(*s, source)))).collect();
+        let free = FreeUse { name: name.into(), range: rel(root.byte_range()), segments, role };
+        match scopes.resolve(name, scope, root.start_byte()) {
+            Resolution::Import(target) => push_use(&mut facts.local_refs, catalog, &free, &target),
+            Resolution::Shadowed => {}
+            Resolution::Free => facts.free_uses.push(free),
         }
     }
-    res.module_imports = resolver
-        .bindings
-        .iter()
-        .filter_map(|(name, bindings)| {
-            let last = bindings.iter().filter(|b| b.scope == 0).last()?;
-            Some(ImportBinding { name: name.to_string(), target: last.target.clone()? })
-        })
-        .collect();
-    res.module_imports.sort_by(|a, b| a.name.cmp(&b.name));
-    res
+    facts
+}
+
+/// Splits a use into its root name, the attribute names after it, and the role of the whole.
+/// `None` for nodes that are not uses: inner parts of a chain, names being bound, attribute names.
+fn use_parts<'t>(node: Node<'t>, binding_nodes: &HashSet<usize>) -> Option<(Node<'t>, Vec<Node<'t>>, Role)> {
+    if node.kind() != "attribute" {
+        return (is_plain_use(node) && !binding_nodes.contains(&node.id())).then(|| (node, Vec::new(), role_of(node)));
+    }
+    // Only the outermost attribute of a chain is handled; inner ones are its prefixes.
+    if let Some(parent) = node.parent() {
+        if parent.kind() == "attribute" && parent.child_by_field_name("object") == Some(node) {
+            return None;
+        }
+    }
+    let mut segments = Vec::new();
+    let mut current = node;
+    while current.kind() == "attribute" {
+        segments.push(current.child_by_field_name("attribute")?);
+        current = current.child_by_field_name("object")?;
+    }
+    // A method on some expression's value: its type is unknown here.
+    (current.kind() == "identifier").then(|| {
+        segments.reverse();
+        (current, segments, role_of(node))
+    })
 }
 
 /// Whether an identifier stands for a value here (not an attribute name, a keyword argument's name
@@ -200,31 +257,61 @@ fn role_of(node: Node) -> Role {
     }
 }
 
-fn push_reference(res: &mut Recognition, catalog: &Catalog, range: std::ops::Range<usize>, name: String, role: Role) {
-    let symbol = catalog.lookup(&name);
+/// Records a reference when the catalog knows the name or the system it belongs to.
+fn push_reference(out: &mut Vec<Reference>, catalog: &Catalog, range: Range<usize>, name: &str, role: Role) {
+    let symbol = catalog.lookup(name);
     let system = match symbol {
         Some(idx) => Some(catalog.system_of(idx)),
-        None => catalog.python_system(&name),
+        None => catalog.python_system(name),
     };
     if system.is_some() {
-        res.references.push(Reference { range, name: name.into_boxed_str(), role, symbol, system });
+        out.push(Reference { range, name: name.into(), role, symbol, system });
+    }
+}
+
+/// References for a resolved use: the root stands for `target`, each attribute extends it.
+fn push_use(out: &mut Vec<Reference>, catalog: &Catalog, used: &FreeUse, target: &str) {
+    let root_role = if used.segments.is_empty() { used.role } else { Role::Access };
+    push_reference(out, catalog, used.range.clone(), target, root_role);
+    let mut qualified = target.to_string();
+    for (idx, (range, segment)) in used.segments.iter().enumerate() {
+        qualified.push('.');
+        qualified.push_str(segment);
+        let role = if idx + 1 == used.segments.len() { used.role } else { Role::Access };
+        push_reference(out, catalog, range.clone(), &qualified, role);
     }
 }
 
 /// Binds the names an import statement introduces and records references on its parts.
-fn import_references<'a>(
+fn import_statement<'a>(
     node: Node,
     scope: usize,
     source: &'a [u8],
+    base: usize,
     catalog: &Catalog,
-    resolver: &mut Resolver<'a>,
-    res: &mut Recognition,
+    scopes: &mut ChunkScopes<'a>,
+    facts: &mut Facts,
 ) {
-    let mut bind = |name: Cow<'a, str>, offset: usize, target: String| {
-        resolver.bindings.entry(name).or_default().push(Binding { scope, offset, target: Some(target) });
+    let rel = |r: Range<usize>| r.start - base..r.end - base;
+    let bind = |name: Arc<str>,
+                offset: usize,
+                target: String,
+                scopes: &mut ChunkScopes<'a>,
+                facts: &mut Facts,
+                local_name: Option<&'a str>| {
+        if scope == 0 {
+            facts.module_bindings.push(ModuleBinding { name, offset: offset - base, target: Some(target.into()) });
+        } else if let Some(local_name) = local_name {
+            scopes.bindings.entry(local_name).or_default().push(LocalBinding {
+                scope,
+                offset,
+                target: Some(target.into()),
+            });
+        }
     };
+    let mut refs = Vec::new();
     // References on each segment of a dotted module name: torch, torch.nn, torch.nn.functional.
-    let dotted = |dotted: Node, prefix: &str, res: &mut Recognition| -> String {
+    let dotted = |dotted: Node, prefix: &str, refs: &mut Vec<Reference>| -> String {
         let mut qualified = prefix.to_string();
         let mut walker = dotted.walk();
         for part in dotted.named_children(&mut walker).filter(|n| n.kind() == "identifier") {
@@ -232,7 +319,7 @@ fn import_references<'a>(
                 qualified.push('.');
             }
             qualified.push_str(node_text(part, source));
-            push_reference(res, catalog, part.byte_range(), qualified.clone(), Role::Import);
+            push_reference(refs, catalog, rel(part.byte_range()), &qualified, Role::Import);
         }
         qualified
     };
@@ -241,13 +328,12 @@ fn import_references<'a>(
         for item in node.children_by_field_name("name", &mut walker) {
             match item.kind() {
                 "dotted_name" => {
-                    let full = dotted(item, "", res);
+                    dotted(item, "", &mut refs);
                     // `import a.b.c` binds `a`.
                     if let Some(first) = item.named_child(0) {
                         let root = node_text(first, source);
-                        bind(Cow::Borrowed(root), item.start_byte(), root.to_string());
+                        bind(root.into(), item.start_byte(), root.to_string(), scopes, facts, Some(root));
                     }
-                    let _ = full;
                 }
                 "aliased_import" => {
                     let (Some(name), Some(alias)) =
@@ -255,13 +341,15 @@ fn import_references<'a>(
                     else {
                         continue;
                     };
-                    let full = dotted(name, "", res);
-                    push_reference(res, catalog, alias.byte_range(), full.clone(), Role::Import);
-                    bind(Cow::Borrowed(node_text(alias, source)), item.start_byte(), full);
+                    let full = dotted(name, "", &mut refs);
+                    push_reference(&mut refs, catalog, rel(alias.byte_range()), &full, Role::Import);
+                    let alias = node_text(alias, source);
+                    bind(alias.into(), item.start_byte(), full, scopes, facts, Some(alias));
                 }
                 _ => {}
             }
         }
+        facts.local_refs.extend(refs);
         return;
     }
     // from MODULE import NAMES
@@ -269,17 +357,15 @@ fn import_references<'a>(
     if module.kind() != "dotted_name" {
         return; // Relative imports name the user's own package.
     }
-    let module_name = dotted(module, "", res);
+    let module_name = dotted(module, "", &mut refs);
     let mut walker = node.walk();
-    for child in node.named_children(&mut walker) {
-        if child.kind() == "wildcard_import" {
-            if catalog.knows_python_module(&module_name) {
-                push_reference(res, catalog, child.byte_range(), module_name.clone(), Role::Import);
-                for (member, _) in catalog.python_members(&module_name) {
-                    bind(Cow::Owned(member.to_string()), child.start_byte(), format!("{module_name}.{member}"));
-                }
+    if let Some(wildcard) = node.named_children(&mut walker).find(|c| c.kind() == "wildcard_import") {
+        if catalog.knows_python_module(&module_name) {
+            push_reference(&mut refs, catalog, rel(wildcard.byte_range()), &module_name, Role::Import);
+            // Only module-level wildcard imports are legal Python, so no local binding is needed.
+            for (member, _) in catalog.python_members(&module_name) {
+                bind(member.into(), wildcard.start_byte(), format!("{module_name}.{member}"), scopes, facts, None);
             }
-            continue;
         }
     }
     let mut walker = node.walk();
@@ -292,49 +378,98 @@ fn import_references<'a>(
             },
             _ => continue,
         };
-        let full = dotted(name, &module_name, res);
-        let bound = alias.unwrap_or(name);
+        let full = dotted(name, &module_name, &mut refs);
         if let Some(alias) = alias {
-            push_reference(res, catalog, alias.byte_range(), full.clone(), Role::Import);
+            push_reference(&mut refs, catalog, rel(alias.byte_range()), &full, Role::Import);
         }
-        bind(Cow::Borrowed(node_text(bound, source)), item.start_byte(), full);
+        let bound = node_text(alias.unwrap_or(name), source);
+        bind(bound.into(), item.start_byte(), full, scopes, facts, Some(bound));
     }
+    facts.local_refs.extend(refs);
 }
 
-/// References for an attribute chain `root.a.b.c` whose root is an imported name.
-fn chain_references(
-    node: Node,
-    scope: usize,
-    source: &[u8],
-    catalog: &Catalog,
-    resolver: &Resolver,
+/// Second pass: resolves every chunk's free names against the module's bindings. Chunks that
+/// `previous` already resolved keep their references unless the module's imports changed.
+pub(super) fn resolve(
     res: &mut Recognition,
+    fresh: &[usize],
+    previous: Option<&Recognition>,
+    catalog: &Catalog,
+    outer: &[ImportBinding],
 ) {
-    // Only the outermost attribute of a chain is handled; inner ones are its prefixes.
-    if let Some(parent) = node.parent() {
-        if parent.kind() == "attribute" && parent.child_by_field_name("object") == Some(node) {
-            return;
+    let (updated, module_imports, environment) = resolve_chunks(res, fresh, previous, catalog, outer);
+    for (idx, data) in updated {
+        res.chunks[idx].data = Arc::new(data);
+    }
+    res.module_imports = module_imports;
+    res.environment = environment;
+    res.outer = outer.to_vec();
+}
+
+/// A module-level binding: absolute offset, and the import target if it is an import.
+type EnvBinding<'a> = (usize, Option<&'a Arc<str>>);
+
+type Resolved = (Vec<(usize, ChunkData)>, Vec<ImportBinding>, Vec<(Arc<str>, Option<Arc<str>>)>);
+
+fn resolve_chunks(
+    res: &Recognition,
+    fresh: &[usize],
+    previous: Option<&Recognition>,
+    catalog: &Catalog,
+    outer: &[ImportBinding],
+) -> Resolved {
+    // Module-level bindings by name, in document order, with absolute offsets.
+    let mut env: HashMap<&str, Vec<EnvBinding>> = HashMap::new();
+    for chunk in &res.chunks {
+        for b in &chunk.facts.module_bindings {
+            env.entry(&b.name).or_default().push((chunk.start + b.offset, b.target.as_ref()));
         }
     }
-    let mut segments = Vec::new();
-    let mut current = node;
-    while current.kind() == "attribute" {
-        let Some(attr) = current.child_by_field_name("attribute") else { return };
-        segments.push(attr);
-        let Some(object) = current.child_by_field_name("object") else { return };
-        current = object;
+    // Only names imported somewhere can change what a use means.
+    let imported: HashSet<&str> = env
+        .iter()
+        .filter(|(_, bindings)| bindings.iter().any(|(_, target)| target.is_some()))
+        .map(|(name, _)| *name)
+        .chain(outer.iter().map(|b| b.name.as_str()))
+        .collect();
+    let environment: Vec<(Arc<str>, Option<Arc<str>>)> = res
+        .chunks
+        .iter()
+        .flat_map(|c| c.facts.module_bindings.iter())
+        .filter(|b| imported.contains(&*b.name))
+        .map(|b| (b.name.clone(), b.target.clone()))
+        .collect();
+    let redo_all = previous.is_none_or(|p| p.environment != environment || p.outer != outer);
+    let outer_map: HashMap<&str, &str> = outer.iter().map(|b| (b.name.as_str(), b.target.as_str())).collect();
+    let lookup = |name: &str, offset: usize| -> Option<&str> {
+        match env.get(name) {
+            Some(bindings) => {
+                let before = bindings.iter().take_while(|(at, _)| *at <= offset).last();
+                before.unwrap_or(&bindings[0]).1.map(|t| &**t)
+            }
+            None => outer_map.get(name).copied(),
+        }
+    };
+    let todo: Vec<usize> = if redo_all { (0..res.chunks.len()).collect() } else { fresh.to_vec() };
+    let mut updated = Vec::with_capacity(todo.len());
+    for idx in todo {
+        let chunk = &res.chunks[idx];
+        let mut references = chunk.facts.local_refs.clone();
+        for used in &chunk.facts.free_uses {
+            if let Some(target) = lookup(&used.name, chunk.start + used.range.start) {
+                push_use(&mut references, catalog, used, target);
+            }
+        }
+        finish_references(&mut references);
+        updated.push((idx, ChunkData { references, ..Default::default() }));
     }
-    if current.kind() != "identifier" {
-        return; // A method on some expression's value: its type is unknown here.
-    }
-    let Some(target) = resolver.resolve(node_text(current, source), scope, current.start_byte()) else { return };
-    let mut qualified = target.to_string();
-    push_reference(res, catalog, current.byte_range(), qualified.clone(), Role::Access);
-    let leaf_role = role_of(node);
-    for (idx, segment) in segments.iter().rev().enumerate() {
-        qualified.push('.');
-        qualified.push_str(node_text(*segment, source));
-        let role = if idx + 1 == segments.len() { leaf_role } else { Role::Access };
-        push_reference(res, catalog, segment.byte_range(), qualified.clone(), role);
-    }
+    let mut module_imports: Vec<ImportBinding> = env
+        .iter()
+        .filter_map(|(name, bindings)| {
+            let target = bindings.last()?.1?;
+            Some(ImportBinding { name: name.to_string(), target: target.to_string() })
+        })
+        .collect();
+    module_imports.sort_by(|a, b| a.name.cmp(&b.name));
+    (updated, module_imports, environment)
 }

@@ -8,7 +8,7 @@ use crate::ide::test_support::{catalog, fixture};
 fn check(path: &str, src: &str, expected: Expect) {
     let (doc, _) = fixture(path, src);
     let mut out = String::new();
-    for r in &doc.recognition.references {
+    for r in doc.recognition.references() {
         let pos = doc.position(r.range.start, crate::text::PositionEncoding::Utf32);
         let known = if r.symbol.is_some() { "" } else { " ?" };
         out.push_str(&format!("{}:{} {} {}{known}\n", pos.line + 1, pos.col + 1, r.role.label(), r.name));
@@ -148,7 +148,7 @@ fn opencl_and_hip_in_cpp() {
 #[test]
 fn references_are_sorted_and_disjoint() {
     let (doc, _) = fixture("a.py", "import torch as t, jax\nt.nn.functional.relu(jax.numpy.ones(3))\n");
-    let refs = &doc.recognition.references;
+    let refs: Vec<_> = doc.recognition.references().collect();
     assert!(refs.windows(2).all(|w| w[0].range.end <= w[1].range.start));
     assert!(doc.recognition.reference_at(refs[3].range.start + 1).is_some());
     let _ = catalog();
