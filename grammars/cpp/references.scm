@@ -7,8 +7,15 @@
 (identifier) @tl.name
 (type_identifier) @tl.name
 
-; `ns::name` and deeper: looked up whole, else by namespace root.
+; `ns::name` and deeper: looked up whole, else by namespace root. Only the outermost counts, and the
+; names inside it are not looked up on their own.
 (qualified_identifier) @tl.qualified
+(qualified_identifier name: (qualified_identifier) @tl.qualified.inner)
+(qualified_identifier name: (identifier) @tl.name.skip)
+(qualified_identifier name: (type_identifier) @tl.name.skip)
+
+; Called names (so no node has to look up its parent, which costs a walk from the root).
+(call_expression function: (_) @tl.use.call)
 
 ; A call whose value is dropped: for status-returning APIs this ignores an error.
 (expression_statement (call_expression) @tl.call.discarded)

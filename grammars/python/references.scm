@@ -43,6 +43,21 @@
 (global_statement (identifier) @tl.binding.global)
 (nonlocal_statement (identifier) @tl.binding.global)
 
-; Uses: attribute chains (the Rust side keeps the outermost one) and plain names.
+; Uses: attribute chains and plain names.
 (attribute) @tl.chain
 (identifier) @tl.name
+
+; Context for uses, so that no node has to look up its parent (which costs a walk from the root).
+; Inner parts of a chain are handled with the outermost attribute.
+(attribute object: (attribute) @tl.chain.inner)
+; Names that are not values: attribute names, chain roots (handled by their chain), keyword argument
+; names, and the parts of import statements.
+(attribute attribute: (identifier) @tl.name.skip)
+(attribute object: (identifier) @tl.name.skip)
+(keyword_argument name: (identifier) @tl.name.skip)
+(dotted_name (identifier) @tl.name.skip)
+(aliased_import alias: (identifier) @tl.name.skip)
+; Roles: called, or decorating (with or without a call).
+(call function: (_) @tl.use.call)
+(decorator (_) @tl.use.decorator)
+(decorator (call function: (_) @tl.use.decorator))

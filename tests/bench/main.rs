@@ -22,6 +22,39 @@ const LINES: usize = 20_000;
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--open-only") {
+        // For profilers: just the cost of analysing the file once.
+        let (parse, full) = open_costs(&training_script(LINES));
+        println!("open: full parse {}, parse + full recognition {}", ms(parse), ms(full));
+        return;
+    }
+    if std::env::args().any(|a| a == "--edit-only") {
+        let edit = in_process_edit(&training_script(LINES), 100);
+        println!("edit median {}", ms(median(&edit)));
+        let text = training_script(LINES);
+        let mut rope = ropey::Rope::from_str(&text);
+        let lang = tensorlens::parse::Language::Python;
+        let mut tree = tensorlens::parse::parse(lang, &rope, None).unwrap();
+        let mut times = Vec::new();
+        for _ in 0..50 {
+            let at = text.len() / 2;
+            let point = tensorlens::text::point(&rope, at);
+            rope.insert(rope.byte_to_char(at), "x");
+            tree.edit(&tree_sitter::InputEdit {
+                start_byte: at,
+                old_end_byte: at,
+                new_end_byte: at + 1,
+                start_position: point,
+                old_end_position: point,
+                new_end_position: tree_sitter::Point { row: point.row, column: point.column + 1 },
+            });
+            let started = Instant::now();
+            tree = tensorlens::parse::parse(lang, &rope, Some(&tree)).unwrap();
+            times.push(started.elapsed());
+        }
+        println!("incremental parse alone: median {}", ms(median(&times)));
+        return;
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/bench");
     std::fs::create_dir_all(&root).unwrap();
     let path = root.join("train_20k.py");
@@ -215,8 +248,9 @@ fn training_script(lines: usize) -> String {
         "import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\nfrom torch.utils.data import DataLoader\nimport numpy as np\nimport jax\nfrom jax import numpy as jnp\n\n",
     );
     let mut i = 0;
-    while out.lines().count() < lines {
-        out.push_str(&format!(
+    let mut written = out.lines().count();
+    while written < lines {
+        let block = format!(
             r#"
 class Block{i}(nn.Module):
     def __init__(self, dim: int = {dim}):
@@ -265,7 +299,9 @@ def reference_{i}(w, x):
 
 "#,
             dim = 64 + (i % 8) * 32
-        ));
+        );
+        written += block.matches('\n').count();
+        out.push_str(&block);
         i += 1;
     }
     out
@@ -309,10 +345,20 @@ fn basedpyright() -> Option<Command> {
     Some(command)
 }
 
+/// Peak resident memory of a process and its descendants (peers start node from a launcher).
 fn peak_rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
+    let proc = Path::new("/proc").join(pid.to_string());
+    let status = std::fs::read_to_string(proc.join("status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    let own: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut children = 0;
+    for task in std::fs::read_dir(proc.join("task")).ok()?.flatten() {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for child in list.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+            children += peak_rss(child).unwrap_or(0);
+        }
+    }
+    Some(own + children)
 }
 
 fn median(samples: &[Duration]) -> Duration {

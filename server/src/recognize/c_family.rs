@@ -1,6 +1,8 @@
 //! C, C++ and CUDA: catalog functions, types and built-ins by name, C++ names by namespace,
 //! `#include`s by header, plus kernels and their launches.
 
+use std::collections::HashSet;
+
 use tree_sitter::{Node, QueryCursor, StreamingIterator};
 
 use super::{captures, finish_references, node_text, query, ChunkData, DiscardedCall, Kernel, Launch, Reference, Role};
@@ -13,11 +15,28 @@ pub(super) fn collect(language: Language, chunk: Node, source: &[u8], catalog: &
     let names = query.capture_names();
     let mut cursor = QueryCursor::new();
     let mut res = ChunkData::default();
+    // Captures first, then their meaning: the context captures (call, skip, launch) of a node may
+    // come after its own capture, and asking a node for its parent costs a walk from the root.
+    let mut found: Vec<(Node, &str)> = Vec::new();
+    let mut called: HashSet<usize> = HashSet::new();
+    let mut skipped: HashSet<usize> = HashSet::new();
     let mut captures = cursor.captures(query, chunk, source);
     while let Some((m, capture_idx)) = captures.next() {
         let capture = m.captures()[*capture_idx];
         let node = capture.node;
         match names[capture.index as usize] {
+            captures::USE_CALL => {
+                called.insert(node.id());
+            }
+            captures::NAME_SKIP | captures::QUALIFIED_INNER | captures::LAUNCH_KERNEL => {
+                skipped.insert(node.id());
+            }
+            name => found.push((node, name)),
+        }
+    }
+    for (node, capture_name) in found {
+        let context = Context { call: called.contains(&node.id()), skip: skipped.contains(&node.id()) };
+        match capture_name {
             captures::INCLUDE => {
                 let header = node_text(node, source).trim_matches(|c| c == '<' || c == '>' || c == '"');
                 if let Some(system) = catalog.header_system(header) {
@@ -25,8 +44,8 @@ pub(super) fn collect(language: Language, chunk: Node, source: &[u8], catalog: &
                     push(&mut res, node.byte_range(), header, Role::Include, symbol, Some(system));
                 }
             }
-            captures::NAME => name_reference(node, source, catalog, &mut res),
-            captures::QUALIFIED => qualified_reference(node, source, catalog, &mut res),
+            captures::NAME if !context.skip => name_reference(node, context, source, catalog, &mut res),
+            captures::QUALIFIED if !context.skip => qualified_reference(node, context, source, catalog, &mut res),
             captures::QUALIFIER => {
                 let text = node_text(node, source);
                 if let Some(symbol) = catalog.lookup(text) {
@@ -122,30 +141,27 @@ fn push(
     res.references.push(Reference { range, name: name.into(), role, symbol, system });
 }
 
-fn role_of(node: Node) -> Role {
-    match node.parent() {
-        Some(parent) if parent.kind() == "call_expression" && parent.child_by_field_name("function") == Some(node) => {
-            // A launch is reported as such by its own capture.
-            let mut walker = parent.walk();
-            if parent.named_children(&mut walker).any(|c| c.kind() == "kernel_call_syntax") {
-                Role::Launch
-            } else {
-                Role::Call
-            }
-        }
-        _ if node.kind() == "type_identifier" => Role::Type,
-        _ => Role::Access,
+/// Facts about a node's parent, from the query.
+#[derive(Clone, Copy)]
+struct Context {
+    /// The function of a call expression.
+    call: bool,
+    /// Looked at as part of something larger (`ns::name`, a launch).
+    skip: bool,
+}
+
+fn role_of(node: Node, context: Context) -> Role {
+    if context.call {
+        Role::Call
+    } else if node.kind() == "type_identifier" {
+        Role::Type
+    } else {
+        Role::Access
     }
 }
 
-fn name_reference(node: Node, source: &[u8], catalog: &Catalog, res: &mut ChunkData) {
-    if node.parent().is_some_and(|p| p.kind() == "qualified_identifier") {
-        return; // Part of `ns::name`, handled whole.
-    }
-    let role = role_of(node);
-    if role == Role::Launch {
-        return;
-    }
+fn name_reference(node: Node, context: Context, source: &[u8], catalog: &Catalog, res: &mut ChunkData) {
+    let role = role_of(node, context);
     let text = node_text(node, source);
     if let Some(symbol) = catalog.lookup(text) {
         push(res, node.byte_range(), text, role, Some(symbol), Some(catalog.system_of(symbol)));
@@ -157,15 +173,12 @@ fn name_reference(node: Node, source: &[u8], catalog: &Catalog, res: &mut ChunkD
     }
 }
 
-fn qualified_reference(node: Node, source: &[u8], catalog: &Catalog, res: &mut ChunkData) {
-    if node.parent().is_some_and(|p| p.kind() == "qualified_identifier") {
-        return; // Only the outermost `a::b::c`.
-    }
+fn qualified_reference(node: Node, context: Context, source: &[u8], catalog: &Catalog, res: &mut ChunkData) {
     // Written forms vary (`thrust :: sort`, `cub::BlockReduce<float, 128>`): normalise first.
     let text: String = node_text(node, source).chars().filter(|c| !c.is_whitespace()).collect();
     let name = strip_template_arguments(&text);
     let name = name.trim_start_matches("::");
-    let role = role_of(node);
+    let role = role_of(node, context);
     if let Some(symbol) = catalog.lookup(name) {
         push(res, node.byte_range(), name, role, Some(symbol), Some(catalog.system_of(symbol)));
     } else if let Some(system) = name.split("::").next().and_then(|root| catalog.namespace_system(root)) {

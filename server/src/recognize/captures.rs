@@ -19,6 +19,12 @@ pub const LAUNCH: &str = "tl.launch";
 pub const LAUNCH_KERNEL: &str = "tl.launch.kernel";
 pub const LAUNCH_CONFIG: &str = "tl.launch.config";
 
+pub const CHAIN_INNER: &str = "tl.chain.inner";
+pub const NAME_SKIP: &str = "tl.name.skip";
+pub const USE_CALL: &str = "tl.use.call";
+pub const USE_DECORATOR: &str = "tl.use.decorator";
+pub const QUALIFIED_INNER: &str = "tl.qualified.inner";
+
 pub const ALL: &[&str] = &[
     IMPORT,
     IMPORT_FROM,
@@ -37,4 +43,9 @@ pub const ALL: &[&str] = &[
     LAUNCH,
     LAUNCH_KERNEL,
     LAUNCH_CONFIG,
+    CHAIN_INNER,
+    NAME_SKIP,
+    USE_CALL,
+    USE_DECORATOR,
+    QUALIFIED_INNER,
 ];

@@ -128,6 +128,7 @@ pub(super) fn collect(chunk: Node, source: &[u8], catalog: &Catalog) -> Facts {
     let mut uses: Vec<(Node, usize)> = Vec::new();
     let mut imports: Vec<(Node, usize)> = Vec::new();
     let mut binding_nodes: HashSet<usize> = HashSet::new();
+    let mut context: HashMap<usize, Context> = HashMap::new();
 
     let mut captures = cursor.captures(query, chunk, source);
     while let Some((m, capture_idx)) = captures.next() {
@@ -172,6 +173,10 @@ pub(super) fn collect(chunk: Node, source: &[u8], catalog: &Catalog) -> Facts {
                 scopes.globals.insert((current, node_text(node, source)));
             }
             captures::CHAIN | captures::NAME => uses.push((node, current)),
+            captures::NAME_SKIP => context.entry(node.id()).or_default().skip = true,
+            captures::CHAIN_INNER => context.entry(node.id()).or_default().inner = true,
+            captures::USE_CALL => context.entry(node.id()).or_default().call = true,
+            captures::USE_DECORATOR => context.entry(node.id()).or_default().decorator = true,
             _ => {}
         }
     }
@@ -184,7 +189,16 @@ pub(super) fn collect(chunk: Node, source: &[u8], catalog: &Catalog) -> Facts {
     }
     facts.module_bindings.sort_by_key(|b| b.offset);
     for (node, scope) in uses {
-        let Some((root, segments, role)) = use_parts(node, &binding_nodes) else { continue };
+        let ctx = context.get(&node.id()).copied().unwrap_or_default();
+        let is_use = match node.kind() {
+            "attribute" => !ctx.inner,
+            _ => !ctx.skip && !binding_nodes.contains(&node.id()),
+        };
+        if !is_use {
+            continue;
+        }
+        let role = ctx.role();
+        let Some((root, segments)) = use_parts(node) else { continue };
         let name = node_text(root, source);
         let rel = |r: Range<usize>| r.start - base..r.end - base;
         let segments: Vec<(Range<usize>, Arc<str>)> =
@@ -199,18 +213,31 @@ pub(super) fn collect(chunk: Node, source: &[u8], catalog: &Catalog) -> Facts {
     facts
 }
 
-/// Splits a use into its root name, the attribute names after it, and the role of the whole.
-/// `None` for nodes that are not uses: inner parts of a chain, names being bound, attribute names.
-fn use_parts<'t>(node: Node<'t>, binding_nodes: &HashSet<usize>) -> Option<(Node<'t>, Vec<Node<'t>>, Role)> {
-    if node.kind() != "attribute" {
-        return (is_plain_use(node) && !binding_nodes.contains(&node.id())).then(|| (node, Vec::new(), role_of(node)));
-    }
-    // Only the outermost attribute of a chain is handled; inner ones are its prefixes.
-    if let Some(parent) = node.parent() {
-        if parent.kind() == "attribute" && parent.child_by_field_name("object") == Some(node) {
-            return None;
+/// What the query says about a node besides its own capture: facts about its parent.
+#[derive(Clone, Copy, Default)]
+struct Context {
+    /// Not a use: an attribute name, a chain root, a keyword's name, part of an import.
+    skip: bool,
+    /// The object of a larger attribute chain.
+    inner: bool,
+    call: bool,
+    decorator: bool,
+}
+
+impl Context {
+    fn role(self) -> Role {
+        if self.decorator {
+            Role::Decorator
+        } else if self.call {
+            Role::Call
+        } else {
+            Role::Access
         }
     }
+}
+
+/// Splits a use into its root name and the attribute names after it.
+fn use_parts(node: Node) -> Option<(Node, Vec<Node>)> {
     let mut segments = Vec::new();
     let mut current = node;
     while current.kind() == "attribute" {
@@ -220,41 +247,8 @@ fn use_parts<'t>(node: Node<'t>, binding_nodes: &HashSet<usize>) -> Option<(Node
     // A method on some expression's value: its type is unknown here.
     (current.kind() == "identifier").then(|| {
         segments.reverse();
-        (current, segments, role_of(node))
+        (current, segments)
     })
-}
-
-/// Whether an identifier stands for a value here (not an attribute name, a keyword argument's name
-/// or part of an import statement, which are handled elsewhere).
-fn is_plain_use(node: Node) -> bool {
-    let Some(parent) = node.parent() else { return true };
-    match parent.kind() {
-        "attribute"
-        | "dotted_name"
-        | "aliased_import"
-        | "import_statement"
-        | "import_from_statement"
-        | "global_statement"
-        | "nonlocal_statement" => false,
-        "keyword_argument" => parent.child_by_field_name("name") != Some(node),
-        _ => true,
-    }
-}
-
-/// The role of a use by where it sits: called, decorating, or just referred to.
-fn role_of(node: Node) -> Role {
-    let Some(parent) = node.parent() else { return Role::Access };
-    match parent.kind() {
-        "decorator" => Role::Decorator,
-        "call" if parent.child_by_field_name("function") == Some(node) => {
-            if parent.parent().is_some_and(|p| p.kind() == "decorator") {
-                Role::Decorator
-            } else {
-                Role::Call
-            }
-        }
-        _ => Role::Access,
-    }
 }
 
 /// Records a reference when the catalog knows the name or the system it belongs to.
