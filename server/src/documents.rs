@@ -115,12 +115,9 @@ impl Document {
         let edits = std::mem::take(&mut self.pending_edits);
         self.tree = parse::parse(language, &self.rope, old_tree.as_ref());
         self.recognition = match (&self.tree, &old_tree) {
-            (Some(tree), Some(old_tree)) => {
+            (Some(tree), Some(_)) => {
                 let source = contiguous(&self.rope);
-                let changed_ranges: Vec<Range<usize>> =
-                    old_tree.changed_ranges(tree).map(|r| r.start_byte..r.end_byte).collect();
-                let changes =
-                    recognize::Changes { previous: &self.recognition, edits: &edits, changed_ranges: &changed_ranges };
+                let changes = recognize::Changes { previous: &self.recognition, edits: &edits };
                 Arc::new(recognize::recognize_incremental(
                     language,
                     &source,

@@ -107,6 +107,8 @@ pub struct ChunkData {
 struct Chunk {
     start: usize,
     len: usize,
+    /// The node's kind: a reused chunk must be the same kind of statement over the same text.
+    kind: u16,
     /// Python: what the chunk binds and leaves unresolved. Empty for C++.
     facts: Arc<python::Facts>,
     data: Arc<ChunkData>,
@@ -117,9 +119,10 @@ pub struct Recognition {
     chunks: Vec<Chunk>,
     /// Module-level imports, which other cells of the same notebook can see.
     pub module_imports: Vec<ImportBinding>,
-    /// The module-level bindings that decide name resolution, and the outer imports used; when both
-    /// are unchanged after an edit, untouched chunks keep their resolved references.
-    environment: Vec<(Arc<str>, Option<Arc<str>>)>,
+    /// Names bound by some module-level import. An edit that binds none of them and imports
+    /// nothing leaves the resolution of untouched chunks as it was.
+    imported: Arc<std::collections::HashSet<Arc<str>>>,
+    /// The other cells' imports this was resolved with.
     outer: Vec<ImportBinding>,
 }
 
@@ -204,12 +207,10 @@ pub fn recognize(
     recognize_incremental(language, source, tree, catalog, outer_imports, None)
 }
 
-/// What changed since `previous` was computed: the edits applied to the text (in order) and the
-/// ranges tree-sitter reports as parsed differently.
+/// What changed since `previous` was computed: the edits applied to the text, in order.
 pub struct Changes<'a> {
     pub previous: &'a Recognition,
     pub edits: &'a [InputEdit],
-    pub changed_ranges: &'a [Range<usize>],
 }
 
 /// Like `recognize`, reusing the chunks of `changes.previous` that no edit touched.
@@ -236,19 +237,19 @@ pub fn recognize_incremental(
                     continue 'chunks;
                 }
             }
-            let range = start..start + chunk.len;
-            if changes.changed_ranges.iter().any(|c| c.start <= range.end && range.start <= c.end) {
-                continue;
-            }
+            // Same text at the top level parses the same, so matching start, length and kind
+            // after the edits is enough; tree-sitter's changed ranges would cost a walk of the tree.
             survivors.insert((start, chunk.len), chunk);
         }
     }
     let mut chunks = Vec::new();
     let mut fresh = Vec::new();
+    let mut reused: std::collections::HashSet<*const python::Facts> = Default::default();
     for node in chunk_nodes(language, tree.root_node()) {
-        let (start, len) = (node.start_byte(), node.end_byte() - node.start_byte());
-        if let Some(old) = survivors.get(&(start, len)) {
-            chunks.push(Chunk { start, len, facts: old.facts.clone(), data: old.data.clone() });
+        let (start, len, kind) = (node.start_byte(), node.end_byte() - node.start_byte(), node.kind_id());
+        if let Some(old) = survivors.get(&(start, len)).filter(|old| old.kind == kind) {
+            reused.insert(Arc::as_ptr(&old.facts));
+            chunks.push(Chunk { start, len, kind, facts: old.facts.clone(), data: old.data.clone() });
             continue;
         }
         fresh.push(chunks.len());
@@ -256,12 +257,15 @@ pub fn recognize_incremental(
             Language::Python => (python::collect(node, source, catalog), ChunkData::default()),
             Language::Cuda | Language::Cpp => (Default::default(), c_family::collect(language, node, source, catalog)),
         };
-        chunks.push(Chunk { start, len, facts: Arc::new(facts), data: Arc::new(data) });
+        chunks.push(Chunk { start, len, kind, facts: Arc::new(facts), data: Arc::new(data) });
     }
     let mut res = Recognition { chunks, ..Default::default() };
     if language == Language::Python {
         let previous = changes.as_ref().map(|c| c.previous);
-        python::resolve(&mut res, &fresh, previous, catalog, outer_imports);
+        let removed: Vec<&python::Facts> = previous
+            .map(|p| p.chunks.iter().filter(|c| !reused.contains(&Arc::as_ptr(&c.facts))).map(|c| &*c.facts).collect())
+            .unwrap_or_default();
+        python::resolve(&mut res, &fresh, previous, &removed, catalog, outer_imports);
     }
     res
 }

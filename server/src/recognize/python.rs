@@ -382,59 +382,44 @@ fn import_statement<'a>(
     facts.local_refs.extend(refs);
 }
 
-/// Second pass: resolves every chunk's free names against the module's bindings. Chunks that
-/// `previous` already resolved keep their references unless the module's imports changed.
+/// Second pass: resolves chunks' free names against the module's bindings. When the edit since
+/// `previous` touched no module-level import nor any binding of an imported name (the usual case:
+/// typing inside a function), only the `fresh` chunks are resolved; otherwise all of them.
 pub(super) fn resolve(
     res: &mut Recognition,
     fresh: &[usize],
     previous: Option<&Recognition>,
+    removed: &[&Facts],
     catalog: &Catalog,
     outer: &[ImportBinding],
 ) {
-    let (updated, module_imports, environment) = resolve_chunks(res, fresh, previous, catalog, outer);
-    for (idx, data) in updated {
-        res.chunks[idx].data = Arc::new(data);
-    }
-    res.module_imports = module_imports;
-    res.environment = environment;
-    res.outer = outer.to_vec();
-}
-
-/// A module-level binding: absolute offset, and the import target if it is an import.
-type EnvBinding<'a> = (usize, Option<&'a Arc<str>>);
-
-type Resolved = (Vec<(usize, ChunkData)>, Vec<ImportBinding>, Vec<(Arc<str>, Option<Arc<str>>)>);
-
-fn resolve_chunks(
-    res: &Recognition,
-    fresh: &[usize],
-    previous: Option<&Recognition>,
-    catalog: &Catalog,
-    outer: &[ImportBinding],
-) -> Resolved {
-    // Module-level bindings by name, in document order, with absolute offsets.
+    let environment_kept = previous.is_some_and(|prev| {
+        let touched = fresh.iter().map(|&idx| &*res.chunks[idx].facts).chain(removed.iter().copied());
+        prev.outer == outer
+            && !touched
+                .flat_map(|facts| &facts.module_bindings)
+                .any(|b| b.target.is_some() || prev.imported.contains(&b.name))
+    });
+    let todo: Vec<usize> = if environment_kept { fresh.to_vec() } else { (0..res.chunks.len()).collect() };
+    let imported = match previous {
+        Some(prev) if environment_kept => prev.imported.clone(),
+        _ => Arc::new(
+            res.chunks
+                .iter()
+                .flat_map(|c| &c.facts.module_bindings)
+                .filter(|b| b.target.is_some())
+                .map(|b| b.name.clone())
+                .collect(),
+        ),
+    };
+    let outer_map: HashMap<&str, &str> = outer.iter().map(|b| (b.name.as_str(), b.target.as_str())).collect();
+    // Module-level bindings of the imported names only, in document order, with absolute offsets.
     let mut env: HashMap<&str, Vec<EnvBinding>> = HashMap::new();
     for chunk in &res.chunks {
-        for b in &chunk.facts.module_bindings {
+        for b in chunk.facts.module_bindings.iter().filter(|b| imported.contains(&b.name)) {
             env.entry(&b.name).or_default().push((chunk.start + b.offset, b.target.as_ref()));
         }
     }
-    // Only names imported somewhere can change what a use means.
-    let imported: HashSet<&str> = env
-        .iter()
-        .filter(|(_, bindings)| bindings.iter().any(|(_, target)| target.is_some()))
-        .map(|(name, _)| *name)
-        .chain(outer.iter().map(|b| b.name.as_str()))
-        .collect();
-    let environment: Vec<(Arc<str>, Option<Arc<str>>)> = res
-        .chunks
-        .iter()
-        .flat_map(|c| c.facts.module_bindings.iter())
-        .filter(|b| imported.contains(&*b.name))
-        .map(|b| (b.name.clone(), b.target.clone()))
-        .collect();
-    let redo_all = previous.is_none_or(|p| p.environment != environment || p.outer != outer);
-    let outer_map: HashMap<&str, &str> = outer.iter().map(|b| (b.name.as_str(), b.target.as_str())).collect();
     let lookup = |name: &str, offset: usize| -> Option<&str> {
         match env.get(name) {
             Some(bindings) => {
@@ -444,7 +429,6 @@ fn resolve_chunks(
             None => outer_map.get(name).copied(),
         }
     };
-    let todo: Vec<usize> = if redo_all { (0..res.chunks.len()).collect() } else { fresh.to_vec() };
     let mut updated = Vec::with_capacity(todo.len());
     for idx in todo {
         let chunk = &res.chunks[idx];
@@ -457,13 +441,28 @@ fn resolve_chunks(
         finish_references(&mut references);
         updated.push((idx, ChunkData { references, ..Default::default() }));
     }
-    let mut module_imports: Vec<ImportBinding> = env
-        .iter()
-        .filter_map(|(name, bindings)| {
-            let target = bindings.last()?.1?;
-            Some(ImportBinding { name: name.to_string(), target: target.to_string() })
-        })
-        .collect();
-    module_imports.sort_by(|a, b| a.name.cmp(&b.name));
-    (updated, module_imports, environment)
+    let module_imports = match previous {
+        Some(prev) if environment_kept => prev.module_imports.clone(),
+        _ => {
+            let mut list: Vec<ImportBinding> = env
+                .iter()
+                .filter_map(|(name, bindings)| {
+                    let target = bindings.last()?.1?;
+                    Some(ImportBinding { name: name.to_string(), target: target.to_string() })
+                })
+                .collect();
+            list.sort_by(|a, b| a.name.cmp(&b.name));
+            list
+        }
+    };
+    drop(env);
+    for (idx, data) in updated {
+        res.chunks[idx].data = Arc::new(data);
+    }
+    res.module_imports = module_imports;
+    res.imported = imported;
+    res.outer = outer.to_vec();
 }
+
+/// A module-level binding: absolute offset, and the import target if it is an import.
+type EnvBinding<'a> = (usize, Option<&'a Arc<str>>);
