@@ -116,21 +116,17 @@ impl Document {
         self.tree = parse::parse(language, &self.rope, old_tree.as_ref());
         self.recognition = match (&self.tree, &old_tree) {
             (Some(tree), Some(_)) => {
-                let source = contiguous(&self.rope);
                 let changes = recognize::Changes { previous: &self.recognition, edits: &edits };
                 Arc::new(recognize::recognize_incremental(
                     language,
-                    &source,
+                    &self.rope,
                     tree,
                     catalog,
                     outer_imports,
                     Some(changes),
                 ))
             }
-            (Some(tree), None) => {
-                let source = contiguous(&self.rope);
-                Arc::new(recognize::recognize(language, &source, tree, catalog, outer_imports))
-            }
+            (Some(tree), None) => Arc::new(recognize::recognize(language, &self.rope, tree, catalog, outer_imports)),
             (None, _) => Arc::default(),
         };
     }
@@ -152,20 +148,6 @@ impl Document {
         let start = self.rope.byte_to_char(range.start.min(len));
         let end = self.rope.byte_to_char(range.end.min(len));
         self.rope.slice(start..end).to_string()
-    }
-}
-
-/// The rope's bytes in one piece: queries need a contiguous slice, and copying is far cheaper than
-/// the query itself.
-fn contiguous(rope: &Rope) -> std::borrow::Cow<'_, [u8]> {
-    let mut chunks = rope.chunks();
-    match (chunks.next(), chunks.next()) {
-        (Some(only), None) => std::borrow::Cow::Borrowed(only.as_bytes()),
-        _ => {
-            let mut bytes = Vec::with_capacity(rope.len_bytes());
-            rope.chunks().for_each(|chunk| bytes.extend_from_slice(chunk.as_bytes()));
-            std::borrow::Cow::Owned(bytes)
-        }
     }
 }
 

@@ -24,8 +24,35 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     if std::env::args().any(|a| a == "--open-only") {
         // For profilers: just the cost of analysing the file once.
-        let (parse, full) = open_costs(&training_script(LINES));
-        println!("open: full parse {}, parse + full recognition {}", ms(parse), ms(full));
+        let text = training_script(LINES);
+        let rss = || peak_rss(std::process::id()).unwrap_or(0) / 1024;
+        let current = || {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .unwrap()
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                / 1024
+        };
+        let catalog = Catalog::builtin();
+        tensorlens::recognize::query(tensorlens::parse::Language::Python);
+        println!("catalog + query: {} MB", current());
+        let rope = ropey::Rope::from_str(&text);
+        let tree = tensorlens::parse::parse(tensorlens::parse::Language::Python, &rope, None);
+        println!("+ rope and tree: {} MB", current());
+        let rec = tensorlens::recognize::recognize(
+            tensorlens::parse::Language::Python,
+            &rope,
+            tree.as_ref().unwrap(),
+            &catalog,
+            &[],
+        );
+        println!("+ recognition: {} MB (peak {} MB), {} references", current(), rss(), rec.references().count());
         return;
     }
     if std::env::args().any(|a| a == "--edit-only") {

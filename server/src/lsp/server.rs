@@ -201,6 +201,8 @@ impl LanguageServer for Server {
     }
 
     async fn initialized(&self, _: InitializedParams) {
+        // After `initialize` is answered, so that start-up does not share the CPU with it.
+        crate::recognize::warm_up(crate::parse::Language::Python);
         let has_user_catalog = self
             .state
             .roots

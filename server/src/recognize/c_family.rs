@@ -5,12 +5,12 @@ use std::collections::HashSet;
 
 use tree_sitter::{Node, QueryCursor, StreamingIterator};
 
-use super::{captures, finish_references, node_text, query, ChunkData, DiscardedCall, Kernel, Launch, Reference, Role};
+use super::{captures, finish_references, query, ChunkData, DiscardedCall, Kernel, Launch, Reference, Role, Source};
 use crate::catalog::{Catalog, SymbolIdx, SystemIdx};
 use crate::parse::Language;
 
 /// Everything in one top-level chunk, with ranges relative to its start.
-pub(super) fn collect(language: Language, chunk: Node, source: &[u8], catalog: &Catalog) -> ChunkData {
+pub(super) fn collect(language: Language, chunk: Node, source: &Source, catalog: &Catalog) -> ChunkData {
     let query = query(language);
     let names = query.capture_names();
     let mut cursor = QueryCursor::new();
@@ -20,7 +20,7 @@ pub(super) fn collect(language: Language, chunk: Node, source: &[u8], catalog: &
     let mut found: Vec<(Node, &str)> = Vec::new();
     let mut called: HashSet<usize> = HashSet::new();
     let mut skipped: HashSet<usize> = HashSet::new();
-    let mut captures = cursor.captures(query, chunk, source);
+    let mut captures = cursor.captures(query, chunk, source.provider());
     while let Some((m, capture_idx)) = captures.next() {
         let capture = m.captures()[*capture_idx];
         let node = capture.node;
@@ -38,7 +38,7 @@ pub(super) fn collect(language: Language, chunk: Node, source: &[u8], catalog: &
         let context = Context { call: called.contains(&node.id()), skip: skipped.contains(&node.id()) };
         match capture_name {
             captures::INCLUDE => {
-                let header = node_text(node, source).trim_matches(|c| c == '<' || c == '>' || c == '"');
+                let header = source.text(node).trim_matches(|c| c == '<' || c == '>' || c == '"');
                 if let Some(system) = catalog.header_system(header) {
                     let symbol = catalog.lookup(header);
                     push(&mut res, node.byte_range(), header, Role::Include, symbol, Some(system));
@@ -47,7 +47,7 @@ pub(super) fn collect(language: Language, chunk: Node, source: &[u8], catalog: &
             captures::NAME if !context.skip => name_reference(node, context, source, catalog, &mut res),
             captures::QUALIFIED if !context.skip => qualified_reference(node, context, source, catalog, &mut res),
             captures::QUALIFIER => {
-                let text = node_text(node, source);
+                let text = source.text(node);
                 if let Some(symbol) = catalog.lookup(text) {
                     push(
                         &mut res,
@@ -62,7 +62,7 @@ pub(super) fn collect(language: Language, chunk: Node, source: &[u8], catalog: &
             captures::CALL_DISCARDED => {
                 let function = node.child_by_field_name("function");
                 if let Some(function) = function.filter(|f| f.kind() == "identifier") {
-                    if let Some(symbol) = catalog.lookup(node_text(function, source)) {
+                    if let Some(symbol) = catalog.lookup(source.text(function)) {
                         if catalog.symbol(symbol).returns.is_some() {
                             res.discarded_calls.push(DiscardedCall { symbol, call_range: node.byte_range() });
                         }
@@ -91,11 +91,11 @@ pub(super) fn collect(language: Language, chunk: Node, source: &[u8], catalog: &
                         let mut walker = syntax.walk();
                         syntax
                             .named_children(&mut walker)
-                            .map(|arg| node_text(arg, source).into())
+                            .map(|arg| source.text(arg).into())
                             .collect::<Vec<std::sync::Arc<str>>>()
                     })
                     .unwrap_or_default();
-                let kernel: std::sync::Arc<str> = node_text(function, source).into();
+                let kernel: std::sync::Arc<str> = source.text(function).into();
                 res.references.push(Reference {
                     range: function.byte_range(),
                     name: kernel.clone(),
@@ -160,9 +160,9 @@ fn role_of(node: Node, context: Context) -> Role {
     }
 }
 
-fn name_reference(node: Node, context: Context, source: &[u8], catalog: &Catalog, res: &mut ChunkData) {
+fn name_reference(node: Node, context: Context, source: &Source, catalog: &Catalog, res: &mut ChunkData) {
     let role = role_of(node, context);
-    let text = node_text(node, source);
+    let text = source.text(node);
     if let Some(symbol) = catalog.lookup(text) {
         push(res, node.byte_range(), text, role, Some(symbol), Some(catalog.system_of(symbol)));
     } else if matches!(role, Role::Call | Role::Type) {
@@ -173,9 +173,9 @@ fn name_reference(node: Node, context: Context, source: &[u8], catalog: &Catalog
     }
 }
 
-fn qualified_reference(node: Node, context: Context, source: &[u8], catalog: &Catalog, res: &mut ChunkData) {
+fn qualified_reference(node: Node, context: Context, source: &Source, catalog: &Catalog, res: &mut ChunkData) {
     // Written forms vary (`thrust :: sort`, `cub::BlockReduce<float, 128>`): normalise first.
-    let text: String = node_text(node, source).chars().filter(|c| !c.is_whitespace()).collect();
+    let text: String = source.text(node).chars().filter(|c| !c.is_whitespace()).collect();
     let name = strip_template_arguments(&text);
     let name = name.trim_start_matches("::");
     let role = role_of(node, context);
@@ -202,12 +202,12 @@ fn strip_template_arguments(text: &str) -> String {
 }
 
 /// A `__global__` function definition's name and range.
-fn kernel_of(node: Node, source: &[u8]) -> Option<Kernel> {
+fn kernel_of(node: Node, source: &Source) -> Option<Kernel> {
     let mut walker = node.walk();
     let is_kernel = node.children(&mut walker).any(|child| {
         child.kind() == "__global__"
-            || (child.kind() == "type_qualifier" && node_text(child, source) == "__global__")
-            || (child.kind() == "storage_class_specifier" && node_text(child, source) == "__global__")
+            || (child.kind() == "type_qualifier" && source.text(child) == "__global__")
+            || (child.kind() == "storage_class_specifier" && source.text(child) == "__global__")
     });
     if !is_kernel {
         return None;
@@ -218,7 +218,7 @@ fn kernel_of(node: Node, source: &[u8]) -> Option<Kernel> {
         declarator = declarator.child_by_field_name("declarator")?;
     }
     let name = declarator.child_by_field_name("declarator")?;
-    Some(Kernel { name: node_text(name, source).into(), name_range: name.byte_range(), range: node.byte_range() })
+    Some(Kernel { name: source.text(name).into(), name_range: name.byte_range(), range: node.byte_range() })
 }
 
 #[cfg(test)]

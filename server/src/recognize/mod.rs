@@ -199,7 +199,7 @@ impl Recognition {
 /// can see (other cells of a notebook).
 pub fn recognize(
     language: Language,
-    source: &[u8],
+    source: &(impl SourceText + ?Sized),
     tree: &Tree,
     catalog: &Catalog,
     outer_imports: &[ImportBinding],
@@ -216,7 +216,7 @@ pub struct Changes<'a> {
 /// Like `recognize`, reusing the chunks of `changes.previous` that no edit touched.
 pub fn recognize_incremental(
     language: Language,
-    source: &[u8],
+    source: &(impl SourceText + ?Sized),
     tree: &Tree,
     catalog: &Catalog,
     outer_imports: &[ImportBinding],
@@ -253,9 +253,11 @@ pub fn recognize_incremental(
             continue;
         }
         fresh.push(chunks.len());
+        let bytes = source.bytes(node.byte_range());
+        let source = Source { bytes: &bytes, base: start };
         let (facts, data) = match language {
-            Language::Python => (python::collect(node, source, catalog), ChunkData::default()),
-            Language::Cuda | Language::Cpp => (Default::default(), c_family::collect(language, node, source, catalog)),
+            Language::Python => (python::collect(node, &source, catalog), ChunkData::default()),
+            Language::Cuda | Language::Cpp => (Default::default(), c_family::collect(language, node, &source, catalog)),
         };
         chunks.push(Chunk { start, len, kind, facts: Arc::new(facts), data: Arc::new(data) });
     }
@@ -330,21 +332,71 @@ pub fn query_source(language: Language) -> String {
 /// The compiled query per language; the queries ship in the binary, so failing to compile is a bug
 /// caught by the tests.
 pub fn query(language: Language) -> &'static Query {
-    static QUERIES: OnceLock<[Query; 3]> = OnceLock::new();
-    let queries = QUERIES.get_or_init(|| {
-        [Language::Python, Language::Cuda, Language::Cpp]
-            .map(|lang| Query::new(&lang.grammar(), &query_source(lang)).expect("built-in query compiles"))
+    static QUERIES: [OnceLock<Query>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let idx = match language {
+        Language::Python => 0,
+        Language::Cuda => 1,
+        Language::Cpp => 2,
+    };
+    QUERIES[idx]
+        .get_or_init(|| Query::new(&language.grammar(), &query_source(language)).expect("built-in query compiles"))
+}
+
+/// Compiles a language's query on a background thread. Compiling takes tens of milliseconds,
+/// which the first opened file would otherwise wait for. The C++ and CUDA queries cost about 14 MB
+/// of memory to compile, so they are left to the first file that needs them.
+pub fn warm_up(language: Language) {
+    let spawned = std::thread::Builder::new().name("tensorlens-queries".into()).spawn(move || {
+        query(language);
     });
-    match language {
-        Language::Python => &queries[0],
-        Language::Cuda => &queries[1],
-        Language::Cpp => &queries[2],
+    if let Err(err) = spawned {
+        tracing::debug!("queries will compile on first use: {err}");
     }
 }
 
-/// The text of a node, or "" when the source does not hold valid UTF-8 there.
-pub(crate) fn node_text<'a>(node: Node, source: &'a [u8]) -> &'a str {
-    std::str::from_utf8(&source[node.byte_range()]).unwrap_or("")
+/// Where the bytes of a document come from. Recognition copies out only the chunks it reads.
+pub trait SourceText {
+    fn bytes(&self, range: Range<usize>) -> std::borrow::Cow<'_, [u8]>;
+}
+
+impl SourceText for [u8] {
+    fn bytes(&self, range: Range<usize>) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self[range])
+    }
+}
+
+impl SourceText for ropey::Rope {
+    fn bytes(&self, range: Range<usize>) -> std::borrow::Cow<'_, [u8]> {
+        let slice = self.byte_slice(range);
+        match slice.as_str() {
+            Some(text) => std::borrow::Cow::Borrowed(text.as_bytes()),
+            None => {
+                let mut bytes = Vec::with_capacity(slice.len_bytes());
+                slice.chunks().for_each(|chunk| bytes.extend_from_slice(chunk.as_bytes()));
+                std::borrow::Cow::Owned(bytes)
+            }
+        }
+    }
+}
+
+/// The bytes of one chunk, addressed by document offsets.
+pub(crate) struct Source<'a> {
+    bytes: &'a [u8],
+    base: usize,
+}
+
+impl<'a> Source<'a> {
+    /// The text of a node, or "" when the source does not hold valid UTF-8 there.
+    pub(crate) fn text(&self, node: Node) -> &'a str {
+        let range = node.start_byte() - self.base..node.end_byte() - self.base;
+        self.bytes.get(range).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
+    }
+
+    /// For tree-sitter, which reads node text only to evaluate query predicates.
+    fn provider(&self) -> impl tree_sitter::TextProvider<&'a [u8]> + 'a {
+        let (bytes, base) = (self.bytes, self.base);
+        move |node: Node| std::iter::once(bytes.get(node.start_byte() - base..node.end_byte() - base).unwrap_or(&[]))
+    }
 }
 
 #[cfg(test)]

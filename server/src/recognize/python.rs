@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use tree_sitter::{Node, QueryCursor, StreamingIterator};
 
-use super::{captures, finish_references, node_text, query, ChunkData, Recognition, Reference, Role};
+use super::{captures, finish_references, query, ChunkData, Recognition, Reference, Role, Source};
 use crate::catalog::Catalog;
 use crate::parse::Language;
 
@@ -113,7 +113,7 @@ impl ChunkScopes<'_> {
 }
 
 /// First pass over one top-level chunk.
-pub(super) fn collect(chunk: Node, source: &[u8], catalog: &Catalog) -> Facts {
+pub(super) fn collect(chunk: Node, source: &Source, catalog: &Catalog) -> Facts {
     let base = chunk.start_byte();
     let query = query(Language::Python);
     let names = query.capture_names();
@@ -130,7 +130,7 @@ pub(super) fn collect(chunk: Node, source: &[u8], catalog: &Catalog) -> Facts {
     let mut binding_nodes: HashSet<usize> = HashSet::new();
     let mut context: HashMap<usize, Context> = HashMap::new();
 
-    let mut captures = cursor.captures(query, chunk, source);
+    let mut captures = cursor.captures(query, chunk, source.provider());
     while let Some((m, capture_idx)) = captures.next() {
         let capture = m.captures()[*capture_idx];
         let node = capture.node;
@@ -152,7 +152,7 @@ pub(super) fn collect(chunk: Node, source: &[u8], catalog: &Catalog) -> Facts {
                 let scope =
                     if capture_name == captures::BINDING_DEFINITION { scopes.scopes[current].parent } else { current };
                 if binding_nodes.insert(node.id()) {
-                    let name = node_text(node, source);
+                    let name = source.text(node);
                     if scope == 0 {
                         facts.module_bindings.push(ModuleBinding {
                             name: name.into(),
@@ -170,7 +170,7 @@ pub(super) fn collect(chunk: Node, source: &[u8], catalog: &Catalog) -> Facts {
             }
             captures::BINDING_GLOBAL => {
                 binding_nodes.insert(node.id());
-                scopes.globals.insert((current, node_text(node, source)));
+                scopes.globals.insert((current, source.text(node)));
             }
             captures::CHAIN | captures::NAME => uses.push((node, current)),
             captures::NAME_SKIP => context.entry(node.id()).or_default().skip = true,
@@ -199,10 +199,10 @@ pub(super) fn collect(chunk: Node, source: &[u8], catalog: &Catalog) -> Facts {
         }
         let role = ctx.role();
         let Some((root, segments)) = use_parts(node) else { continue };
-        let name = node_text(root, source);
+        let name = source.text(root);
         let rel = |r: Range<usize>| r.start - base..r.end - base;
         let segments: Vec<(Range<usize>, Arc<str>)> =
-            segments.iter().map(|s| (rel(s.byte_range()), Arc::from(node_text(*s, source)))).collect();
+            segments.iter().map(|s| (rel(s.byte_range()), Arc::from(source.text(*s)))).collect();
         let free = FreeUse { name: name.into(), range: rel(root.byte_range()), segments, role };
         match scopes.resolve(name, scope, root.start_byte()) {
             Resolution::Import(target) => push_use(&mut facts.local_refs, catalog, &free, &target),
@@ -280,7 +280,7 @@ fn push_use(out: &mut Vec<Reference>, catalog: &Catalog, used: &FreeUse, target:
 fn import_statement<'a>(
     node: Node,
     scope: usize,
-    source: &'a [u8],
+    source: &'a Source<'a>,
     base: usize,
     catalog: &Catalog,
     scopes: &mut ChunkScopes<'a>,
@@ -312,7 +312,7 @@ fn import_statement<'a>(
             if !qualified.is_empty() {
                 qualified.push('.');
             }
-            qualified.push_str(node_text(part, source));
+            qualified.push_str(source.text(part));
             push_reference(refs, catalog, rel(part.byte_range()), &qualified, Role::Import);
         }
         qualified
@@ -325,7 +325,7 @@ fn import_statement<'a>(
                     dotted(item, "", &mut refs);
                     // `import a.b.c` binds `a`.
                     if let Some(first) = item.named_child(0) {
-                        let root = node_text(first, source);
+                        let root = source.text(first);
                         bind(root.into(), item.start_byte(), root.to_string(), scopes, facts, Some(root));
                     }
                 }
@@ -337,7 +337,7 @@ fn import_statement<'a>(
                     };
                     let full = dotted(name, "", &mut refs);
                     push_reference(&mut refs, catalog, rel(alias.byte_range()), &full, Role::Import);
-                    let alias = node_text(alias, source);
+                    let alias = source.text(alias);
                     bind(alias.into(), item.start_byte(), full, scopes, facts, Some(alias));
                 }
                 _ => {}
@@ -376,7 +376,7 @@ fn import_statement<'a>(
         if let Some(alias) = alias {
             push_reference(&mut refs, catalog, rel(alias.byte_range()), &full, Role::Import);
         }
-        let bound = node_text(alias.unwrap_or(name), source);
+        let bound = source.text(alias.unwrap_or(name));
         bind(bound.into(), item.start_byte(), full, scopes, facts, Some(bound));
     }
     facts.local_refs.extend(refs);
