@@ -34,8 +34,9 @@ pub(super) fn collect(language: Language, chunk: Node, source: &Source, catalog:
             name => found.push((node, name)),
         }
     }
+    let device_code = language == Language::Cuda && is_device_function(chunk, source);
     for (node, capture_name) in found {
-        let context = Context { call: called.contains(&node.id()), skip: skipped.contains(&node.id()) };
+        let context = Context { call: called.contains(&node.id()), skip: skipped.contains(&node.id()), device_code };
         match capture_name {
             captures::INCLUDE => {
                 let header = source.text(node).trim_matches(|c| c == '<' || c == '>' || c == '"');
@@ -141,13 +142,27 @@ fn push(
     res.references.push(Reference { range, name: name.into(), role, symbol, system });
 }
 
-/// Facts about a node's parent, from the query.
+/// Facts about a node's parent, from the query, and about the code around it.
 #[derive(Clone, Copy)]
 struct Context {
     /// The function of a call expression.
     call: bool,
     /// Looked at as part of something larger (`ns::name`, a launch).
     skip: bool,
+    /// Inside a `__global__` or `__device__` function.
+    device_code: bool,
+}
+
+/// Whether a top-level chunk is a function compiled for the GPU. Device functions of the CUDA
+/// language (`printf`, `atomicAdd`, `__expf`) are only recognized there: in host code `printf`
+/// is the C library's.
+fn is_device_function(chunk: Node, source: &Source) -> bool {
+    if !matches!(chunk.kind(), "function_definition" | "template_declaration") {
+        return false;
+    }
+    let text = source.text(chunk);
+    let head = text.split('{').next().unwrap_or(text);
+    head.contains("__global__") || head.contains("__device__")
 }
 
 fn role_of(node: Node, context: Context) -> Role {
@@ -164,7 +179,13 @@ fn name_reference(node: Node, context: Context, source: &Source, catalog: &Catal
     let role = role_of(node, context);
     let text = source.text(node);
     if let Some(symbol) = catalog.lookup(text) {
-        push(res, node.byte_range(), text, role, Some(symbol), Some(catalog.system_of(symbol)));
+        let system = catalog.system_of(symbol);
+        let device_only = catalog.system(system).id == "cuda"
+            && matches!(catalog.symbol(symbol).kind.as_str(), "function" | "builtin");
+        if device_only && !context.device_code {
+            return;
+        }
+        push(res, node.byte_range(), text, role, Some(symbol), Some(system));
     } else if matches!(role, Role::Call | Role::Type) {
         // An API call or type the catalog has no entry for yet still belongs to its library.
         if let Some(system) = catalog.c_system(text) {

@@ -153,3 +153,54 @@ fn references_are_sorted_and_disjoint() {
     assert!(doc.recognition.reference_at(refs[3].range.start + 1).is_some());
     let _ = catalog();
 }
+
+#[test]
+fn queries_compile_and_use_known_captures() {
+    use crate::parse::Language;
+    use crate::recognize::{captures, query};
+    let mut used = std::collections::HashSet::new();
+    for language in [Language::Python, Language::Cuda, Language::Cpp] {
+        for name in query(language).capture_names() {
+            assert!(captures::ALL.contains(name), "{language:?} query uses unknown capture @{name}");
+            used.insert(*name);
+        }
+    }
+    let unused: Vec<_> = captures::ALL.iter().filter(|c| !used.contains(*c)).collect();
+    assert!(unused.is_empty(), "captures no query uses: {unused:?}");
+}
+
+#[test]
+fn every_query_file_is_embedded() {
+    // A new grammars/<lang>/*.scm must be wired into recognition, not left lying around.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../grammars");
+    let mut files: Vec<String> = walk(&dir).into_iter().filter(|p| p.ends_with(".scm")).collect();
+    files.sort();
+    assert_eq!(files, ["cpp/references.scm", "cuda/references.scm", "python/references.scm"]);
+
+    fn walk(dir: &std::path::Path) -> Vec<String> {
+        let mut res = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                let lang = path.file_name().unwrap().to_string_lossy().to_string();
+                res.extend(walk(&path).into_iter().map(|f| format!("{lang}/{f}")));
+            } else {
+                res.push(path.file_name().unwrap().to_string_lossy().to_string());
+            }
+        }
+        res
+    }
+}
+
+#[test]
+fn device_builtins_only_in_device_code() {
+    // printf in host code is the C library's; in a kernel it is CUDA's device printf.
+    check(
+        "k.cu",
+        "__device__ float twice(float x) { printf(\"%f\", x); return 2 * x; }\nint main() { printf(\"host\"); }\n",
+        expect![[r#"
+            1:1 qualifier __device__
+            1:35 call printf
+        "#]],
+    );
+}
