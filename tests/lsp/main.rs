@@ -22,6 +22,64 @@ fn negotiates_position_encoding() {
 }
 
 #[test]
+fn columns_follow_the_negotiated_encoding() {
+    let line = "s = '张量🔥'; y = torch.ones(1)\n";
+    let text = format!("import torch\n{line}");
+    let byte_col = line.find("ones").unwrap() as u32;
+    let utf16_col = line[..byte_col as usize].encode_utf16().count() as u32;
+    assert_ne!(byte_col, utf16_col);
+
+    let (mut client, _) = Client::start(json!({ "general": { "positionEncodings": ["utf-8"] } }), None);
+    client.open("file:///tmp/enc.py", "python", &text);
+    let hover = client.hover("file:///tmp/enc.py", 1, byte_col + 1);
+    assert!(hover["contents"]["value"].as_str().unwrap().starts_with("**torch.ones**"));
+    assert_eq!(hover["range"]["start"]["character"], byte_col);
+    client.shutdown();
+
+    let (mut client, _) = utf16_client();
+    client.open("file:///tmp/enc.py", "python", &text);
+    let hover = client.hover("file:///tmp/enc.py", 1, utf16_col + 1);
+    assert!(hover["contents"]["value"].as_str().unwrap().starts_with("**torch.ones**"));
+    assert_eq!(hover["range"]["start"]["character"], utf16_col);
+    client.shutdown();
+}
+
+#[test]
+fn incremental_edits_update_answers() {
+    let (uri, text) = fixture("train.py");
+    let (mut client, _) = utf16_client();
+    client.open(&uri, "python", &text);
+    // Type a new call inside `forward`, in two incremental steps, CRLF and all.
+    let (line, _) = find(&text, "        return self.proj(", 0);
+    let insert = |client: &mut Client, version: i32, character: u32, new_text: &str| {
+        client.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": [{
+                "range": { "start": { "line": line, "character": character }, "end": { "line": line, "character": character } },
+                "text": new_text }] }),
+        );
+    };
+    insert(&mut client, 2, 0, "        h = F.layer_no\r\n");
+    insert(&mut client, 3, 22, "rm(x, x.shape[-1:])");
+    let state = client.request("tensorlens/viewFileText", json!({ "uri": uri }));
+    assert!(state["text"]
+        .as_str()
+        .unwrap()
+        .contains("        h = F.layer_norm(x, x.shape[-1:])\r\n        return self.proj("));
+    assert!(client.hover_text(&uri, line, 15).starts_with("**torch.nn.functional.layer_norm**"));
+    // Renaming the alias breaks the link until the import follows.
+    let (import_line, import_col) = find(&text, "as F", 3);
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 4 }, "contentChanges": [{
+            "range": { "start": { "line": import_line, "character": import_col }, "end": { "line": import_line, "character": import_col + 1 } },
+            "text": "G" }] }),
+    );
+    assert_eq!(client.hover(&uri, line, 15), Value::Null);
+    client.shutdown();
+}
+
+#[test]
 fn hovers_on_a_training_script() {
     let (uri, text) = fixture("train.py");
     let (mut client, _) = utf16_client();
