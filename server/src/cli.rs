@@ -54,18 +54,20 @@ fn explain_file(path: &Path, catalog: &Catalog, json: bool, out: &mut impl Write
         // Columns for people: 1-based, counted in characters.
         let reference = &reference;
         let pos = doc.position(reference.range.start, PositionEncoding::Utf32);
-        let symbol = reference.symbol.map(|idx| catalog.symbol(idx));
-        let system = reference.system.map(|idx| catalog.system(idx).name.as_str()).unwrap_or("");
+        let symbol_value = reference.symbol.map(|idx| catalog.symbol(idx));
+        let symbol = symbol_value.as_ref();
+        let system = reference.system.map(|idx| catalog.system(idx).name.as_ref()).unwrap_or("");
         let is_root = reference.system.is_some_and(|idx| {
             let system = catalog.system(idx);
             system.python_modules.iter().any(|m| **m == *reference.name)
                 || reference.role == crate::recognize::Role::Include
         });
         let summary = match (symbol, reference.role) {
-            (Some(symbol), _) => symbol.summary.as_str(),
+            (Some(symbol), _) if symbol.is_curated() => symbol.summary.as_ref(),
+            (Some(symbol), _) => symbol.signature.as_deref().unwrap_or("(signature only, no summary yet)"),
             (None, crate::recognize::Role::Launch) => "kernel launch",
             (None, crate::recognize::Role::KernelDefinition) => "CUDA kernel defined here",
-            (None, _) if is_root => reference.system.map(|idx| catalog.system(idx).summary.as_str()).unwrap_or(""),
+            (None, _) if is_root => reference.system.map(|idx| catalog.system(idx).summary.as_ref()).unwrap_or(""),
             (None, _) => "(not in the catalog yet)",
         };
         if json {
@@ -78,7 +80,7 @@ fn explain_file(path: &Path, catalog: &Catalog, json: bool, out: &mut impl Write
                 "system": system,
                 "known": symbol.is_some(),
                 "summary": summary,
-                "docs": symbol.map(|s| s.docs.as_str()),
+                "docs": symbol.map(|s| s.docs.as_ref()),
             });
             writeln!(out, "{value}")?;
         } else {
@@ -141,7 +143,7 @@ pub fn catalog_check(dir: &Path) -> anyhow::Result<()> {
     if !dir.is_dir() {
         return Err(format_err!("{} is not a folder", dir.display()));
     }
-    let builtin = Catalog::builtin_files();
+    let builtin = Catalog::builtin();
     let (files, problems) = catalog::load_user_dir(dir, &builtin);
     for problem in &problems {
         let at = problem.span.as_ref().map(|s| format!(" (byte {})", s.start)).unwrap_or_default();
@@ -165,5 +167,68 @@ pub fn catalog_systems() -> anyhow::Result<()> {
     for (idx, system) in catalog.systems().iter().enumerate() {
         println!("{:<26} {:<12} {:>5} symbols  {}", system.id, system.group, counts[idx], system.summary);
     }
+    Ok(())
+}
+
+/// `tensorlens catalog stats`: coverage per system.
+pub fn catalog_stats() -> anyhow::Result<()> {
+    #[derive(Default)]
+    struct Row {
+        symbols: usize,
+        signature: usize,
+        curated: usize,
+        equivalents: usize,
+        deprecated: usize,
+        sources: std::collections::BTreeSet<String>,
+    }
+    let catalog = Catalog::builtin();
+    let mut rows: Vec<Row> = (0..catalog.systems().len()).map(|_| Row::default()).collect();
+    for (idx, symbol) in catalog.symbols() {
+        let row = &mut rows[catalog.system_of(idx) as usize];
+        row.symbols += 1;
+        row.signature += symbol.signature.is_some() as usize;
+        row.curated += symbol.is_curated() as usize;
+        row.equivalents += !catalog.equivalents(idx).is_empty() as usize;
+        row.deprecated += symbol.deprecated.is_some() as usize;
+        if let Some(source) = &symbol.source {
+            row.sources.insert(source.to_string());
+        }
+    }
+    let pct =
+        |n: usize, of: usize| if of == 0 { "-".to_string() } else { format!("{:.0}%", 100.0 * n as f64 / of as f64) };
+    println!(
+        "{:<26} {:>7} {:>9} {:>8} {:>6} {:>6} {:>6}  harvested from",
+        "system", "symbols", "signature", "summary", "url", "equiv", "depr"
+    );
+    let mut total = Row::default();
+    for (system, row) in catalog.systems().iter().zip(&rows) {
+        let sources: Vec<&str> = row.sources.iter().map(String::as_str).collect();
+        println!(
+            "{:<26} {:>7} {:>9} {:>8} {:>6} {:>6} {:>6}  {}",
+            system.id,
+            row.symbols,
+            pct(row.signature, row.symbols),
+            row.curated,
+            pct(row.symbols, row.symbols),
+            pct(row.equivalents, row.symbols),
+            row.deprecated,
+            if sources.is_empty() { "(curated only)".to_string() } else { sources.join(", ") }
+        );
+        total.symbols += row.symbols;
+        total.signature += row.signature;
+        total.curated += row.curated;
+        total.equivalents += row.equivalents;
+        total.deprecated += row.deprecated;
+    }
+    println!(
+        "{:<26} {:>7} {:>9} {:>8} {:>6} {:>6} {:>6}",
+        "all",
+        total.symbols,
+        pct(total.signature, total.symbols),
+        total.curated,
+        pct(total.symbols, total.symbols),
+        pct(total.equivalents, total.symbols),
+        total.deprecated
+    );
     Ok(())
 }

@@ -48,6 +48,8 @@ enum CatalogCommand {
     Check { dir: std::path::PathBuf },
     /// List the systems in the catalog.
     Systems,
+    /// Coverage per system: symbols, signatures, curated summaries, URLs, equivalents, sources.
+    Stats,
 }
 
 fn main() -> ExitCode {
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
             CatalogCommand::Search { query, limit, json } => tensorlens::cli::catalog_search(&query, limit, json),
             CatalogCommand::Check { dir } => tensorlens::cli::catalog_check(&dir),
             CatalogCommand::Systems => tensorlens::cli::catalog_systems(),
+            CatalogCommand::Stats => tensorlens::cli::catalog_stats(),
         },
     };
     match res {

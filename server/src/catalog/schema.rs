@@ -4,7 +4,12 @@
 //! Keep every struct free of `skip_serializing_if`: the embedded index is postcard, which is not
 //! self-describing and needs every field written.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
+
+/// Text that borrows from the embedded index at run time and is owned when read from TOML.
+pub type Text<'a> = Cow<'a, str>;
 
 pub const GROUPS: &[&str] =
     &["research", "production", "low-level", "edge", "usability", "cloud", "compilers", "ecosystem"];
@@ -28,71 +33,115 @@ pub const LANGUAGES: &[&str] = &["python", "cuda", "cpp"];
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct CatalogFile {
-    pub system: System,
-    #[serde(default)]
-    pub symbols: Vec<Symbol>,
+pub struct CatalogFile<'a> {
+    #[serde(borrow)]
+    pub system: System<'a>,
+    #[serde(default, borrow)]
+    pub symbols: Vec<Symbol<'a>>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct System {
-    pub id: String,
-    pub name: String,
-    pub group: String,
-    pub maintainer: String,
-    pub summary: String,
-    #[serde(default)]
-    pub about: Option<String>,
-    pub docs: String,
-    #[serde(default)]
-    pub guide: Option<String>,
-    #[serde(default)]
-    pub languages: Vec<String>,
-    #[serde(default)]
-    pub python_modules: Vec<String>,
-    #[serde(default)]
-    pub c_prefixes: Vec<String>,
-    #[serde(default)]
-    pub headers: Vec<String>,
-    #[serde(default)]
-    pub namespaces: Vec<String>,
-    #[serde(default)]
-    pub part_of: Option<String>,
-    #[serde(default)]
-    pub related: Vec<Related>,
+pub struct System<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub name: Text<'a>,
+    #[serde(borrow)]
+    pub group: Text<'a>,
+    #[serde(borrow)]
+    pub maintainer: Text<'a>,
+    #[serde(borrow)]
+    pub summary: Text<'a>,
+    #[serde(default, borrow)]
+    pub about: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub docs: Text<'a>,
+    #[serde(default, borrow)]
+    pub guide: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub languages: Vec<Text<'a>>,
+    #[serde(default, borrow)]
+    pub python_modules: Vec<Text<'a>>,
+    #[serde(default, borrow)]
+    pub c_prefixes: Vec<Text<'a>>,
+    #[serde(default, borrow)]
+    pub headers: Vec<Text<'a>>,
+    #[serde(default, borrow)]
+    pub namespaces: Vec<Text<'a>>,
+    #[serde(default, borrow)]
+    pub part_of: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub related: Vec<Related<'a>>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct Related {
-    pub system: String,
-    pub how: String,
+pub struct Related<'a> {
+    #[serde(borrow)]
+    pub system: Text<'a>,
+    #[serde(borrow)]
+    pub how: Text<'a>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct Symbol {
-    pub name: String,
-    pub kind: String,
-    #[serde(default)]
-    pub signature: Option<String>,
-    pub summary: String,
-    pub docs: String,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    #[serde(default)]
-    pub equivalents: Vec<String>,
-    #[serde(default)]
-    pub deprecated: Option<String>,
-    #[serde(default)]
-    pub replacement: Option<String>,
-    #[serde(default)]
-    pub returns: Option<String>,
+pub struct Symbol<'a> {
+    #[serde(borrow)]
+    pub name: Text<'a>,
+    #[serde(borrow)]
+    pub kind: Text<'a>,
+    #[serde(default, borrow)]
+    pub signature: Option<Text<'a>>,
+    /// Our own words; empty for harvested facts that nobody has described yet.
+    #[serde(default, borrow)]
+    pub summary: Text<'a>,
+    #[serde(borrow)]
+    pub docs: Text<'a>,
+    #[serde(default, borrow)]
+    pub aliases: Vec<Text<'a>>,
+    #[serde(default, borrow)]
+    pub equivalents: Vec<Text<'a>>,
+    #[serde(default, borrow)]
+    pub deprecated: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub replacement: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub returns: Option<Text<'a>>,
+    /// Where a harvested fact came from: package and version (`torch 2.15.0`). `None` when curated.
+    #[serde(default, borrow)]
+    pub source: Option<Text<'a>>,
+}
+
+impl Symbol<'_> {
+    /// A copy that borrows every text from `self`.
+    pub fn reborrow(&self) -> Symbol<'_> {
+        fn b<'s>(t: &'s Text<'_>) -> Text<'s> {
+            Cow::Borrowed(t)
+        }
+        Symbol {
+            name: b(&self.name),
+            kind: b(&self.kind),
+            signature: self.signature.as_ref().map(b),
+            summary: b(&self.summary),
+            docs: b(&self.docs),
+            aliases: self.aliases.iter().map(b).collect(),
+            equivalents: self.equivalents.iter().map(b).collect(),
+            deprecated: self.deprecated.as_ref().map(b),
+            replacement: self.replacement.as_ref().map(b),
+            returns: self.returns.as_ref().map(b),
+            source: self.source.as_ref().map(b),
+        }
+    }
+
+    /// Whether our own words describe it (not only harvested facts).
+    pub fn is_curated(&self) -> bool {
+        !self.summary.is_empty()
+    }
 }
 
 /// Checks one file on its own: fields, values, URLs. `stem` is the file name without `.toml`.
-pub fn check_file(stem: &str, file: &CatalogFile) -> Vec<String> {
+pub fn check_file(stem: &str, file: &CatalogFile<'_>) -> Vec<String> {
     let mut problems = Vec::new();
     let sys = &file.system;
     if sys.id != stem {
@@ -103,11 +152,11 @@ pub fn check_file(stem: &str, file: &CatalogFile) -> Vec<String> {
             problems.push(format!("system.{field} is empty"));
         }
     }
-    if !GROUPS.contains(&sys.group.as_str()) {
+    if !GROUPS.contains(&sys.group.as_ref()) {
         problems.push(format!("system.group {:?} is not one of {GROUPS:?}", sys.group));
     }
     for lang in &sys.languages {
-        if !LANGUAGES.contains(&lang.as_str()) {
+        if !LANGUAGES.contains(&lang.as_ref()) {
             problems.push(format!("language {lang:?} is not one of {LANGUAGES:?}"));
         }
     }
@@ -126,7 +175,7 @@ pub fn check_file(stem: &str, file: &CatalogFile) -> Vec<String> {
         if sym.name.trim().is_empty() {
             problems.push("a symbol has an empty name".to_string());
         }
-        if !KINDS.contains(&sym.kind.as_str()) {
+        if !KINDS.contains(&sym.kind.as_ref()) {
             problems.push(format!("{label}: kind {:?} is not one of {KINDS:?}", sym.kind));
         }
         if sym.summary.trim().is_empty() {
@@ -145,41 +194,42 @@ pub fn check_file(stem: &str, file: &CatalogFile) -> Vec<String> {
     problems
 }
 
-/// Checks what spans files: unique ids and names, and that every cross-reference resolves.
+/// Checks what spans files: unique ids and names, and that every cross-reference resolves, to a
+/// name in `files` or one `known_elsewhere` accepts (harvested facts, the built-in catalog).
 /// Returns `(file stem, problem)` pairs.
-pub fn check_catalog(files: &[CatalogFile]) -> Vec<(String, String)> {
+pub fn check_catalog(files: &[CatalogFile<'_>], known_elsewhere: &dyn Fn(&str) -> bool) -> Vec<(String, String)> {
     use std::collections::HashMap;
     let mut problems = Vec::new();
     let mut ids: HashMap<&str, usize> = HashMap::new();
     let mut names: HashMap<&str, &str> = HashMap::new();
     for file in files {
-        let id = file.system.id.as_str();
+        let id = file.system.id.as_ref();
         if ids.insert(id, 0).is_some() {
             problems.push((id.to_string(), format!("system id {id:?} is defined twice")));
         }
         for sym in &file.symbols {
             for name in std::iter::once(&sym.name).chain(&sym.aliases) {
-                if let Some(prev) = names.insert(name, id) {
+                if let Some(prev) = names.insert(name.as_ref(), id) {
                     problems.push((id.to_string(), format!("name {name:?} is already defined in {prev}.toml")));
                 }
             }
         }
     }
     for file in files {
-        let id = file.system.id.as_str();
+        let id = file.system.id.as_ref();
         if let Some(parent) = &file.system.part_of {
-            if !ids.contains_key(parent.as_str()) {
+            if !ids.contains_key(parent.as_ref()) {
                 problems.push((id.to_string(), format!("part_of {parent:?} is not a system")));
             }
         }
         for rel in &file.system.related {
-            if !ids.contains_key(rel.system.as_str()) {
+            if !ids.contains_key(rel.system.as_ref()) {
                 problems.push((id.to_string(), format!("related system {:?} is not a system", rel.system)));
             }
         }
         for sym in &file.symbols {
             for target in sym.equivalents.iter().chain(&sym.replacement) {
-                if !names.contains_key(target.as_str()) {
+                if !names.contains_key(target.as_ref()) && !known_elsewhere(target) {
                     problems.push((
                         id.to_string(),
                         format!("symbol {:?} refers to {target:?}, which is not in the catalog", sym.name),

@@ -32,7 +32,7 @@ pub fn search(catalog: &Catalog, query: &str, limit: usize) -> Vec<SymbolIdx> {
     // Equivalents of the exact and prefix hits come before weaker textual matches.
     let strong: Vec<SymbolIdx> = res.clone();
     for idx in strong {
-        for &eq in catalog.equivalents(idx) {
+        for eq in catalog.equivalents(idx) {
             push(eq, &mut res);
         }
     }

@@ -11,7 +11,7 @@ fn catalog_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../catalog")
 }
 
-fn load_all() -> Vec<(String, Result<CatalogFile, String>)> {
+fn load_all() -> Vec<(String, Result<CatalogFile<'static>, String>)> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(catalog_dir()).unwrap().map(|e| e.unwrap().path()).collect();
     paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
     paths.sort();
@@ -20,7 +20,7 @@ fn load_all() -> Vec<(String, Result<CatalogFile, String>)> {
         .map(|p| {
             let stem = p.file_stem().unwrap().to_str().unwrap().to_string();
             let text = std::fs::read_to_string(&p).unwrap();
-            (stem, toml::from_str::<CatalogFile>(&text).map_err(|e| e.to_string()))
+            (stem, toml::from_str::<CatalogFile>(&text).map(super::into_owned).map_err(|e| e.to_string()))
         })
         .collect()
 }
@@ -38,7 +38,10 @@ fn every_file_is_valid() {
             Err(err) => problems.push(format!("{stem}.toml: {err}")),
         }
     }
-    problems.extend(check_catalog(&files).into_iter().map(|(id, p)| format!("{id}.toml: {p}")));
+    // Cross-references may point at harvested facts, which the built-in catalog holds.
+    let builtin = Catalog::builtin();
+    let known = |name: &str| builtin.lookup(name).is_some();
+    problems.extend(check_catalog(&files, &known).into_iter().map(|(id, p)| format!("{id}.toml: {p}")));
     assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
 }
 
@@ -46,7 +49,8 @@ fn every_file_is_valid() {
 fn embedded_index_matches_the_files() {
     let catalog = Catalog::builtin();
     let on_disk: usize = load_all().into_iter().filter_map(|(_, f)| f.ok()).map(|f| f.symbols.len()).sum();
-    assert_eq!(catalog.symbols().count(), on_disk, "rebuild: the embedded catalog is stale");
+    let curated = catalog.symbols().filter(|(_, s)| s.is_curated()).count();
+    assert_eq!(curated, on_disk, "rebuild: the embedded catalog is stale");
 }
 
 /// Every system the ecosystem overview names, by catalog id.
@@ -114,8 +118,10 @@ fn every_overview_system_has_a_card() {
 fn symbol_counts_meet_the_floor() {
     let catalog = Catalog::builtin();
     let mut counts: HashMap<&str, usize> = HashMap::new();
-    for (idx, _) in catalog.symbols() {
-        *counts.entry(catalog.system(catalog.system_of(idx)).id.as_str()).or_default() += 1;
+    for (idx, symbol) in catalog.symbols() {
+        if symbol.is_curated() {
+            *counts.entry(catalog.system(catalog.system_of(idx)).id.as_ref()).or_default() += 1;
+        }
     }
     let floors = [("pytorch", 40), ("jax", 40), ("triton", 40), ("cuda-runtime", 40), ("cublas", 40)];
     for (id, floor) in floors {
@@ -126,10 +132,10 @@ fn symbol_counts_meet_the_floor() {
     // Systems without a code API of their own have cards only.
     let card_only = ["aws-ec2", "vast-ai", "lambda", "xla", "llvm", "mlir", "nvcc", "triton-viz", "torch-hub"];
     for system in catalog.systems() {
-        if card_only.contains(&system.id.as_str()) {
+        if card_only.contains(&system.id.as_ref()) {
             continue;
         }
-        let n = counts.get(system.id.as_str()).copied().unwrap_or(0);
+        let n = counts.get(system.id.as_ref()).copied().unwrap_or(0);
         assert!(n >= 10, "{}: {n} symbols, want at least 10", system.id);
     }
 }
@@ -157,7 +163,7 @@ fn lookups() {
 fn search_finds_matmul_everywhere() {
     let catalog = Catalog::builtin();
     let found: Vec<String> =
-        super::search(&catalog, "matmul", 60).into_iter().map(|i| catalog.symbol(i).name.clone()).collect();
+        super::search(&catalog, "matmul", 60).into_iter().map(|i| catalog.symbol(i).name.to_string()).collect();
     for want in ["torch.matmul", "jax.numpy.matmul", "tensorflow.linalg.matmul", "mlx.core.matmul"] {
         assert!(found.iter().any(|f| f == want), "{want} missing from {found:?}");
     }
@@ -181,4 +187,67 @@ fn user_files_override_and_report_problems() {
     assert!(problems[0].path.ends_with("broken.toml"));
     assert!(problems[0].span.is_some());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn facts_merge_under_curated_words() {
+    use super::index::{build, parse_facts, Record};
+    let curated: CatalogFile = toml::from_str(
+        "[system]\nid = \"lib\"\nname = \"Lib\"\ngroup = \"research\"\nmaintainer = \"m\"\nsummary = \"s\"\ndocs = \"https://lib.dev\"\npython_modules = [\"lib\"]\n\n[[symbols]]\nname = \"lib.add\"\nkind = \"function\"\nsummary = \"Adds, in our words.\"\ndocs = \"https://lib.dev/add\"\nequivalents = [\"lib.sub.plus\"]\n",
+    )
+    .unwrap();
+    let (facts, problems) = parse_facts(concat!(
+        "{\"package\": \"lib\", \"version\": \"1.2.3\", \"language\": \"python\"}\n",
+        "{\"name\": \"lib.add\", \"kind\": \"function\", \"signature\": \"lib.add(a, b)\", \"docs\": \"https://lib.dev/x\"}\n",
+        "{\"name\": \"lib.sub.plus\", \"kind\": \"function\", \"signature\": \"lib.sub.plus(a, b)\", \"docs\": \"https://lib.dev/plus\", \"aliases\": [\"lib.plus\"]}\n",
+        "{\"name\": \"other.thing\", \"kind\": \"function\", \"docs\": \"https://other.dev\"}\n",
+        "{\"name\": \"lib.bad\", \"kind\": \"gizmo\", \"docs\": \"https://lib.dev\"}\n",
+        "{\"name\": \"lib.insecure\", \"kind\": \"function\", \"docs\": \"http://lib.dev\"}\n",
+        "not json\n",
+    ))
+    .unwrap();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    let (blobs, report) = build(&[curated], &[facts]);
+    assert_eq!((report.curated, report.facts, report.facts_merged, report.facts_without_system), (1, 1, 1, 1));
+
+    let offsets: Vec<usize> =
+        blobs.offsets.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()) as usize).collect();
+    let records: Vec<Record> =
+        offsets.windows(2).map(|w| postcard::from_bytes(&blobs.records[w[0]..w[1]]).unwrap()).collect();
+    let names: Vec<&str> = records.iter().map(|r| r.symbol.name.as_ref()).collect();
+    assert_eq!(names, ["lib.add", "lib.sub.plus"], "sorted by name");
+    assert_eq!(records[0].symbol.signature.as_deref(), Some("lib.add(a, b)"), "a fact fills the curated signature");
+    assert_eq!(records[0].symbol.summary, "Adds, in our words.", "curated words win");
+    assert_eq!(records[1].symbol.source.as_deref(), Some("lib 1.2.3"));
+    assert_eq!((records[0].equivalents.as_slice(), records[1].equivalents.as_slice()), (&[1u32][..], &[0u32][..]));
+    let index: Vec<u32> = blobs.name_index.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+    let listed: Vec<&str> = index
+        .chunks(3)
+        .map(|e| std::str::from_utf8(&blobs.names[e[0] as usize..(e[0] + e[1]) as usize]).unwrap())
+        .collect();
+    assert_eq!(listed, ["lib.add", "lib.plus", "lib.sub.plus"]);
+}
+
+#[test]
+fn every_facts_file_parses() {
+    let dir = catalog_dir().join("facts");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let mut problems = Vec::new();
+    for path in entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "jsonl")) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        match super::index::parse_facts(&text) {
+            Ok((file, bad)) => {
+                problems.extend(bad.into_iter().map(|p| format!("{}: {p}", path.display())));
+                // `<package>-<version>[.<system>].jsonl`: one package may hold several systems' headers.
+                let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+                let expected = format!("{}-{}", file.header.package.replace('-', "_"), file.header.version);
+                assert!(
+                    stem == expected || stem.starts_with(&format!("{expected}.")),
+                    "{stem} is not named {expected}"
+                );
+            }
+            Err(err) => problems.push(format!("{}: {err}", path.display())),
+        }
+    }
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
 }

@@ -40,7 +40,7 @@ pub fn code_actions(doc: &Document, catalog: &Catalog, range: Range<usize>) -> V
         if let Some(symbol) = reference.symbol.map(|idx| catalog.symbol(idx)) {
             res.push(Action {
                 title: format!("Open documentation for {}", symbol.name),
-                kind: ActionKind::OpenUrl(symbol.docs.clone()),
+                kind: ActionKind::OpenUrl(symbol.docs.to_string()),
             });
         }
         if let Some(system_idx) = reference.system {
@@ -52,11 +52,11 @@ pub fn code_actions(doc: &Document, catalog: &Catalog, range: Range<usize>) -> V
             match &system.guide {
                 Some(guide) => res.push(Action {
                     title: format!("Open {} guide", system.name),
-                    kind: ActionKind::OpenUrl(guide.clone()),
+                    kind: ActionKind::OpenUrl(guide.to_string()),
                 }),
                 None => res.push(Action {
                     title: format!("Open {} documentation", system.name),
-                    kind: ActionKind::OpenUrl(system.docs.clone()),
+                    kind: ActionKind::OpenUrl(system.docs.to_string()),
                 }),
             }
         }
@@ -89,11 +89,11 @@ fn deprecation_fix(doc: &Document, catalog: &Catalog, reference: &Reference) -> 
         let written_root = doc.slice(root.range.clone());
         let new_text = match replacement.strip_prefix(&*root.name) {
             Some(rest) if rest.starts_with('.') => format!("{written_root}{rest}"),
-            _ => replacement.clone(),
+            _ => replacement.to_string(),
         };
         TextEdit { range: root.range.start..reference.range.end, new_text }
     } else {
-        TextEdit { range: reference.range.clone(), new_text: replacement.clone() }
+        TextEdit { range: reference.range.clone(), new_text: replacement.to_string() }
     };
     Some(Action {
         title: format!("Replace {} with {replacement}", symbol.name),

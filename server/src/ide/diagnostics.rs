@@ -28,7 +28,10 @@ pub const CODE_UNCHECKED_STATUS: &str = "unchecked-status";
 pub fn diagnostics(doc: &Document, catalog: &Catalog) -> Vec<Diagnostic> {
     let mut res = Vec::new();
     for reference in doc.recognition.references() {
-        let Some(symbol) = reference.symbol.map(|idx| catalog.symbol(idx)) else { continue };
+        let Some(symbol) = reference.symbol.filter(|&idx| catalog.is_deprecated(idx)).map(|idx| catalog.symbol(idx))
+        else {
+            continue;
+        };
         let Some(note) = &symbol.deprecated else { continue };
         let mut message = format!("{} is deprecated: {note}", symbol.name);
         if let Some(replacement) = &symbol.replacement {

@@ -43,7 +43,13 @@ pub(crate) fn reference_markdown(reference: &Reference, catalog: &Catalog, code_
             if let Some(signature) = &symbol.signature {
                 let _ = write!(out, "```{code_lang}\n{signature}\n```\n\n");
             }
-            let _ = writeln!(out, "{}", symbol.summary);
+            if symbol.is_curated() {
+                let _ = writeln!(out, "{}", symbol.summary);
+            } else {
+                let source = symbol.source.as_deref().unwrap_or("the package");
+                let _ =
+                    writeln!(out, "_Not described in the tensorlens catalog yet: signature and link from {source}._");
+            }
             if let Some(note) = &symbol.deprecated {
                 let _ = write!(out, "\n**Deprecated:** {note}");
                 if let Some(replacement) = &symbol.replacement {
@@ -70,7 +76,7 @@ pub(crate) fn reference_markdown(reference: &Reference, catalog: &Catalog, code_
             }
             let _ = write!(out, "\n[Documentation]({})", symbol.docs);
             if let Some(guide) = system.and_then(|s| s.guide.as_ref()) {
-                let _ = write!(out, " · [{} guide]({guide})", system.map(|s| s.name.as_str()).unwrap_or_default());
+                let _ = write!(out, " · [{} guide]({guide})", system.map(|s| s.name.as_ref()).unwrap_or_default());
             }
             out.push('\n');
         }

@@ -17,7 +17,7 @@ pub fn document_links(doc: &Document, catalog: &Catalog) -> Vec<Link> {
     let mut res = Vec::new();
     for reference in doc.recognition.references() {
         let (target, what) = match (reference.symbol, reference.system) {
-            (Some(symbol), _) => (catalog.symbol(symbol).docs.clone(), reference.name.to_string()),
+            (Some(symbol), _) => (catalog.symbol(symbol).docs.to_string(), reference.name.to_string()),
             // Module roots and headers stand for their system.
             (None, Some(system)) if matches!(reference.role, Role::Import | Role::Include) => {
                 let system = catalog.system(system);
@@ -26,7 +26,7 @@ pub fn document_links(doc: &Document, catalog: &Catalog) -> Vec<Link> {
                 if !is_root {
                     continue;
                 }
-                (system.docs.clone(), system.name.clone())
+                (system.docs.to_string(), system.name.to_string())
             }
             _ => continue,
         };

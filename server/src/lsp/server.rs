@@ -99,10 +99,11 @@ impl Server {
     async fn load_user_catalogs(&self) {
         let roots = self.state.roots.read().unwrap_or_else(|e| e.into_inner()).clone();
         let (catalog, problems) = tokio::task::spawn_blocking(move || {
-            let mut files: Vec<catalog::CatalogFile> = Catalog::builtin_files();
+            let builtin = Catalog::builtin();
+            let mut files = Vec::new();
             let mut problems = Vec::new();
             for root in roots {
-                let (user, user_problems) = catalog::load_user_dir(&root.join(USER_CATALOG_DIR), &files);
+                let (user, user_problems) = catalog::load_user_dir(&root.join(USER_CATALOG_DIR), &builtin);
                 files.extend(user);
                 problems.extend(user_problems);
             }

@@ -111,24 +111,24 @@ pub fn workspace_symbol(catalog: &Catalog, idx: SymbolIdx) -> Option<lsp::Symbol
     let symbol = catalog.symbol(idx);
     let system = catalog.system(catalog.system_of(idx));
     Some(lsp::SymbolInformation {
-        name: symbol.name.clone(),
+        name: symbol.name.to_string(),
         kind: symbol_kind(&symbol.kind),
         tags: symbol.deprecated.is_some().then(|| vec![lsp::SymbolTag::DEPRECATED]),
         deprecated: None,
         location: lsp::Location { uri: symbol.docs.parse().ok()?, range: lsp::Range::default() },
-        container_name: Some(system.name.clone()),
+        container_name: Some(system.name.to_string()),
     })
 }
 
 pub fn catalog_entry(catalog: &Catalog, idx: SymbolIdx) -> super::ext::CatalogEntry {
     let symbol = catalog.symbol(idx);
     super::ext::CatalogEntry {
-        name: symbol.name.clone(),
-        kind: symbol.kind.clone(),
-        system: catalog.system(catalog.system_of(idx)).name.clone(),
-        summary: symbol.summary.clone(),
-        signature: symbol.signature.clone(),
-        docs: symbol.docs.clone(),
-        equivalents: catalog.equivalents(idx).iter().map(|&eq| catalog.symbol(eq).name.clone()).collect(),
+        name: symbol.name.to_string(),
+        kind: symbol.kind.to_string(),
+        system: catalog.system(catalog.system_of(idx)).name.to_string(),
+        summary: symbol.summary.to_string(),
+        signature: symbol.signature.as_deref().map(str::to_string),
+        docs: symbol.docs.to_string(),
+        equivalents: catalog.equivalents(idx).into_iter().map(|eq| catalog.symbol(eq).name.to_string()).collect(),
     }
 }

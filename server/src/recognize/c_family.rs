@@ -64,7 +64,7 @@ pub(super) fn collect(language: Language, chunk: Node, source: &Source, catalog:
                 let function = node.child_by_field_name("function");
                 if let Some(function) = function.filter(|f| f.kind() == "identifier") {
                     if let Some(symbol) = catalog.lookup(source.text(function)) {
-                        if catalog.symbol(symbol).returns.is_some() {
+                        if catalog.returns_status(symbol) {
                             res.discarded_calls.push(DiscardedCall { symbol, call_range: node.byte_range() });
                         }
                     }
@@ -180,8 +180,8 @@ fn name_reference(node: Node, context: Context, source: &Source, catalog: &Catal
     let text = source.text(node);
     if let Some(symbol) = catalog.lookup(text) {
         let system = catalog.system_of(symbol);
-        let device_only = catalog.system(system).id == "cuda"
-            && matches!(catalog.symbol(symbol).kind.as_str(), "function" | "builtin");
+        let device_only =
+            catalog.system(system).id == "cuda" && matches!(catalog.kind_of(symbol), "function" | "builtin");
         if device_only && !context.device_code {
             return;
         }

@@ -358,7 +358,8 @@ fn import_statement<'a>(
             push_reference(&mut refs, catalog, rel(wildcard.byte_range()), &module_name, Role::Import);
             // Only module-level wildcard imports are legal Python, so no local binding is needed.
             for (member, _) in catalog.python_members(&module_name) {
-                bind(member.into(), wildcard.start_byte(), format!("{module_name}.{member}"), scopes, facts, None);
+                let target = format!("{module_name}.{member}");
+                bind(member.into(), wildcard.start_byte(), target, scopes, facts, None);
             }
         }
     }

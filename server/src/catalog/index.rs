@@ -1,0 +1,234 @@
+//! Builds the embedded catalog index from the curated TOML files and the harvested facts.
+//!
+//! Shared with `server/build.rs` through `#[path]`: pure data work (serde, postcard, JSON), no IO.
+//! The result is a handful of byte blobs that the binary embeds and reads in place at run time:
+//! nothing is parsed at start-up beyond the small list of systems.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::schema::{CatalogFile, Symbol, System, Text, KINDS};
+
+pub const FLAG_CURATED: u8 = 1;
+pub const FLAG_DEPRECATED: u8 = 2;
+pub const FLAG_RETURNS_STATUS: u8 = 4;
+
+/// One symbol as stored in the index: the symbol, its system and the symbols equivalent to it.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Record<'a> {
+    #[serde(borrow)]
+    pub symbol: Symbol<'a>,
+    pub system: u16,
+    /// Equivalences are symmetric here: declared on either side, stored on both.
+    pub equivalents: Vec<u32>,
+}
+
+/// The header line of a facts file (catalog/facts/*.jsonl).
+#[derive(Deserialize, Debug, Clone)]
+pub struct FactsHeader {
+    pub package: String,
+    pub version: String,
+    #[serde(default)]
+    pub language: Option<String>,
+    /// For C libraries, whose names carry no module path: the catalog system they belong to.
+    #[serde(default)]
+    pub system: Option<String>,
+}
+
+/// One harvested symbol: facts only, no prose.
+#[derive(Deserialize, Debug, Clone)]
+pub struct Fact {
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub signature: Option<String>,
+    pub docs: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub deprecated: bool,
+}
+
+pub struct FactsFile {
+    pub header: FactsHeader,
+    pub facts: Vec<Fact>,
+}
+
+/// Parses a facts file; lines that do not parse are reported and skipped.
+pub fn parse_facts(text: &str) -> Result<(FactsFile, Vec<String>), String> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: FactsHeader =
+        serde_json::from_str(lines.next().ok_or("empty facts file")?).map_err(|err| format!("header line: {err}"))?;
+    let mut facts = Vec::new();
+    let mut problems = Vec::new();
+    for (idx, line) in lines.enumerate() {
+        match serde_json::from_str::<Fact>(line) {
+            Ok(fact) if !KINDS.contains(&fact.kind.as_str()) => {
+                problems.push(format!("line {}: {}: unknown kind {:?}", idx + 2, fact.name, fact.kind))
+            }
+            Ok(fact) if !fact.docs.starts_with("https://") => {
+                problems.push(format!("line {}: {}: docs is not an https URL", idx + 2, fact.name))
+            }
+            Ok(fact) => facts.push(fact),
+            Err(err) => problems.push(format!("line {}: {err}", idx + 2)),
+        }
+    }
+    Ok((FactsFile { header, facts }, problems))
+}
+
+/// The embedded index, as bytes.
+#[derive(Default)]
+pub struct Blobs {
+    /// postcard `Vec<System>`.
+    pub systems: Vec<u8>,
+    /// Concatenated postcard `Record`s, sorted by symbol name.
+    pub records: Vec<u8>,
+    /// `u32` little-endian start of each record, plus the end.
+    pub offsets: Vec<u8>,
+    /// Every name and alias, concatenated.
+    pub names: Vec<u8>,
+    /// Sorted by name: `u32` start in `names`, `u32` length, `u32` record, little-endian.
+    pub name_index: Vec<u8>,
+    /// Per record, for lookups that need no decoding: `u16` system (little-endian), `u8` kind
+    /// (position in `KINDS`), `u8` flags (`FLAG_*`).
+    pub record_meta: Vec<u8>,
+}
+
+/// What the build reports besides the blobs.
+#[derive(Default, Debug)]
+pub struct BuildReport {
+    pub curated: usize,
+    pub facts: usize,
+    /// Facts whose name a curated entry already describes (the curated entry wins).
+    pub facts_merged: usize,
+    pub facts_without_system: usize,
+    pub warnings: Vec<String>,
+}
+
+/// Merges curated files and facts into the index. Curated entries win over facts of the same name;
+/// a fact only fills in a curated entry's missing signature.
+pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile]) -> (Blobs, BuildReport) {
+    let mut report = BuildReport::default();
+    let systems: Vec<System> = curated.iter().map(|f| f.system.clone()).collect();
+    let system_idx: HashMap<&str, u16> = systems.iter().enumerate().map(|(i, s)| (s.id.as_ref(), i as u16)).collect();
+    let mut modules: Vec<(&str, u16)> = systems
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.python_modules.iter().map(move |m| (m.as_ref(), i as u16)))
+        .collect();
+    modules.sort_by_key(|(m, _)| std::cmp::Reverse(m.len()));
+    let python_system = |name: &str| {
+        modules.iter().find(|(m, _)| name == *m || name.starts_with(&format!("{m}."))).map(|(_, idx)| *idx)
+    };
+
+    let mut records: Vec<Record> = Vec::new();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    for (file_idx, file) in curated.iter().enumerate() {
+        for symbol in &file.symbols {
+            let idx = records.len();
+            for name in std::iter::once(&symbol.name).chain(&symbol.aliases) {
+                by_name.entry(name.to_string()).or_insert(idx);
+            }
+            records.push(Record { symbol: symbol.clone(), system: file_idx as u16, equivalents: Vec::new() });
+            report.curated += 1;
+        }
+    }
+    for file in facts {
+        let source = format!("{} {}", file.header.package, file.header.version);
+        let fixed_system = file.header.system.as_deref().and_then(|id| system_idx.get(id).copied());
+        for fact in &file.facts {
+            if let Some(&idx) = std::iter::once(&fact.name).chain(&fact.aliases).find_map(|n| by_name.get(n.as_str())) {
+                let record = &mut records[idx];
+                if record.symbol.signature.is_none() && record.symbol.name == fact.name {
+                    record.symbol.signature = fact.signature.clone().map(Cow::Owned);
+                }
+                report.facts_merged += 1;
+                continue;
+            }
+            let Some(system) = fixed_system.or_else(|| python_system(&fact.name)) else {
+                report.facts_without_system += 1;
+                continue;
+            };
+            let idx = records.len();
+            for name in std::iter::once(&fact.name).chain(&fact.aliases) {
+                by_name.entry(name.clone()).or_insert(idx);
+            }
+            let owned = |s: &String| -> Text<'static> { Cow::Owned(s.clone()) };
+            records.push(Record {
+                symbol: Symbol {
+                    name: owned(&fact.name),
+                    kind: owned(&fact.kind),
+                    signature: fact.signature.as_ref().map(owned),
+                    summary: Cow::Borrowed(""),
+                    docs: owned(&fact.docs),
+                    aliases: fact.aliases.iter().map(owned).collect(),
+                    equivalents: Vec::new(),
+                    deprecated: fact.deprecated.then(|| Cow::Owned(format!("Marked deprecated in {source}."))),
+                    replacement: None,
+                    returns: None,
+                    source: Some(Cow::Owned(source.clone())),
+                },
+                system,
+                equivalents: Vec::new(),
+            });
+            report.facts += 1;
+        }
+    }
+
+    // Sort by name, then renumber the name table.
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_by(|&a, &b| records[a].symbol.name.cmp(&records[b].symbol.name));
+    let mut new_idx = vec![0u32; records.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_idx[old] = new as u32;
+    }
+    let mut sorted: Vec<Record> = order.iter().map(|&old| records[old].clone()).collect();
+    let mut names: Vec<(String, u32)> = by_name.into_iter().map(|(name, old)| (name, new_idx[old])).collect();
+    names.sort();
+
+    let lookup = |name: &str| names.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|pos| names[pos].1);
+    let mut equivalents: Vec<Vec<u32>> = vec![Vec::new(); sorted.len()];
+    for (idx, record) in sorted.iter().enumerate() {
+        for target in record.symbol.equivalents.iter() {
+            match lookup(target) {
+                Some(other) if other as usize != idx => {
+                    equivalents[idx].push(other);
+                    equivalents[other as usize].push(idx as u32);
+                }
+                Some(_) => {}
+                None => {
+                    report.warnings.push(format!("{}: equivalent {target} is not in the catalog", record.symbol.name))
+                }
+            }
+        }
+    }
+    for (record, mut list) in sorted.iter_mut().zip(equivalents) {
+        list.sort();
+        list.dedup();
+        record.equivalents = list;
+    }
+
+    let mut blobs =
+        Blobs { systems: postcard::to_allocvec(&systems).expect("systems serialize"), ..Default::default() };
+    for record in &sorted {
+        blobs.record_meta.extend_from_slice(&record.system.to_le_bytes());
+        let kind = KINDS.iter().position(|k| *k == record.symbol.kind).unwrap_or(0);
+        let flags = (record.symbol.is_curated() as u8 * FLAG_CURATED)
+            | (record.symbol.deprecated.is_some() as u8 * FLAG_DEPRECATED)
+            | (record.symbol.returns.is_some() as u8 * FLAG_RETURNS_STATUS);
+        blobs.record_meta.extend_from_slice(&[kind as u8, flags]);
+        blobs.offsets.extend_from_slice(&(blobs.records.len() as u32).to_le_bytes());
+        blobs.records.extend(postcard::to_allocvec(record).expect("records serialize"));
+    }
+    blobs.offsets.extend_from_slice(&(blobs.records.len() as u32).to_le_bytes());
+    for (name, record) in &names {
+        let start = blobs.names.len() as u32;
+        blobs.names.extend_from_slice(name.as_bytes());
+        for value in [start, name.len() as u32, *record] {
+            blobs.name_index.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+    (blobs, report)
+}
