@@ -220,11 +220,13 @@ impl DocumentStore {
         true
     }
 
-    /// Re-analyses every document, e.g. after the catalog changed.
+    /// Re-analyses every document from scratch after the catalog changed: what was recognized
+    /// with the old catalog cannot be reused.
     pub fn reanalyze_all(&mut self, catalog: &Catalog) {
         let uris: Vec<String> = self.docs.keys().cloned().collect();
         for uri in uris {
             let mut doc = self.docs.remove(&uri).expect("listed above");
+            doc.recognition = Arc::default();
             let outer = self.outer_imports(&doc);
             doc.analyze(catalog, &outer);
             self.docs.insert(uri, doc);

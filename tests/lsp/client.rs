@@ -28,11 +28,21 @@ impl Client {
     }
 
     /// Starts any language server command and initializes it.
-    pub fn spawn(mut command: Command, capabilities: Value, root: Option<&std::path::Path>) -> (Client, Value) {
+    pub fn spawn(command: Command, capabilities: Value, root: Option<&std::path::Path>) -> (Client, Value) {
+        Client::spawn_with_options(command, capabilities, root, Value::Null)
+    }
+
+    /// Starts a server and initializes it with `initializationOptions`.
+    pub fn spawn_with_options(
+        mut command: Command,
+        capabilities: Value,
+        root: Option<&std::path::Path>,
+        options: Value,
+    ) -> (Client, Value) {
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(if std::env::var_os("TENSORLENS_TEST_STDERR").is_some() { Stdio::inherit() } else { Stdio::null() })
             .spawn()
             .expect("the tensorlens binary starts");
         let stdin = child.stdin.take().unwrap();
@@ -69,7 +79,8 @@ impl Client {
         let folders = root_uri.as_ref().map(|u| json!([{ "uri": u, "name": "ws" }]));
         let init = client.request(
             "initialize",
-            json!({ "processId": null, "rootUri": root_uri, "capabilities": capabilities, "workspaceFolders": folders }),
+            json!({ "processId": null, "rootUri": root_uri, "capabilities": capabilities, "workspaceFolders": folders,
+                    "initializationOptions": options }),
         );
         client.notify("initialized", json!({}));
         (client, init)

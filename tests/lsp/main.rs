@@ -331,6 +331,77 @@ fn user_catalog_files_extend_and_report() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
+#[test]
+fn catalog_paths_from_settings_and_watched_files_reload() {
+    let root = std::env::temp_dir().join(format!("tensorlens-watch-{}", std::process::id()));
+    let team = root.join("team-catalog");
+    std::fs::create_dir_all(&team).unwrap();
+    let card = |id: &str, module: &str, symbol: &str| {
+        format!(
+            "[system]\nid = \"{id}\"\nname = \"{id}\"\ngroup = \"research\"\nmaintainer = \"us\"\nsummary = \"In-house.\"\ndocs = \"https://example.com\"\npython_modules = [\"{module}\"]\n\n[[symbols]]\nname = \"{module}.{symbol}\"\nkind = \"function\"\nsummary = \"Ours.\"\ndocs = \"https://example.com/{symbol}\"\n"
+        )
+    };
+    std::fs::write(team.join("teamlib.toml"), card("teamlib", "teamlib", "train")).unwrap();
+    let capabilities = json!({ "workspace": { "didChangeWatchedFiles": { "dynamicRegistration": true } } });
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tensorlens"));
+    command.arg("serve");
+    let (mut client, _) =
+        Client::spawn_with_options(command, capabilities, Some(&root), json!({ "catalogPaths": [team] }));
+    let registration = client.wait_for(|n| n["method"] == "client/registerCapability");
+    assert_eq!(registration["params"]["registrations"][0]["method"], "workspace/didChangeWatchedFiles");
+    let uri = format!("file://{}/use.py", root.display());
+    client.open(&uri, "python", "import teamlib, newlib\nteamlib.train()\nnewlib.evaluate()\n");
+    // User catalogs load in the background after `initialized`: wait until the hover shows it.
+    assert!(eventually(|| client.hover_text(&uri, 1, 10).starts_with("**teamlib.train**")));
+    assert_eq!(client.hover(&uri, 2, 9), Value::Null);
+
+    // A new file appears in the workspace catalog folder: the watcher reports it, the server reloads.
+    let dir = root.join(".tensorlens/catalog");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("newlib.toml"), card("newlib", "newlib", "evaluate")).unwrap();
+    let changed = format!("file://{}", dir.join("newlib.toml").display());
+    client.notify("workspace/didChangeWatchedFiles", json!({ "changes": [{ "uri": changed, "type": 1 }] }));
+    assert!(eventually(|| client.hover_text(&uri, 2, 9).starts_with("**newlib.evaluate**")));
+    client.shutdown();
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn catalog_file_problems_land_on_their_line() {
+    let root = std::env::temp_dir().join(format!("tensorlens-live-{}", std::process::id()));
+    let dir = root.join(".tensorlens/catalog");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut client, _) = Client::start(json!({}), Some(&root));
+    let uri = format!("file://{}", dir.join("mine.toml").display());
+    let text = "[system]\nid = \"mine\"\nname = \"Mine\"\ngroup = \"research\"\nmaintainer = \"me\"\nsummary = \"Mine.\"\ndocs = \"https://example.com\"\n\n[[symbols]]\nname = \"mine.f\"\nkind = \"gizmo\"\nsummary = \"F.\"\ndocs = \"https://example.com/f\"\n";
+    client.open(&uri, "toml", text);
+    let diags = client.wait_for(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["uri"] == uri);
+    let first = &diags["params"]["diagnostics"][0];
+    assert!(first["message"].as_str().unwrap().contains("gizmo"), "{first}");
+    assert_eq!(first["range"]["start"]["line"], 10, "the line of kind = \"gizmo\"");
+    // A TOML syntax error, typed: reported where it is.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{ "text": "[system]\nid = \n" }] }),
+    );
+    let diags = client.wait_for(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["version"] == 2);
+    assert_eq!(diags["params"]["diagnostics"][0]["range"]["start"]["line"], 1);
+    client.shutdown();
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// Polls a condition that becomes true once background work finishes; false after the time-out.
+fn eventually(mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + client::TIMEOUT;
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
 fn utf16_pos(text: &str, byte: usize) -> (u32, u32) {
     let before = &text[..byte];
     // LSP lines end at \n, \r\n or \r.

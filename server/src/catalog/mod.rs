@@ -414,12 +414,22 @@ pub fn load_user_dir(dir: &Path, builtin: &Catalog) -> (Vec<CatalogFile<'static>
     (files, problems)
 }
 
-/// Where in a file a validation problem is: the first quoted value of the message found in the text.
+/// Where in a file a validation problem is: the quoted value the message names, found in the text.
+/// Messages about a symbol name the symbol first, then the offending value, which is looked for
+/// after the symbol's name so that it lands on that symbol's line.
 fn span_of_problem(text: &str, message: &str) -> Option<std::ops::Range<usize>> {
-    let quoted = message.split('"').nth(1)?;
-    let needle = format!("\"{quoted}\"");
-    let start = text.find(&needle)?;
-    Some(start..start + needle.len())
+    let mut quoted = message.split('"').skip(1).step_by(2);
+    let first = format!("\"{}\"", quoted.next()?);
+    let first_at = text.find(&first)?;
+    if message.starts_with("symbol \"") {
+        if let Some(second) = quoted.next().map(|q| format!("\"{q}\"")) {
+            if let Some(rel) = text[first_at..].find(&second) {
+                let start = first_at + rel;
+                return Some(start..start + second.len());
+            }
+        }
+    }
+    Some(first_at..first_at + first.len())
 }
 
 /// A problem in one file's text: where, when known, and what.

@@ -7,6 +7,7 @@ use crate::documents::Document;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
+    #[allow(dead_code)] // Kept for features to come (kernel analysis).
     Warning,
     Information,
     Hint,
@@ -39,7 +40,7 @@ pub fn diagnostics(doc: &Document, catalog: &Catalog) -> Vec<Diagnostic> {
         }
         res.push(Diagnostic {
             range: reference.range.clone(),
-            severity: Severity::Warning,
+            severity: Severity::Hint,
             message,
             code: CODE_DEPRECATED,
             deprecated: true,

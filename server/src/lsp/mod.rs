@@ -2,6 +2,7 @@
 //! function and convert back.
 
 pub mod capabilities;
+pub mod config;
 pub mod ext;
 pub mod from_proto;
 pub mod server;

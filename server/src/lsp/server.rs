@@ -7,6 +7,7 @@ use tower_lsp_server::jsonrpc::{self, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
+use super::config::Config;
 use super::{capabilities, ext, from_proto, to_proto};
 use crate::catalog::{self, Catalog};
 use crate::documents::{Document, DocumentStore};
@@ -26,8 +27,11 @@ struct State {
     catalog: RwLock<Arc<Catalog>>,
     encoding: RwLock<PositionEncoding>,
     roots: RwLock<Vec<PathBuf>>,
+    config: RwLock<Config>,
     /// User catalog files that had problems last time, so fixed ones get their diagnostics cleared.
     reported_catalog_files: Mutex<Vec<Uri>>,
+    /// Whether the client can register file watchers dynamically.
+    watch_files: std::sync::atomic::AtomicBool,
 }
 
 /// What a request needs, taken under the lock and used after it is released.
@@ -60,7 +64,9 @@ impl Server {
                 catalog: RwLock::new(Arc::new(Catalog::builtin())),
                 encoding: RwLock::new(PositionEncoding::Utf16),
                 roots: RwLock::default(),
+                config: RwLock::default(),
                 reported_catalog_files: Mutex::default(),
+                watch_files: Default::default(),
             }),
         }
     }
@@ -95,15 +101,23 @@ impl Server {
         self.client.publish_diagnostics(uri, diags, Some(version)).await;
     }
 
-    /// Loads user catalog files from every workspace root and reports their problems on the files.
-    async fn load_user_catalogs(&self) {
+    /// The folders user catalog files are read from: each workspace root's `.tensorlens/catalog`,
+    /// then the folders the settings name.
+    fn user_catalog_dirs(&self) -> Vec<PathBuf> {
         let roots = self.state.roots.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let config = self.state.config.read().unwrap_or_else(|e| e.into_inner()).clone();
+        roots.iter().map(|r| r.join(USER_CATALOG_DIR)).chain(config.catalog_paths).collect()
+    }
+
+    /// Loads user catalog files and reports their problems on the files.
+    async fn load_user_catalogs(&self) {
+        let dirs = self.user_catalog_dirs();
         let (catalog, problems) = tokio::task::spawn_blocking(move || {
             let builtin = Catalog::builtin();
             let mut files = Vec::new();
             let mut problems = Vec::new();
-            for root in roots {
-                let (user, user_problems) = catalog::load_user_dir(&root.join(USER_CATALOG_DIR), &builtin);
+            for dir in dirs {
+                let (user, user_problems) = catalog::load_user_dir(&dir, &builtin);
                 files.extend(user);
                 problems.extend(user_problems);
             }
@@ -153,6 +167,13 @@ impl Server {
         }
     }
 
+    async fn publish_catalog_text_diagnostics(&self, uri: Uri) {
+        let Some(snap) = self.snapshot(&uri) else { return };
+        let version = snap.doc.version;
+        let diags = run_blocking(move || catalog_text_diagnostics(&snap.doc, snap.encoding)).await.unwrap_or_default();
+        self.client.publish_diagnostics(uri, diags, Some(version)).await;
+    }
+
     /// `tensorlens/viewFileText`.
     pub async fn view_file_text(&self, params: TextDocumentIdentifier) -> Result<Option<ext::ViewFileTextResult>> {
         let docs = lock(&self.state.documents);
@@ -176,9 +197,33 @@ fn is_user_catalog_file(uri: &Uri) -> bool {
     uri.as_str().ends_with(".toml") && uri.as_str().contains(USER_CATALOG_DIR)
 }
 
+/// Problems in a catalog file's current text (as typed, before it is saved), as diagnostics.
+fn catalog_text_diagnostics(doc: &Document, encoding: PositionEncoding) -> Vec<Diagnostic> {
+    let stem = doc.uri.rsplit('/').next().and_then(|name| name.strip_suffix(".toml")).unwrap_or_default();
+    let (_, problems) = catalog::parse_user_file(stem, &doc.text());
+    problems
+        .into_iter()
+        .map(|(span, message)| Diagnostic {
+            range: span.map(|span| to_proto::range(doc, &span, encoding)).unwrap_or_default(),
+            severity: Some(DiagnosticSeverity::ERROR),
+            source: Some("tensorlens".into()),
+            message,
+            ..Default::default()
+        })
+        .collect()
+}
+
 impl LanguageServer for Server {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
         let encoding = capabilities::negotiate_encoding(&params);
+        let can_watch = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|w| w.dynamic_registration)
+            .unwrap_or(false);
+        self.state.watch_files.store(can_watch, std::sync::atomic::Ordering::Relaxed);
         *self.state.encoding.write().unwrap_or_else(|e| e.into_inner()) = encoding;
         let mut roots: Vec<PathBuf> = params
             .workspace_folders
@@ -191,6 +236,9 @@ impl LanguageServer for Server {
             roots.extend(params.root_uri.as_ref().and_then(|u| u.to_file_path()).map(|p| p.into_owned()));
         }
         *self.state.roots.write().unwrap_or_else(|e| e.into_inner()) = roots;
+        if let Some(options) = &params.initialization_options {
+            *self.state.config.write().unwrap_or_else(|e| e.into_inner()) = Config::from_json(options);
+        }
         Ok(InitializeResult {
             capabilities: capabilities::server_capabilities(encoding),
             server_info: Some(ServerInfo {
@@ -204,14 +252,25 @@ impl LanguageServer for Server {
     async fn initialized(&self, _: InitializedParams) {
         // After `initialize` is answered, so that start-up does not share the CPU with it.
         crate::recognize::warm_up(crate::parse::Language::Python);
-        let has_user_catalog = self
-            .state
-            .roots
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .any(|r| r.join(USER_CATALOG_DIR).is_dir());
-        if has_user_catalog {
+        // Reload user catalogs when their files change on disk, where the client can watch files.
+        if self.state.watch_files.load(std::sync::atomic::Ordering::Relaxed) {
+            let options = DidChangeWatchedFilesRegistrationOptions {
+                watchers: vec![FileSystemWatcher {
+                    glob_pattern: GlobPattern::String(format!("**/{USER_CATALOG_DIR}/*.toml")),
+                    kind: None,
+                }],
+            };
+            let watch = Registration {
+                id: "tensorlens-catalog-watch".into(),
+                method: "workspace/didChangeWatchedFiles".into(),
+                register_options: serde_json::to_value(options).ok(),
+            };
+            let res = self.client.register_capability(vec![watch]).await;
+            if let Err(err) = res {
+                tracing::debug!("client does not watch files for us: {err:?}");
+            }
+        }
+        if self.user_catalog_dirs().iter().any(|dir| dir.is_dir()) {
             self.load_user_catalogs().await;
         }
     }
@@ -229,6 +288,7 @@ impl LanguageServer for Server {
             lock(&self.state.documents).open(doc, &catalog);
         }
         if is_user_catalog_file(&uri) {
+            self.publish_catalog_text_diagnostics(uri).await;
             return;
         }
         self.publish_diagnostics(uri).await;
@@ -243,8 +303,29 @@ impl LanguageServer for Server {
             let encoding = self.encoding();
             lock(&self.state.documents).change(uri.as_str(), params.text_document.version, &changes, encoding, &catalog)
         };
-        if applied && !is_user_catalog_file(&uri) {
+        if applied && is_user_catalog_file(&uri) {
+            self.publish_catalog_text_diagnostics(uri).await;
+        } else if applied {
             self.publish_diagnostics(uri).await;
+        }
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        let config = Config::from_json(&params.settings);
+        let changed = {
+            let mut current = self.state.config.write().unwrap_or_else(|e| e.into_inner());
+            let changed = *current != config;
+            *current = config;
+            changed
+        };
+        if changed {
+            self.load_user_catalogs().await;
+        }
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        if params.changes.iter().any(|change| is_user_catalog_file(&change.uri)) {
+            self.load_user_catalogs().await;
         }
     }
 

@@ -10,10 +10,15 @@ use crate::catalog::{Catalog, SymbolIdx, SystemIdx};
 use crate::parse::Language;
 
 /// Everything in one top-level chunk, with ranges relative to its start.
-pub(super) fn collect(language: Language, chunk: Node, source: &Source, catalog: &Catalog) -> ChunkData {
+pub(super) fn collect(
+    language: Language,
+    chunk: Node,
+    source: &Source,
+    catalog: &Catalog,
+    cursor: &mut QueryCursor,
+) -> ChunkData {
     let query = query(language);
     let names = query.capture_names();
-    let mut cursor = QueryCursor::new();
     let mut res = ChunkData::default();
     // Captures first, then their meaning: the context captures (call, skip, launch) of a node may
     // come after its own capture, and asking a node for its parent costs a walk from the root.

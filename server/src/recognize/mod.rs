@@ -244,6 +244,8 @@ pub fn recognize_incremental(
     }
     let mut chunks = Vec::new();
     let mut fresh = Vec::new();
+    // One cursor for all chunks: creating one allocates, and files can have tens of thousands.
+    let mut cursor = tree_sitter::QueryCursor::new();
     let mut reused: std::collections::HashSet<*const python::Facts> = Default::default();
     for node in chunk_nodes(language, tree.root_node()) {
         let (start, len, kind) = (node.start_byte(), node.end_byte() - node.start_byte(), node.kind_id());
@@ -256,8 +258,10 @@ pub fn recognize_incremental(
         let bytes = source.bytes(node.byte_range());
         let source = Source { bytes: &bytes, base: start };
         let (facts, data) = match language {
-            Language::Python => (python::collect(node, &source, catalog), ChunkData::default()),
-            Language::Cuda | Language::Cpp => (Default::default(), c_family::collect(language, node, &source, catalog)),
+            Language::Python => (python::collect(node, &source, catalog, &mut cursor), ChunkData::default()),
+            Language::Cuda | Language::Cpp => {
+                (Default::default(), c_family::collect(language, node, &source, catalog, &mut cursor))
+            }
         };
         chunks.push(Chunk { start, len, kind, facts: Arc::new(facts), data: Arc::new(data) });
     }

@@ -113,11 +113,10 @@ impl ChunkScopes<'_> {
 }
 
 /// First pass over one top-level chunk.
-pub(super) fn collect(chunk: Node, source: &Source, catalog: &Catalog) -> Facts {
+pub(super) fn collect(chunk: Node, source: &Source, catalog: &Catalog, cursor: &mut QueryCursor) -> Facts {
     let base = chunk.start_byte();
     let query = query(Language::Python);
     let names = query.capture_names();
-    let mut cursor = QueryCursor::new();
     let mut scopes = ChunkScopes {
         scopes: vec![Scope { end: usize::MAX, kind: ScopeKind::Module, parent: 0 }],
         bindings: HashMap::new(),

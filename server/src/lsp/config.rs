@@ -1,0 +1,49 @@
+//! Settings the client sends, in `initializationOptions` and `workspace/didChangeConfiguration`
+//! (under a `tensorlens` key there). Unknown keys are ignored; a malformed value is logged and the
+//! default kept, so a typo in a settings file never stops the server.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Config {
+    /// Extra folders of catalog TOML files, on top of `.tensorlens/catalog` in each workspace folder.
+    pub catalog_paths: Vec<PathBuf>,
+}
+
+impl Config {
+    /// Reads the settings object; accepts it bare or wrapped in `{"tensorlens": {...}}`.
+    pub fn from_json(value: &serde_json::Value) -> Config {
+        let value = value.get("tensorlens").unwrap_or(value);
+        if value.is_null() {
+            return Config::default();
+        }
+        match serde_json::from_value(value.clone()) {
+            Ok(config) => config,
+            Err(err) => {
+                tracing::warn!("ignoring malformed tensorlens settings: {err}");
+                Config::default()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_settings_in_either_shape() {
+        let want = Config { catalog_paths: vec![PathBuf::from("/team/catalog")] };
+        assert_eq!(Config::from_json(&json!({ "catalogPaths": ["/team/catalog"] })), want);
+        assert_eq!(
+            Config::from_json(&json!({ "tensorlens": { "catalogPaths": ["/team/catalog"], "other": 1 } })),
+            want
+        );
+        assert_eq!(Config::from_json(&json!({ "catalogPaths": 3 })), Config::default());
+        assert_eq!(Config::from_json(&serde_json::Value::Null), Config::default());
+    }
+}
