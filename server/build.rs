@@ -53,7 +53,17 @@ fn main() {
             Err(err) => println!("cargo:warning=facts file {} left out: {err}", path.display()),
         }
     }
-    let (blobs, _report) = index::build(&curated, &facts);
+    let mut operations = Vec::new();
+    let equivalents_dir = catalog_dir.join("equivalents");
+    println!("cargo:rerun-if-changed={}", equivalents_dir.display());
+    for path in files_with(&equivalents_dir, "toml") {
+        println!("cargo:rerun-if-changed={}", path.display());
+        match toml::from_str::<index::OperationsFile>(&fs::read_to_string(&path).unwrap_or_default()) {
+            Ok(file) => operations.extend(file.operations),
+            Err(err) => println!("cargo:warning=equivalents file {} left out: {}", path.display(), err.message()),
+        }
+    }
+    let (blobs, _report) = index::build(&curated, &facts, &operations);
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     for (name, bytes) in [
         ("catalog_systems.postcard", &blobs.systems),

@@ -232,3 +232,29 @@ pub fn catalog_stats() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `tensorlens catalog show NAME...`: everything the catalog holds about names, as hover shows it.
+pub fn catalog_show(names: &[String]) -> anyhow::Result<()> {
+    let catalog = Catalog::builtin();
+    let mut missing = Vec::new();
+    for name in names {
+        match catalog.lookup(name) {
+            Some(idx) => {
+                let reference = crate::recognize::Reference {
+                    range: 0..0,
+                    name: name.as_str().into(),
+                    role: crate::recognize::Role::Access,
+                    symbol: Some(idx),
+                    system: Some(catalog.system_of(idx)),
+                };
+                println!("{}", crate::ide::reference_markdown(&reference, &catalog, "text"));
+            }
+            None => missing.push(name.as_str()),
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format_err!("not in the catalog: {}", missing.join(", ")))
+    }
+}

@@ -50,6 +50,11 @@ enum CatalogCommand {
     Systems,
     /// Coverage per system: symbols, signatures, curated summaries, URLs, equivalents, sources.
     Stats,
+    /// Show what the catalog holds about names (exit status 1 when one is missing).
+    Show {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
             CatalogCommand::Check { dir } => tensorlens::cli::catalog_check(&dir),
             CatalogCommand::Systems => tensorlens::cli::catalog_systems(),
             CatalogCommand::Stats => tensorlens::cli::catalog_stats(),
+            CatalogCommand::Show { names } => tensorlens::cli::catalog_show(&names),
         },
     };
     match res {

@@ -51,6 +51,22 @@ pub struct Fact {
     pub deprecated: bool,
 }
 
+/// A group of symbols across frameworks that do the same job (catalog/equivalents/*.toml).
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Operation {
+    /// A short id: `matmul`, `softmax`, `all_reduce`.
+    pub name: String,
+    pub members: Vec<String>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OperationsFile {
+    #[serde(default, rename = "operation")]
+    pub operations: Vec<Operation>,
+}
+
 pub struct FactsFile {
     pub header: FactsHeader,
     pub facts: Vec<Fact>,
@@ -109,7 +125,7 @@ pub struct BuildReport {
 
 /// Merges curated files and facts into the index. Curated entries win over facts of the same name;
 /// a fact only fills in a curated entry's missing signature.
-pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile]) -> (Blobs, BuildReport) {
+pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile], operations: &[Operation]) -> (Blobs, BuildReport) {
     let mut report = BuildReport::default();
     let systems: Vec<System> = curated.iter().map(|f| f.system.clone()).collect();
     let system_idx: HashMap<&str, u16> = systems.iter().enumerate().map(|(i, s)| (s.id.as_ref(), i as u16)).collect();
@@ -202,6 +218,23 @@ pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile]) -> (Blobs, BuildR
                     report.warnings.push(format!("{}: equivalent {target} is not in the catalog", record.symbol.name))
                 }
             }
+        }
+    }
+    // An operation makes every pair of its members equivalent.
+    for operation in operations {
+        let members: Vec<u32> = operation
+            .members
+            .iter()
+            .filter_map(|m| {
+                let found = lookup(m);
+                if found.is_none() {
+                    report.warnings.push(format!("operation {}: {m} is not in the catalog", operation.name));
+                }
+                found
+            })
+            .collect();
+        for &a in &members {
+            equivalents[a as usize].extend(members.iter().copied().filter(|&b| b != a));
         }
     }
     for (record, mut list) in sorted.iter_mut().zip(equivalents) {

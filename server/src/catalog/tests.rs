@@ -207,7 +207,7 @@ fn facts_merge_under_curated_words() {
     ))
     .unwrap();
     assert_eq!(problems.len(), 3, "{problems:?}");
-    let (blobs, report) = build(&[curated], &[facts]);
+    let (blobs, report) = build(&[curated], &[facts], &[]);
     assert_eq!((report.curated, report.facts, report.facts_merged, report.facts_without_system), (1, 1, 1, 1));
 
     let offsets: Vec<usize> =
@@ -250,4 +250,28 @@ fn every_facts_file_parses() {
         }
     }
     assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+}
+
+#[test]
+fn equivalence_groups_resolve() {
+    // Every member of every operation in catalog/equivalents names a catalog symbol.
+    let dir = catalog_dir().join("equivalents");
+    let catalog = Catalog::builtin();
+    let mut missing = Vec::new();
+    let mut operations = 0;
+    for path in std::fs::read_dir(&dir).into_iter().flatten().flatten().map(|e| e.path()) {
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let file: super::index::OperationsFile = toml::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for op in file.operations {
+            operations += 1;
+            assert!(op.members.len() >= 2, "operation {} has fewer than two members", op.name);
+            missing
+                .extend(op.members.iter().filter(|m| catalog.lookup(m).is_none()).map(|m| format!("{}: {m}", op.name)));
+        }
+    }
+    assert!(missing.is_empty(), "{} members not in the catalog:\n{}", missing.len(), missing.join("\n"));
+    let _ = operations;
 }

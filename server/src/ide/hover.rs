@@ -30,7 +30,7 @@ fn code_language(doc: &Document) -> &'static str {
     }
 }
 
-pub(crate) fn reference_markdown(reference: &Reference, catalog: &Catalog, code_lang: &str) -> String {
+pub fn reference_markdown(reference: &Reference, catalog: &Catalog, code_lang: &str) -> String {
     let mut out = String::new();
     let system = reference.system.map(|idx| catalog.system(idx));
     match reference.symbol.map(|idx| (idx, catalog.symbol(idx))) {

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 pub use actions::{code_actions, Action, ActionKind};
 pub use diagnostics::{diagnostics, Diagnostic, Severity};
-pub use hover::{hover, HoverResult};
+pub use hover::{hover, reference_markdown, HoverResult};
 pub use links::{document_links, Link};
 
 /// A replacement of a byte range of the document.
