@@ -13,7 +13,7 @@ GROUPS = {"research", "production", "low-level", "edge", "usability", "cloud", "
 KINDS = {"module", "function", "class", "method", "attribute", "constant", "decorator", "type", "enum",
          "macro", "qualifier", "builtin", "namespace", "header"}
 LANGS = {"python", "cuda", "cpp"}
-SYSTEM_KEYS = {"id", "name", "group", "maintainer", "summary", "about", "docs", "guide", "languages",
+SYSTEM_KEYS = {"id", "name", "group", "maintainer", "summary", "about", "docs", "guide", "languages", "domains",
                "python_modules", "c_prefixes", "headers", "namespaces", "part_of", "related"}
 SYMBOL_KEYS = {"name", "kind", "signature", "summary", "docs", "aliases", "equivalents", "deprecated",
                "replacement", "returns"}

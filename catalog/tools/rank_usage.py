@@ -15,23 +15,45 @@ import json
 import pathlib
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-DEFAULT_PACKAGES = ["lightning", "transformers", "diffusers", "accelerate", "torchvision", "timm", "flax", "optax"]
-SOURCE_SUFFIXES = (".py", ".cu", ".cuh")
+DEFAULT_PACKAGES = ["lightning", "transformers", "diffusers", "accelerate", "torchvision", "timm", "flax", "optax",
+                    "deepspeed"]
+# DeepSpeed ships its CUDA kernels (csrc/*.cu) in its source distribution.
+SOURCE_SUFFIXES = (".py", ".cu", ".cuh", ".cpp", ".cc", ".h")
 
 
-def wheel_for(package: str, cache: pathlib.Path) -> pathlib.Path | None:
+def archive_for(package: str, cache: pathlib.Path) -> pathlib.Path | None:
+    """A wheel of the package, else its source distribution (some ship only that)."""
     cache.mkdir(parents=True, exist_ok=True)
     stem = package.lower().replace("-", "_")
-    found = [p for p in cache.iterdir() if p.name.lower().startswith(stem + "-") and p.suffix == ".whl"]
-    if not found:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-                        "-d", str(cache), package], check=False)
-        found = [p for p in cache.iterdir() if p.name.lower().startswith(stem + "-") and p.suffix == ".whl"]
-    return sorted(found)[-1] if found else None
+
+    def found() -> list[pathlib.Path]:
+        return sorted(p for p in cache.iterdir() if p.name.lower().replace("-", "_").startswith(stem + "_")
+                      or p.name.lower().startswith(stem + "-"))
+
+    if not found():
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(cache), package],
+                       check=False)
+    archives = [p for p in found() if p.name.endswith((".whl", ".tar.gz"))]
+    return archives[-1] if archives else None
+
+
+def extract_sources(archive: pathlib.Path, into: str) -> list[pathlib.Path]:
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as zf:
+            members = [m for m in zf.namelist() if m.endswith(SOURCE_SUFFIXES) and "/tests/" not in m]
+            zf.extractall(into, members)
+    else:
+        with tarfile.open(archive) as tf:
+            chosen = [m for m in tf.getmembers() if m.isfile() and m.name.endswith(SOURCE_SUFFIXES)
+                      and "/tests/" not in m.name and ".." not in m.name and not m.name.startswith("/")]
+            tf.extractall(into, chosen, filter="data")
+            members = [m.name for m in chosen]
+    return [pathlib.Path(into) / m for m in members]
 
 
 def explain(binary: pathlib.Path, files: list[pathlib.Path]) -> list[dict]:
@@ -50,43 +72,56 @@ def main() -> int:
     parser.add_argument("--system", help="only names of this system (display name, e.g. PyTorch)")
     parser.add_argument("--binary", default=str(ROOT / "target/release/tensorlens"))
     parser.add_argument("--json", action="store_true", help="print the full counts as JSON")
+    parser.add_argument("--min-share", type=float, help="exit 1 when fewer call sites than this percentage resolve")
     args = parser.parse_args()
     binary = pathlib.Path(args.binary)
     if not binary.exists():
         print(f"{binary} not found: run `cargo build --release` first", file=sys.stderr)
         return 2
     counts: collections.Counter = collections.Counter()
+    by_language: collections.Counter = collections.Counter()
+    resolved_by_language: collections.Counter = collections.Counter()
     known: dict[str, bool] = {}
     systems: dict[str, str] = {}
     for package in args.packages:
-        wheel = wheel_for(package, ROOT / ".cache/wheels/usage")
-        if wheel is None:
-            print(f"{package}: no wheel", file=sys.stderr)
+        archive = archive_for(package, ROOT / ".cache/wheels/usage")
+        if archive is None:
+            print(f"{package}: nothing to download", file=sys.stderr)
             continue
-        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(wheel) as archive:
-            members = [m for m in archive.namelist() if m.endswith(SOURCE_SUFFIXES) and "/tests/" not in m]
-            archive.extractall(tmp, members)
-            refs = explain(binary, [pathlib.Path(tmp) / m for m in members])
+        with tempfile.TemporaryDirectory() as tmp:
+            members = extract_sources(archive, tmp)
+            refs = explain(binary, members)
         for ref in refs:
-            if ref.get("role") not in ("call", "decorator", "reference", "type"):
+            # Call sites: what a program calls or decorates with (launches and includes are not
+            # calls, and plain references such as type annotations are counted elsewhere).
+            if ref.get("role") not in ("call", "decorator"):
                 continue
             if args.system and ref.get("system") != args.system:
                 continue
             name = ref["name"]
+            language = "python" if ref["file"].endswith(".py") else "cuda/c++"
+            by_language[language] += 1
+            resolved_by_language[language] += bool(ref.get("known"))
             counts[name] += 1
             known[name] = ref.get("known", False)
             systems[name] = ref.get("system", "")
-        print(f"{package}: {wheel.name}, {len(members)} source files", file=sys.stderr)
+        print(f"{package}: {archive.name}, {len(members)} source files", file=sys.stderr)
     total = sum(counts.values())
     resolved = sum(n for name, n in counts.items() if known[name])
     if args.json:
         json.dump([{"name": n, "count": c, "known": known[n], "system": systems[n]} for n, c in counts.most_common()],
                   sys.stdout, indent=1)
         return 0
-    print(f"call sites: {total}, resolved to a catalog symbol: {resolved} ({100 * resolved / max(total, 1):.1f}%)")
+    share = 100 * resolved / max(total, 1)
+    print(f"call sites: {total}, resolved to a catalog symbol: {resolved} ({share:.1f}%)")
+    for language, n in sorted(by_language.items()):
+        print(f"  {language}: {resolved_by_language[language]} of {n} ({100 * resolved_by_language[language] / n:.1f}%)")
     print(f"\nmost used names the catalog does not describe yet (top {args.top}):")
     for name, n in [(n, c) for n, c in counts.most_common() if not known[n]][: args.top]:
         print(f"  {n:6d}  {name}  [{systems[name]}]")
+    if args.min_share is not None and (total == 0 or share < args.min_share):
+        print(f"the share of resolved call sites is below {args.min_share}%")
+        return 1
     return 0
 
 

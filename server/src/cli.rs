@@ -258,3 +258,23 @@ pub fn catalog_show(names: &[String]) -> anyhow::Result<()> {
         Err(format_err!("not in the catalog: {}", missing.join(", ")))
     }
 }
+
+/// `tensorlens catalog export`: every symbol as one JSON object per line, for tools and checks.
+pub fn catalog_export() -> anyhow::Result<()> {
+    let catalog = Catalog::builtin();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for (idx, symbol) in catalog.symbols() {
+        let value = serde_json::json!({
+            "name": symbol.name,
+            "kind": symbol.kind,
+            "system": catalog.system(catalog.system_of(idx)).id,
+            "signature": symbol.signature,
+            "curated": symbol.is_curated(),
+            "source": symbol.source,
+            "docs": symbol.docs,
+        });
+        writeln!(out, "{value}")?;
+    }
+    Ok(())
+}

@@ -300,7 +300,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
 
         /// Incremental edits leave text, tree and references as a full parse of the final text would.
         #[test]
@@ -324,6 +324,24 @@ mod tests {
             prop_assert_eq!(doc.tree.as_ref().unwrap().root_node().to_sexp(), fresh.tree.as_ref().unwrap().root_node().to_sexp());
             prop_assert_eq!(&doc.recognition, &fresh.recognition);
         }
+    }
+
+    /// Regression: error recovery parsed the same text differently once the text after it changed,
+    /// and a chunk with a syntax error was reused from before (found by the property test above).
+    #[test]
+    fn chunks_with_syntax_errors_are_recognized_again() {
+        let mut doc = Document::new("file:///a.py", "python", 0, BASE);
+        doc.analyze(catalog(), &[]);
+        let lc = |line, col| LineCol { line, col };
+        for (start, end, text) in
+            [(lc(1, 0), lc(0, 13), "F🔥x"), (lc(0, 28), lc(0, 28), ""), (lc(1, 0), lc(1, 0), "🔥")]
+        {
+            doc.apply(&Change { range: Some((start, end)), text: text.into() }, PositionEncoding::Utf16);
+            doc.analyze(catalog(), &[]);
+        }
+        let mut fresh = Document::new("file:///a.py", "python", 0, &doc.text());
+        fresh.analyze(catalog(), &[]);
+        assert_eq!(doc.recognition, fresh.recognition);
     }
 
     #[test]

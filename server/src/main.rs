@@ -50,6 +50,8 @@ enum CatalogCommand {
     Systems,
     /// Coverage per system: symbols, signatures, curated summaries, URLs, equivalents, sources.
     Stats,
+    /// Every symbol as JSON lines: name, kind, system, signature, whether curated, source, docs.
+    Export,
     /// Show what the catalog holds about names (exit status 1 when one is missing).
     Show {
         #[arg(required = true)]
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
             CatalogCommand::Systems => tensorlens::cli::catalog_systems(),
             CatalogCommand::Stats => tensorlens::cli::catalog_stats(),
             CatalogCommand::Show { names } => tensorlens::cli::catalog_show(&names),
+            CatalogCommand::Export => tensorlens::cli::catalog_export(),
         },
     };
     match res {

@@ -224,6 +224,25 @@ impl Catalog {
         }
     }
 
+    /// Whether our own words describe the symbol, without decoding it.
+    pub fn is_curated(&self, idx: SymbolIdx) -> bool {
+        match (idx as usize).checked_sub(Builtin.len()) {
+            None => Builtin.flags(idx as usize) & index::FLAG_CURATED != 0,
+            Some(user) => self.user.symbols[user].0.is_curated(),
+        }
+    }
+
+    /// Every name and alias with the symbol it stands for, without decoding any symbol.
+    pub fn names(&self) -> impl Iterator<Item = (&str, SymbolIdx)> + '_ {
+        let overrides = !self.user.names.is_empty();
+        (0..Builtin.names_len())
+            .map(|pos| Builtin.name(pos))
+            .filter(move |(name, _)| {
+                !overrides || self.user.names.binary_search_by(|(n, _)| n.as_str().cmp(name)).is_err()
+            })
+            .chain(self.user.names.iter().map(|(n, idx)| (n.as_str(), *idx)))
+    }
+
     /// A symbol's kind, without decoding the rest of it.
     pub fn kind_of(&self, idx: SymbolIdx) -> &str {
         match (idx as usize).checked_sub(Builtin.len()) {
@@ -326,13 +345,14 @@ impl Catalog {
     }
 
     /// The system owning a C identifier by prefix (`cublasFoo` -> cuBLAS): the prefix must be
-    /// followed by an upper-case letter or `_`, and the longest prefix wins (`cublas` over `cu`).
+    /// followed by an upper-case letter, and the longest prefix wins (`cublas` over `cu`). A
+    /// snake-case name such as `cublas_gemm_ex` is a project's own helper, not the library's.
     pub fn c_system(&self, ident: &str) -> Option<SystemIdx> {
         self.c_prefixes
             .iter()
             .filter(|(prefix, _)| {
                 let next = ident.strip_prefix(prefix.as_str()).and_then(|rest| rest.bytes().next());
-                next.is_some_and(|b| b.is_ascii_uppercase() || b == b'_')
+                next.is_some_and(|b| b.is_ascii_uppercase())
             })
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(_, idx)| *idx)
@@ -473,6 +493,7 @@ pub(crate) fn into_owned(file: CatalogFile<'_>) -> CatalogFile<'static> {
             c_prefixes: own_all(s.c_prefixes),
             headers: own_all(s.headers),
             namespaces: own_all(s.namespaces),
+            domains: own_all(s.domains),
             part_of: s.part_of.map(own),
             related: s.related.into_iter().map(|r| Related { system: own(r.system), how: own(r.how) }).collect(),
         },

@@ -69,6 +69,10 @@ pub struct System<'a> {
     pub headers: Vec<Text<'a>>,
     #[serde(default, borrow)]
     pub namespaces: Vec<Text<'a>>,
+    /// Other web domains its official documentation lives on, besides those of `docs` and `guide`
+    /// (e.g. XLA's Python API is documented on jax.dev).
+    #[serde(default, borrow)]
+    pub domains: Vec<Text<'a>>,
     #[serde(default, borrow)]
     pub part_of: Option<Text<'a>>,
     #[serde(default, borrow)]
@@ -138,6 +142,27 @@ impl Symbol<'_> {
     pub fn is_curated(&self) -> bool {
         !self.summary.is_empty()
     }
+}
+
+/// The registrable part of a URL's host (`docs.nvidia.com` -> `nvidia.com`), for domain checks.
+pub fn url_domain(url: &str) -> Option<&str> {
+    let host = url.strip_prefix("https://")?.split(['/', '?', '#']).next()?;
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let mut dots = host.rmatch_indices('.');
+    dots.next()?;
+    Some(match dots.next() {
+        Some((idx, _)) => &host[idx + 1..],
+        None => host,
+    })
+}
+
+/// The domains a system's documentation may link to.
+pub fn official_domains<'s>(system: &'s System<'_>) -> Vec<&'s str> {
+    std::iter::once(system.docs.as_ref())
+        .chain(system.guide.as_deref())
+        .filter_map(url_domain)
+        .chain(system.domains.iter().map(|d| d.as_ref()))
+        .collect()
 }
 
 /// Checks one file on its own: fields, values, URLs. `stem` is the file name without `.toml`.

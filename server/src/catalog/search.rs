@@ -2,41 +2,46 @@
 
 use super::{Catalog, SymbolIdx};
 
-/// Symbols matching `query`, best first: by the last name segment (exact, prefix, substring), then
-/// the full name, then the equivalents of the best matches, so `matmul` also finds `cublasSgemm`.
+/// Symbols matching `query`, best first. Names are scored by their last segment (exact, prefix,
+/// substring) and then the full name; within a score, described symbols come before harvested
+/// facts, and shallow names before deep ones. The equivalents of the best described matches follow
+/// them, so `matmul` also finds `cublasSgemm`. Only the name table is read until the end.
 pub fn search(catalog: &Catalog, query: &str, limit: usize) -> Vec<SymbolIdx> {
     let query = query.trim().to_ascii_lowercase();
-    if query.is_empty() {
+    if query.is_empty() || limit == 0 {
         return Vec::new();
     }
-    let mut scored: Vec<(u8, usize, SymbolIdx)> = Vec::new();
-    for (idx, sym) in catalog.symbols() {
-        let best = std::iter::once(&sym.name).chain(&sym.aliases).filter_map(|name| score(name, &query)).min();
-        if let Some(score) = best {
-            scored.push((score, sym.name.len(), idx));
+    // (score, harvested, depth, length, symbol): smaller is better.
+    let mut scored: Vec<(u8, bool, usize, usize, SymbolIdx)> = Vec::new();
+    for (name, idx) in catalog.names() {
+        if let Some(score) = score(name, &query) {
+            let depth = name.matches(['.', ':']).count();
+            scored.push((score, !catalog.is_curated(idx), depth, name.len(), idx));
         }
     }
     scored.sort();
-    let direct: Vec<SymbolIdx> = scored.iter().map(|(_, _, idx)| *idx).collect();
     let mut res: Vec<SymbolIdx> = Vec::new();
     let push = |idx: SymbolIdx, res: &mut Vec<SymbolIdx>| {
         if !res.contains(&idx) {
             res.push(idx);
         }
     };
-    for (score, _, idx) in &scored {
-        if *score <= 1 {
-            push(*idx, &mut res);
-        }
+    let best: Vec<SymbolIdx> = scored.iter().filter(|s| s.0 == 0 && !s.1).map(|s| s.4).collect();
+    for &idx in &best {
+        push(idx, &mut res);
     }
-    // Equivalents of the exact and prefix hits come before weaker textual matches.
-    let strong: Vec<SymbolIdx> = res.clone();
-    for idx in strong {
+    for &idx in &best {
         for eq in catalog.equivalents(idx) {
             push(eq, &mut res);
         }
+        if res.len() >= limit {
+            break;
+        }
     }
-    for idx in direct {
+    for (_, _, _, _, idx) in scored {
+        if res.len() >= limit {
+            break;
+        }
         push(idx, &mut res);
     }
     res.truncate(limit);

@@ -275,3 +275,47 @@ fn equivalence_groups_resolve() {
     assert!(missing.is_empty(), "{} members not in the catalog:\n{}", missing.len(), missing.join("\n"));
     let _ = operations;
 }
+
+#[test]
+fn docs_links_stay_on_official_domains() {
+    use super::schema::{official_domains, url_domain};
+    let catalog = Catalog::builtin();
+    let mut off = Vec::new();
+    for (idx, symbol) in catalog.symbols() {
+        let system = catalog.system(catalog.system_of(idx));
+        let allowed = official_domains(system);
+        match url_domain(&symbol.docs) {
+            Some(domain) if allowed.contains(&domain) => {}
+            other => {
+                off.push(format!("{} ({}): {} on {other:?}, allowed {allowed:?}", symbol.name, system.id, symbol.docs))
+            }
+        }
+    }
+    assert!(off.is_empty(), "{} links off their system's official domains:\n{}", off.len(), off.join("\n"));
+}
+
+#[test]
+fn url_domains() {
+    use super::schema::url_domain;
+    assert_eq!(url_domain("https://docs.nvidia.com/cuda/x.html#y"), Some("nvidia.com"));
+    assert_eq!(url_domain("https://pytorch.org/docs"), Some("pytorch.org"));
+    assert_eq!(url_domain("https://localhost:8080/x"), None);
+    assert_eq!(url_domain("http://pytorch.org"), None);
+}
+
+#[test]
+fn readme_example_user_file_is_valid() {
+    // The complete example in catalog/README.md must load as it is written.
+    let readme = std::fs::read_to_string(catalog_dir().join("README.md")).unwrap();
+    let section = readme.split("## A complete user file").nth(1).expect("the README has the example");
+    let example = section.split("```toml\n").nth(1).and_then(|s| s.split("```").next()).expect("a toml block");
+    let dir = std::env::temp_dir().join(format!("tensorlens-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ourkernels.toml"), example).unwrap();
+    let (catalog, problems) = Catalog::with_user_dir(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let adam = catalog.lookup("ourkernels.fused_adam").expect("loaded");
+    assert!(catalog.equivalents(adam).contains(&catalog.lookup("torch.optim.AdamW").unwrap()));
+    assert_eq!(catalog.system(catalog.system_of(catalog.lookup("okLaunchFusedAdam").unwrap())).id, "ourkernels");
+}

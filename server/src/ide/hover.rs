@@ -33,7 +33,11 @@ fn code_language(doc: &Document) -> &'static str {
 pub fn reference_markdown(reference: &Reference, catalog: &Catalog, code_lang: &str) -> String {
     let mut out = String::new();
     let system = reference.system.map(|idx| catalog.system(idx));
-    match reference.symbol.map(|idx| (idx, catalog.symbol(idx))) {
+    // A system's root module (`torch`, `jax`) is best described by the system's card, unless we wrote
+    // words for the module itself.
+    let is_root_module = system.is_some_and(|s| s.python_modules.iter().any(|m| **m == *reference.name));
+    let symbol = reference.symbol.filter(|&idx| !is_root_module || catalog.is_curated(idx));
+    match symbol.map(|idx| (idx, catalog.symbol(idx))) {
         Some((idx, symbol)) => {
             let _ = write!(out, "**{}** · {}", symbol.name, symbol.kind);
             if let Some(system) = system {

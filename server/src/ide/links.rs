@@ -16,6 +16,12 @@ pub struct Link {
 pub fn document_links(doc: &Document, catalog: &Catalog) -> Vec<Link> {
     let mut res = Vec::new();
     for reference in doc.recognition.references() {
+        // Every `torch.` in a file would be a link otherwise: modules link where they are imported.
+        let module_use =
+            reference.role != Role::Import && reference.symbol.is_some_and(|s| catalog.kind_of(s) == "module");
+        if module_use {
+            continue;
+        }
         let (target, what) = match (reference.symbol, reference.system) {
             (Some(symbol), _) => (catalog.symbol(symbol).docs.to_string(), reference.name.to_string()),
             // Module roots and headers stand for their system.
@@ -46,7 +52,7 @@ mod tests {
             fixture("a.py", "import torch\nimport jax.numpy as jnp\nx = jnp.zeros(3)\ny = torch.unknown_thing\n");
         let links = document_links(&doc, catalog());
         let linked: Vec<String> = links.iter().map(|l| doc.slice(l.range.clone())).collect();
-        assert_eq!(linked, ["torch", "jax", "zeros"]);
+        assert_eq!(linked, ["torch", "jax", "numpy", "jnp", "zeros"]);
         assert!(links.iter().all(|l| l.target.starts_with("https://")));
     }
 

@@ -109,6 +109,9 @@ struct Chunk {
     len: usize,
     /// The node's kind: a reused chunk must be the same kind of statement over the same text.
     kind: u16,
+    /// Error recovery can parse the same text differently depending on what follows it, so a chunk
+    /// with a syntax error is never reused.
+    has_error: bool,
     /// Python: what the chunk binds and leaves unresolved. Empty for C++.
     facts: Arc<python::Facts>,
     data: Arc<ChunkData>,
@@ -237,9 +240,11 @@ pub fn recognize_incremental(
                     continue 'chunks;
                 }
             }
-            // Same text at the top level parses the same, so matching start, length and kind
+            // Error-free text at the top level parses the same, so matching start, length and kind
             // after the edits is enough; tree-sitter's changed ranges would cost a walk of the tree.
-            survivors.insert((start, chunk.len), chunk);
+            if !chunk.has_error {
+                survivors.insert((start, chunk.len), chunk);
+            }
         }
     }
     let mut chunks = Vec::new();
@@ -249,9 +254,10 @@ pub fn recognize_incremental(
     let mut reused: std::collections::HashSet<*const python::Facts> = Default::default();
     for node in chunk_nodes(language, tree.root_node()) {
         let (start, len, kind) = (node.start_byte(), node.end_byte() - node.start_byte(), node.kind_id());
-        if let Some(old) = survivors.get(&(start, len)).filter(|old| old.kind == kind) {
+        let has_error = node.has_error();
+        if let Some(old) = survivors.get(&(start, len)).filter(|old| old.kind == kind && !has_error) {
             reused.insert(Arc::as_ptr(&old.facts));
-            chunks.push(Chunk { start, len, kind, facts: old.facts.clone(), data: old.data.clone() });
+            chunks.push(Chunk { start, len, kind, has_error, facts: old.facts.clone(), data: old.data.clone() });
             continue;
         }
         fresh.push(chunks.len());
@@ -263,7 +269,7 @@ pub fn recognize_incremental(
                 (Default::default(), c_family::collect(language, node, &source, catalog, &mut cursor))
             }
         };
-        chunks.push(Chunk { start, len, kind, facts: Arc::new(facts), data: Arc::new(data) });
+        chunks.push(Chunk { start, len, kind, has_error, facts: Arc::new(facts), data: Arc::new(data) });
     }
     let mut res = Recognition { chunks, ..Default::default() };
     if language == Language::Python {

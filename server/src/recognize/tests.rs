@@ -22,20 +22,20 @@ fn python_imports_and_aliases() {
         "a.py",
         "import torch.nn.functional as F\nfrom torch import nn\nfrom jax import numpy as jnp\nF.relu(x)\nnn.Linear(2, 3)\njnp.matmul(a, b)\n",
         expect![[r#"
-            1:8 import torch ?
-            1:14 import torch.nn ?
-            1:17 import torch.nn.functional ?
-            1:31 import torch.nn.functional ?
-            2:6 import torch ?
-            2:19 import torch.nn ?
-            3:6 import jax ?
-            3:17 import jax.numpy ?
-            3:26 import jax.numpy ?
-            4:1 reference torch.nn.functional ?
+            1:8 import torch
+            1:14 import torch.nn
+            1:17 import torch.nn.functional
+            1:31 import torch.nn.functional
+            2:6 import torch
+            2:19 import torch.nn
+            3:6 import jax
+            3:17 import jax.numpy
+            3:26 import jax.numpy
+            4:1 reference torch.nn.functional
             4:3 call torch.nn.functional.relu
-            5:1 reference torch.nn ?
+            5:1 reference torch.nn
             5:4 call torch.nn.Linear
-            6:1 reference jax.numpy ?
+            6:1 reference jax.numpy
             6:5 call jax.numpy.matmul
         "#]],
     );
@@ -47,14 +47,14 @@ fn python_decorators() {
         "a.py",
         "import torch, triton, jax\n@torch.no_grad()\ndef a(): pass\n@triton.jit\ndef b(): pass\n@jax.jit\ndef c(): pass\n",
         expect![[r#"
-            1:8 import torch ?
-            1:15 import triton ?
-            1:23 import jax ?
-            2:2 reference torch ?
+            1:8 import torch
+            1:15 import triton
+            1:23 import jax
+            2:2 reference torch
             2:8 decorator torch.no_grad
-            4:2 reference triton ?
+            4:2 reference triton
             4:9 decorator triton.jit
-            6:2 reference jax ?
+            6:2 reference jax
             6:6 decorator jax.jit
         "#]],
     );
@@ -67,11 +67,11 @@ fn python_shadowing() {
         "a.py",
         "import torch as t\ndef f(t):\n    t.zeros(1)\ndef g():\n    t = 3\n    t.zeros(1)\ndef h():\n    for t in x: t.ones(1)\ndef ok():\n    t.ones(1)\nclass C:\n    t = 1\n    def m(self):\n        t.ones(1)\n",
         expect![[r#"
-            1:8 import torch ?
-            1:17 import torch ?
-            10:5 reference torch ?
+            1:8 import torch
+            1:17 import torch
+            10:5 reference torch
             10:7 call torch.ones
-            14:9 reference torch ?
+            14:9 reference torch
             14:11 call torch.ones
         "#]],
     );
@@ -83,13 +83,13 @@ fn python_rebinding_at_module_level_and_globals() {
         "a.py",
         "import numpy as np\nimport jax.numpy as np\nnp.zeros(1)\ndef f():\n    global torch\n    torch = None\nimport torch\ntorch.ones(1)\n",
         expect![[r#"
-            2:8 import jax ?
-            2:12 import jax.numpy ?
-            2:21 import jax.numpy ?
-            3:1 reference jax.numpy ?
+            2:8 import jax
+            2:12 import jax.numpy
+            2:21 import jax.numpy
+            3:1 reference jax.numpy
             3:4 call jax.numpy.zeros
-            7:8 import torch ?
-            8:1 reference torch ?
+            7:8 import torch
+            8:1 reference torch
             8:7 call torch.ones
         "#]],
     );
@@ -101,10 +101,10 @@ fn python_wildcard_import() {
         "a.py",
         "from torch.nn.functional import *\nrelu(x)\nfrom unknown_lib import *\n",
         expect![[r#"
-            1:6 import torch ?
-            1:12 import torch.nn ?
-            1:15 import torch.nn.functional ?
-            1:33 import torch.nn.functional ?
+            1:6 import torch
+            1:12 import torch.nn
+            1:15 import torch.nn.functional
+            1:33 import torch.nn.functional
             2:1 call torch.nn.functional.relu
         "#]],
     );
