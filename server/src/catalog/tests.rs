@@ -123,20 +123,32 @@ fn symbol_counts_meet_the_floor() {
             *counts.entry(catalog.system(catalog.system_of(idx)).id.as_ref()).or_default() += 1;
         }
     }
-    let floors = [("pytorch", 40), ("jax", 40), ("triton", 40), ("cuda-runtime", 40), ("cublas", 40)];
+    // Curated summaries per system, by how much of each system real code uses.
+    let floors = [
+        ("pytorch", 300),
+        ("jax", 150),
+        ("triton", 60),
+        ("cublas", 60),
+        ("cudnn", 60),
+        ("onnxruntime", 60),
+        ("transformers", 60),
+    ];
     for (id, floor) in floors {
         assert!(counts.get(id).copied().unwrap_or(0) >= floor, "{id}: {:?} symbols, want {floor}", counts.get(id));
     }
-    let tf_keras = counts.get("tensorflow").copied().unwrap_or(0) + counts.get("keras").copied().unwrap_or(0);
-    assert!(tf_keras >= 40, "tensorflow + keras: {tf_keras}");
-    // Systems without a code API of their own have cards only.
-    let card_only = ["aws-ec2", "vast-ai", "lambda", "xla", "llvm", "mlir", "nvcc", "triton-viz", "torch-hub"];
+    let sum = |ids: &[&str]| ids.iter().map(|id| counts.get(id).copied().unwrap_or(0)).sum::<usize>();
+    assert!(sum(&["tensorflow", "keras"]) >= 150, "tensorflow + keras");
+    assert!(sum(&["cuda-runtime", "cuda-driver", "cuda"]) >= 150, "CUDA runtime, driver and device built-ins");
+    assert!(counts.values().sum::<usize>() >= 3000, "at least 3,000 curated summaries");
+    // Systems with no code API of their own (Lambda, LLVM), only macros (NVCC), or a public API
+    // smaller than 20 names (torch.hub has 8 functions in all) have what exists.
+    let exempt = ["lambda", "llvm", "nvcc", "torch-hub"];
     for system in catalog.systems() {
-        if card_only.contains(&system.id.as_ref()) {
+        if exempt.contains(&system.id.as_ref()) {
             continue;
         }
         let n = counts.get(system.id.as_ref()).copied().unwrap_or(0);
-        assert!(n >= 10, "{}: {n} symbols, want at least 10", system.id);
+        assert!(n >= 20, "{}: {n} symbols, want at least 20", system.id);
     }
 }
 
