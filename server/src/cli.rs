@@ -50,7 +50,7 @@ fn explain_file(path: &Path, catalog: &Catalog, json: bool, out: &mut impl Write
     if !json {
         writeln!(out, "{}", path.display())?;
     }
-    for reference in doc.recognition.references().filter(|r| worth_printing(r, catalog)) {
+    for reference in doc.recognition.references().filter(worth_printing) {
         // Columns for people: 1-based, counted in characters.
         let reference = &reference;
         let pos = doc.position(reference.range.start, PositionEncoding::Utf32);
@@ -111,13 +111,8 @@ fn explain_file(path: &Path, catalog: &Catalog, json: bool, out: &mut impl Write
 
 /// Leaves out the module prefixes of attribute chains (`torch`, `torch.nn` in `torch.nn.Linear`),
 /// which would double the listing without saying anything.
-fn worth_printing(reference: &crate::recognize::Reference, catalog: &Catalog) -> bool {
-    use crate::recognize::Role;
-    if reference.symbol.is_some() || reference.role != Role::Access {
-        return true;
-    }
-    let _ = catalog;
-    false
+fn worth_printing(reference: &crate::recognize::Reference) -> bool {
+    reference.symbol.is_some() || reference.role != crate::recognize::Role::Access
 }
 
 /// `tensorlens catalog search QUERY`

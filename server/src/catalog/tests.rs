@@ -285,7 +285,7 @@ fn equivalence_groups_resolve() {
         }
     }
     assert!(missing.is_empty(), "{} members not in the catalog:\n{}", missing.len(), missing.join("\n"));
-    let _ = operations;
+    assert!(operations >= 150, "{operations} operations, want at least 150");
 }
 
 #[test]
