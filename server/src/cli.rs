@@ -8,6 +8,10 @@ use anyhow::{format_err, Context};
 use crate::catalog::{self, Catalog};
 use crate::documents::Document;
 use crate::ide;
+use crate::kernels::analyze::{AnalyzeError, Analyzer, Severity};
+use crate::kernels::document::{DocumentKernels, KernelSite};
+use crate::kernels::toolchain::{Settings, Toolchain};
+use crate::kernels::Cancel;
 use crate::text::PositionEncoding;
 
 /// `tensorlens explain FILE...`
@@ -272,4 +276,167 @@ pub fn catalog_export() -> anyhow::Result<()> {
         writeln!(out, "{value}")?;
     }
     Ok(())
+}
+
+/// Reads a source file whose kernels the `kernel` commands work on.
+fn kernel_document(path: &Path) -> anyhow::Result<(String, crate::parse::Language)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let language = crate::parse::Language::from_path(&path.display().to_string())
+        .ok_or_else(|| format_err!("{}: not a CUDA, C/C++ or Python file (by its extension)", path.display()))?;
+    Ok((text, language))
+}
+
+/// `tensorlens kernel analyze FILE [--kernel NAME] [--json]`: kernels are compiled in parallel,
+/// reported in file order; the exit status says whether every one compiled.
+pub fn kernel_analyze(path: &Path, only: Option<&str>, settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let (text, language) = kernel_document(path)?;
+    let kernels = DocumentKernels::new(&text, language);
+    let sites: Vec<&KernelSite> = match only {
+        Some(name) => vec![kernels.named(name).ok_or_else(|| no_such_kernel(&kernels, name, path))?],
+        None if kernels.sites.is_empty() => {
+            return Err(format_err!("{}: no __global__ function in this file", path.display()))
+        }
+        None => kernels.sites.iter().collect(),
+    };
+    let toolchain = Toolchain::discover(settings);
+    let analyzer = Analyzer::default();
+    let file = path.display().to_string();
+    let results =
+        parallel_map(&sites, |site| kernels.analyze(site, &file, &analyzer, &toolchain, settings, &Cancel::default()));
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut failed = 0;
+    for (site, result) in sites.iter().zip(results) {
+        let line = text[..site.name_range.start].matches('\n').count() + 1;
+        match result {
+            Ok(analysis) if json => {
+                let mut value = serde_json::to_value(&analysis)?;
+                value["file"] = file.clone().into();
+                value["line"] = line.into();
+                writeln!(out, "{value}")?;
+            }
+            Ok(analysis) => {
+                writeln!(out, "{file}:{line}: {}  {}", analysis.name_expression, analysis.summary())?;
+                let mut detail = format!("    block {} ({})", analysis.block_size, analysis.block_size_origin());
+                if let (Some(size), Some(o)) = (analysis.better_block_size, analysis.better_occupancy) {
+                    detail += &format!("; block {size} would reach {:.0}%", o * 100.0);
+                }
+                writeln!(out, "{detail}")?;
+                for placed in kernels.place(site, &analysis.warnings) {
+                    let at = text[..placed.range.start].matches('\n').count() + 1;
+                    writeln!(out, "    {file}:{at}: warning: {}", placed.message)?;
+                }
+            }
+            Err(err) => {
+                failed += 1;
+                let messages = match &err {
+                    AnalyzeError::Compile { messages, .. } => kernels.place(site, messages),
+                    _ => Vec::new(),
+                };
+                if json {
+                    let placed: Vec<serde_json::Value> = messages
+                        .iter()
+                        .map(|m| {
+                            let at = text[..m.range.start].matches('\n').count() + 1;
+                            serde_json::json!({ "line": at, "severity": m.severity, "message": m.message })
+                        })
+                        .collect();
+                    let value = serde_json::json!({
+                        "file": file, "line": line, "name": site.kernel.name, "error": err.to_string(), "messages": placed,
+                    });
+                    writeln!(out, "{value}")?;
+                } else {
+                    writeln!(out, "{file}:{line}: {}: {err}", site.kernel.name)?;
+                    for m in messages {
+                        let at = text[..m.range.start].matches('\n').count() + 1;
+                        let severity = if m.severity == Severity::Error { "error" } else { "warning" };
+                        writeln!(out, "    {file}:{at}: {severity}: {}", m.message)?;
+                    }
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format_err!("{failed} of {} kernels could not be analyzed", sites.len()));
+    }
+    Ok(())
+}
+
+/// `tensorlens kernel ptx FILE --kernel NAME`
+pub fn kernel_ptx(path: &Path, name: &str, settings: &Settings) -> anyhow::Result<()> {
+    let (text, language) = kernel_document(path)?;
+    let kernels = DocumentKernels::new(&text, language);
+    let site = kernels.named(name).ok_or_else(|| no_such_kernel(&kernels, name, path))?;
+    let toolchain = Toolchain::discover(settings);
+    let file = path.display().to_string();
+    match kernels.ptx(site, &file, &Analyzer::default(), &toolchain, settings, &Cancel::default()) {
+        Ok(ptx) => {
+            std::io::stdout().lock().write_all(ptx.as_bytes())?;
+            Ok(())
+        }
+        Err(AnalyzeError::Compile { messages, .. }) => {
+            for m in kernels.place(site, &messages) {
+                let at = text[..m.range.start].matches('\n').count() + 1;
+                eprintln!("{file}:{at}: {}", m.message);
+            }
+            Err(format_err!("`{name}` did not compile"))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `tensorlens kernel toolchain [--json]`
+pub fn kernel_toolchain(settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let toolchain = Toolchain::discover(settings);
+    if json {
+        println!("{}", serde_json::to_string(&toolchain)?);
+        return Ok(());
+    }
+    match &toolchain.nvrtc {
+        Ok(nvrtc) => println!("NVRTC    {} ({})", nvrtc.version, nvrtc.path.display()),
+        Err(err) => println!("NVRTC    missing: {err}"),
+    }
+    match &toolchain.ptxas {
+        Ok(path) => println!("ptxas    {}", path.display()),
+        Err(err) => println!("ptxas    missing: {err}"),
+    }
+    if toolchain.include_dirs.is_empty() {
+        println!("headers  missing: no CUDA include folder (cuda_fp16.h) beside NVRTC, under CUDA_HOME or in settings");
+    }
+    for dir in &toolchain.include_dirs {
+        println!("headers  {}", dir.display());
+    }
+    match &toolchain.gpu {
+        Some(gpu) => println!("GPU      {} ({})", gpu.name, gpu.arch),
+        None => println!("GPU      none (compiling for {})", toolchain.target_arch(settings)),
+    }
+    Ok(())
+}
+
+fn no_such_kernel(kernels: &DocumentKernels, name: &str, path: &Path) -> anyhow::Error {
+    let names: Vec<&str> = kernels.sites.iter().map(|s| s.kernel.qualified_name.as_str()).collect();
+    if names.is_empty() {
+        format_err!("{}: no __global__ function in this file", path.display())
+    } else {
+        format_err!("{}: no kernel named `{name}`; the file has: {}", path.display(), names.join(", "))
+    }
+}
+
+/// Runs `f` over `items` on as many threads as there are cores, keeping the order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    let slots = std::sync::Mutex::new(&mut results);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let idx = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(idx) else { break };
+                let result = f(item);
+                slots.lock().unwrap_or_else(|e| e.into_inner())[idx] = Some(result);
+            });
+        }
+    });
+    results.into_iter().map(|r| r.expect("every item was processed")).collect()
 }

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cli;
 pub mod documents;
 pub mod ide;
+pub mod kernels;
 pub mod lsp;
 pub mod parse;
 pub mod recognize;

@@ -27,11 +27,82 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compile CUDA kernels with NVRTC and report registers, spills, shared memory and occupancy.
+    Kernel {
+        #[command(subcommand)]
+        command: KernelCommand,
+    },
     /// Work with the ecosystem catalog.
     Catalog {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum KernelCommand {
+    /// Analyze every kernel of a file (.cu, .cuh, C++, or Python with CUDA in strings), or one.
+    Analyze {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        kernel: Option<String>,
+        #[command(flatten)]
+        options: KernelOptions,
+        /// One JSON object per kernel, one per line (the stable interface for scripts and plugins).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the PTX NVRTC makes of one kernel.
+    Ptx {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        kernel: String,
+        #[command(flatten)]
+        options: KernelOptions,
+    },
+    /// Show which NVRTC, ptxas, CUDA headers and GPU would be used.
+    Toolchain {
+        #[command(flatten)]
+        options: KernelOptions,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct KernelOptions {
+    /// Target architecture (default: the GPU's, else sm_90).
+    #[arg(long)]
+    arch: Option<String>,
+    /// Block size for occupancy (default: a constant launch in the file, an annotation, 256).
+    #[arg(long)]
+    block: Option<u32>,
+    /// libnvrtc.so or the folder holding it.
+    #[arg(long)]
+    nvrtc_path: Option<std::path::PathBuf>,
+    /// The ptxas binary or its folder.
+    #[arg(long)]
+    ptxas_path: Option<std::path::PathBuf>,
+    /// Extra include folder (repeatable).
+    #[arg(long = "include", short = 'I')]
+    include: Vec<std::path::PathBuf>,
+    /// Extra NVRTC option, e.g. --nvrtc-flag=-DTILE=32 (repeatable).
+    #[arg(long = "nvrtc-flag", allow_hyphen_values = true)]
+    nvrtc_flags: Vec<String>,
+}
+
+impl KernelOptions {
+    fn settings(self) -> tensorlens::kernels::toolchain::Settings {
+        tensorlens::kernels::toolchain::Settings {
+            nvrtc_path: self.nvrtc_path,
+            ptxas_path: self.ptxas_path,
+            cuda_include_paths: self.include,
+            nvrtc_flags: self.nvrtc_flags,
+            arch_override: self.arch,
+            block_override: self.block,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -81,6 +152,15 @@ fn main() -> ExitCode {
             }
         }
         Command::Explain { files, json } => tensorlens::cli::explain(&files, json),
+        Command::Kernel { command } => match command {
+            KernelCommand::Analyze { file, kernel, options, json } => {
+                tensorlens::cli::kernel_analyze(&file, kernel.as_deref(), &options.settings(), json)
+            }
+            KernelCommand::Ptx { file, kernel, options } => {
+                tensorlens::cli::kernel_ptx(&file, &kernel, &options.settings())
+            }
+            KernelCommand::Toolchain { options, json } => tensorlens::cli::kernel_toolchain(&options.settings(), json),
+        },
         Command::Catalog { command } => match command {
             CatalogCommand::Search { query, limit, json } => tensorlens::cli::catalog_search(&query, limit, json),
             CatalogCommand::Check { dir } => tensorlens::cli::catalog_check(&dir),

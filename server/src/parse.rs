@@ -61,6 +61,11 @@ thread_local! {
     static PARSERS: RefCell<Vec<(Language, Parser)>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Parses a string held whole (kernel sources, strings embedded in Python), without a previous tree.
+pub fn parse_str(language: Language, text: &str) -> Option<Tree> {
+    parse(language, &Rope::from_str(text), None)
+}
+
 /// Parses `rope`, reusing `old_tree` (already edited to match) when given.
 pub fn parse(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Option<Tree> {
     PARSERS.with(|parsers| {

@@ -1,0 +1,32 @@
+//! CUDA kernels: finding them in a document, cutting out the device code one kernel needs,
+//! compiling it with NVRTC, reading its resources with ptxas, and theoretical occupancy.
+//! Pure where it can be; the slow parts (NVRTC, ptxas) are plain blocking functions that the LSP
+//! layer runs off the request loop. Nothing here knows about LSP.
+
+pub mod analyze;
+pub mod annotation;
+pub mod device_code;
+pub mod document;
+pub mod embedded;
+pub mod nvrtc;
+pub mod occupancy;
+pub mod ptxas;
+pub mod toolchain;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Set by whoever asked for the work when they no longer want the answer; slow steps check it
+/// between stages and kill child processes when it is set.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}

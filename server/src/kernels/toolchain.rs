@@ -1,0 +1,297 @@
+//! Finding the CUDA pieces analysis needs: NVRTC (loaded into this process through cudarc's
+//! dynamic loading), `ptxas`, the CUDA include folder, and a GPU's architecture when one is present.
+//! Everything missing becomes a message that says what to install; nothing here panics when CUDA is
+//! absent, because cudarc does panic when asked to use a library it cannot open.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+/// The kernel settings users can give (`tensorlens` settings object, camelCase keys).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    /// Target architecture (`sm_90`) when no GPU says otherwise.
+    pub cuda_arch: Option<String>,
+    /// `libnvrtc.so.*` itself or a folder holding it (or its `lib`/`lib64`).
+    pub nvrtc_path: Option<PathBuf>,
+    /// The `ptxas` binary or its folder.
+    pub ptxas_path: Option<PathBuf>,
+    /// Extra include folders, searched before the CUDA include folder.
+    pub cuda_include_paths: Vec<PathBuf>,
+    /// Extra NVRTC options (`-DTILE=32`, `--use_fast_math`).
+    pub nvrtc_flags: Vec<String>,
+    /// Block size for occupancy when no launch or annotation gives one.
+    pub kernel_block_size: Option<u32>,
+    /// Template arguments per kernel name, for template kernels without an annotation:
+    /// `{"reduce": "float, 256"}`.
+    pub kernel_template_args: std::collections::BTreeMap<String, String>,
+    /// An architecture asked for explicitly (the CLI's `--arch`): wins over the GPU's.
+    #[serde(skip)]
+    pub arch_override: Option<String>,
+    /// A block size asked for explicitly (the CLI's `--block`): wins over launches and annotations.
+    #[serde(skip)]
+    pub block_override: Option<u32>,
+}
+
+pub const DEFAULT_ARCH: &str = "sm_90";
+pub const DEFAULT_BLOCK_SIZE: u32 = 256;
+const INSTALL_HINT: &str = "install the PyPI wheels `nvidia-cuda-nvrtc nvidia-cuda-nvcc nvidia-cuda-runtime` \
+(pip install ...) or a CUDA toolkit, or point the `nvrtcPath` / `ptxasPath` settings at them";
+
+/// What was found, with a reason for each thing that was not.
+#[derive(Debug, Clone, Serialize)]
+pub struct Toolchain {
+    pub nvrtc: Result<Nvrtc, String>,
+    pub ptxas: Result<PathBuf, String>,
+    pub include_dirs: Vec<PathBuf>,
+    pub gpu: Option<Gpu>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Nvrtc {
+    pub path: PathBuf,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Gpu {
+    pub name: String,
+    /// `sm_90`.
+    pub arch: String,
+}
+
+impl Toolchain {
+    pub fn discover(settings: &Settings) -> Toolchain {
+        let nvrtc = load_nvrtc(settings.nvrtc_path.as_deref());
+        let nvrtc_lib_dir = nvrtc.as_ref().ok().and_then(|n| n.path.parent().map(Path::to_path_buf));
+        let ptxas = find_ptxas(settings.ptxas_path.as_deref(), nvrtc_lib_dir.as_deref());
+        let include_dirs = include_dirs(&settings.cuda_include_paths, nvrtc_lib_dir.as_deref());
+        Toolchain { nvrtc, ptxas, include_dirs, gpu: gpu().clone() }
+    }
+
+    /// The architecture to compile for: the GPU's, else the setting, else `sm_90`.
+    pub fn target_arch(&self, settings: &Settings) -> String {
+        if let Some(arch) = &settings.arch_override {
+            return arch.clone();
+        }
+        match (&self.gpu, &settings.cuda_arch) {
+            (Some(gpu), _) => gpu.arch.clone(),
+            (None, Some(arch)) => arch.clone(),
+            (None, None) => DEFAULT_ARCH.to_string(),
+        }
+    }
+
+    /// A one-line state for status bars and health checks.
+    pub fn summary(&self) -> String {
+        let nvrtc = match &self.nvrtc {
+            Ok(n) => format!("NVRTC {}", n.version),
+            Err(_) => "no NVRTC".to_string(),
+        };
+        let ptxas = if self.ptxas.is_ok() { "ptxas" } else { "no ptxas" };
+        let gpu = self.gpu.as_ref().map_or("no GPU".to_string(), |g| format!("{} ({})", g.name, g.arch));
+        format!("{nvrtc} · {ptxas} · {gpu}")
+    }
+}
+
+/// The CUDA major versions whose NVRTC we can drive, newest first.
+const NVRTC_NAMES: &[&str] = &["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"];
+
+/// NVRTC can only be loaded once per process (cudarc keeps the first library it opens), so the
+/// first successful load wins; a later change of `nvrtcPath` needs a restart, and says so.
+fn load_nvrtc(setting: Option<&Path>) -> Result<Nvrtc, String> {
+    static LOADED: OnceLock<Result<Nvrtc, String>> = OnceLock::new();
+    let loaded = LOADED.get_or_init(|| load_nvrtc_once(setting));
+    if let (Ok(nvrtc), Some(wanted)) = (loaded, setting) {
+        if !nvrtc.path.starts_with(wanted) && nvrtc.path != wanted {
+            tracing::warn!("NVRTC from {} is loaded; restart to use {}", nvrtc.path.display(), wanted.display());
+        }
+    }
+    loaded.clone()
+}
+
+fn load_nvrtc_once(setting: Option<&Path>) -> Result<Nvrtc, String> {
+    let mut tried = Vec::new();
+    for dir in nvrtc_search_dirs(setting) {
+        for name in NVRTC_NAMES {
+            let candidate = if dir.is_file() { dir.clone() } else { dir.join(name) };
+            if !candidate.is_file() {
+                continue;
+            }
+            tried.push(candidate.display().to_string());
+            // Loading by full path first makes cudarc's later load by bare name (`libnvrtc.so.13`)
+            // find this same library: the dynamic loader matches already loaded sonames.
+            // SAFETY: libnvrtc's initialisers have no preconditions.
+            match unsafe { libloading::Library::new(&candidate) } {
+                Ok(lib) => {
+                    std::mem::forget(lib);
+                    return finish_nvrtc_load(Some(candidate));
+                }
+                Err(err) => tracing::warn!("could not load {}: {err}", candidate.display()),
+            }
+        }
+    }
+    // Last, whatever the dynamic loader finds on its own (LD_LIBRARY_PATH, ldconfig).
+    finish_nvrtc_load(None).map_err(|err| {
+        if tried.is_empty() {
+            format!("NVRTC (libnvrtc.so) was not found: {INSTALL_HINT}")
+        } else {
+            format!("NVRTC was found but could not be loaded ({}): {err}", tried.join(", "))
+        }
+    })
+}
+
+fn finish_nvrtc_load(path: Option<PathBuf>) -> Result<Nvrtc, String> {
+    // SAFETY: only probes whether the library opens.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err("libnvrtc is not on the loader's path".to_string());
+    }
+    let (mut major, mut minor) = (0, 0);
+    // SAFETY: the library is present (checked above), so cudarc's loader does not panic.
+    let status = unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
+    if status != cudarc::nvrtc::sys::nvrtcResult::NVRTC_SUCCESS {
+        return Err(format!("nvrtcVersion failed: {status:?}"));
+    }
+    let path = path.or_else(|| loaded_library_path("libnvrtc")).unwrap_or_else(|| PathBuf::from("libnvrtc.so"));
+    Ok(Nvrtc { path, version: format!("{major}.{minor}") })
+}
+
+/// Where a library this process has loaded lives, from `/proc/self/maps`.
+fn loaded_library_path(stem: &str) -> Option<PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().filter_map(|line| line.split_whitespace().nth(5)).find_map(|path| {
+        let file = Path::new(path).file_name()?.to_str()?;
+        (file.starts_with(stem) && !file.contains("builtins")).then(|| PathBuf::from(path))
+    })
+}
+
+/// Folders that may hold NVRTC, most specific first: the setting, CUDA_HOME / CUDA_PATH, the
+/// Python environment's NVIDIA wheels, the usual toolkit folder.
+fn nvrtc_search_dirs(setting: Option<&Path>) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(path) = setting {
+        dirs.push(path.to_path_buf());
+        dirs.push(path.join("lib"));
+        dirs.push(path.join("lib64"));
+    }
+    for home in cuda_homes() {
+        dirs.push(home.join("lib64"));
+        dirs.push(home.join("lib"));
+    }
+    dirs.extend(wheel_roots().into_iter().map(|root| root.join("lib")));
+    dirs.push(PathBuf::from("/usr/local/cuda/lib64"));
+    dirs
+}
+
+fn cuda_homes() -> Vec<PathBuf> {
+    ["CUDA_HOME", "CUDA_PATH"].iter().filter_map(std::env::var_os).map(PathBuf::from).collect()
+}
+
+/// `site-packages/nvidia/cu13` (and `cu12`) in the active virtual environment, the user's and the
+/// system's Python: where `pip install nvidia-cuda-nvrtc` puts the library.
+fn wheel_roots() -> Vec<PathBuf> {
+    let mut prefixes: Vec<PathBuf> = Vec::new();
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
+        prefixes.push(PathBuf::from(venv).join("lib"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        prefixes.push(PathBuf::from(home).join(".local/lib"));
+    }
+    prefixes.push(PathBuf::from("/usr/local/lib"));
+    prefixes.push(PathBuf::from("/usr/lib"));
+    let mut roots = Vec::new();
+    for prefix in prefixes {
+        let Ok(entries) = std::fs::read_dir(&prefix) else { continue };
+        let mut pythons: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("python3")))
+            .collect();
+        pythons.sort();
+        for python in pythons.iter().rev() {
+            for packages in ["site-packages", "dist-packages"] {
+                for major in ["cu13", "cu12"] {
+                    roots.push(python.join(packages).join("nvidia").join(major));
+                }
+            }
+        }
+    }
+    roots
+}
+
+fn find_ptxas(setting: Option<&Path>, nvrtc_lib_dir: Option<&Path>) -> Result<PathBuf, String> {
+    let mut candidates = Vec::new();
+    if let Some(path) = setting {
+        candidates.push(path.to_path_buf());
+        candidates.push(path.join("ptxas"));
+        candidates.push(path.join("bin/ptxas"));
+    }
+    if let Some(lib) = nvrtc_lib_dir {
+        // The wheels and toolkits both keep bin/ beside lib/.
+        candidates.push(lib.join("../bin/ptxas"));
+    }
+    candidates.extend(cuda_homes().into_iter().map(|home| home.join("bin/ptxas")));
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|dir| dir.join("ptxas")));
+    }
+    candidates.extend(wheel_roots().into_iter().map(|root| root.join("bin/ptxas")));
+    candidates.push(PathBuf::from("/usr/local/cuda/bin/ptxas"));
+    candidates.into_iter().find(|c| c.is_file()).map(|c| c.canonicalize().unwrap_or(c)).ok_or_else(|| match setting {
+        Some(path) => format!("ptxas was not found at {} (the `ptxasPath` setting)", path.display()),
+        None => "ptxas was not found: install the PyPI wheel `nvidia-cuda-nvcc` (pip install nvidia-cuda-nvcc) \
+                     or a CUDA toolkit, or set `ptxasPath`"
+            .to_string(),
+    })
+}
+
+/// Include folders for NVRTC: the user's, then the CUDA include folder beside the loaded NVRTC (or
+/// under CUDA_HOME), then its `cccl` folder (CUDA 13 keeps libcu++ and `nv/target` there, and
+/// `cooperative_groups.h` needs them).
+fn include_dirs(user: &[PathBuf], nvrtc_lib_dir: Option<&Path>) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = user.to_vec();
+    let mut toolkit: Vec<PathBuf> = nvrtc_lib_dir.map(|lib| lib.join("../include")).into_iter().collect();
+    toolkit.extend(cuda_homes().into_iter().map(|home| home.join("include")));
+    toolkit.push(PathBuf::from("/usr/local/cuda/include"));
+    if let Some(found) = toolkit.into_iter().find(|dir| dir.join("cuda_fp16.h").is_file()) {
+        let found = found.canonicalize().unwrap_or(found);
+        let cccl = found.join("cccl");
+        dirs.push(found);
+        if cccl.is_dir() {
+            dirs.push(cccl);
+        }
+    }
+    dirs
+}
+
+/// The first GPU's name and architecture, asked of the driver once per process. `None` without a
+/// driver or a device, which is the common case and not an error.
+fn gpu() -> &'static Option<Gpu> {
+    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
+    GPU.get_or_init(|| {
+        use cudarc::driver::{result, sys};
+        // SAFETY: only probes whether libcuda opens; cudarc would panic on any call without it.
+        if !unsafe { sys::is_culib_present() } {
+            return None;
+        }
+        result::init().ok()?;
+        let device = result::device::get(0).ok()?;
+        // SAFETY: `device` is a valid handle from cuDeviceGet.
+        let (major, minor) = unsafe {
+            (
+                result::device::get_attribute(
+                    device,
+                    sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
+                )
+                .ok()?,
+                result::device::get_attribute(
+                    device,
+                    sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
+                )
+                .ok()?,
+            )
+        };
+        let name = result::device::get_name(device).unwrap_or_else(|_| "GPU".to_string());
+        Some(Gpu { name, arch: format!("sm_{major}{minor}") })
+    })
+}
