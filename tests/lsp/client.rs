@@ -113,6 +113,24 @@ impl Client {
         }
     }
 
+    /// Sends a request without waiting; its response is collected with `response_to`.
+    pub fn send_request(&mut self, method: &str, params: Value) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        id
+    }
+
+    /// Whether the response to request `id` has arrived already (while waiting for something else).
+    pub fn has_response(&self, id: i64) -> bool {
+        self.notifications.iter().any(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none())
+    }
+
+    /// Waits for the response to a request sent with `send_request`.
+    pub fn response_to(&mut self, id: i64) -> Value {
+        self.wait_for(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none())
+    }
+
     pub fn request(&mut self, method: &str, params: Value) -> Value {
         let response = self.request_raw(method, params);
         assert!(response.get("error").is_none(), "{method} failed: {response}");

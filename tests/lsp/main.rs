@@ -1,6 +1,9 @@
 //! End-to-end: the real `tensorlens` binary, spoken to over stdio as an editor would.
 
 mod client;
+#[path = "../cuda/support.rs"]
+mod cuda_support;
+mod kernels;
 
 use client::{find, fixture, Client};
 use serde_json::{json, Value};

@@ -351,21 +351,14 @@ impl Analyzer {
         toolchain.nvrtc.as_ref().map_err(|e| AnalyzeError::NoNvrtc(e.clone()))?;
         let ptxas_path = toolchain.ptxas.as_ref().map_err(|e| AnalyzeError::NoPtxas(e.clone()))?;
         let kernel = target.kernel;
-        let launched_with = target.source.launches_of(&kernel.name).into_iter().find_map(|l| l.template_args);
-        let name_expression = name_expression(kernel, settings, launched_with.as_deref())?;
-        let arch = kernel.annotation.get("arch").map(str::to_string).unwrap_or_else(|| toolchain.target_arch(settings));
-        let unit = target.source.unit_for(kernel, &target.includes);
-        let program = format!("{PRELUDE}#line 1 \"{}\"\n{}", target.path.replace('"', "'"), unit.text);
-        let mut options: Vec<String> =
-            vec![format!("-arch={}", arch.replacen("sm_", "compute_", 1)), "-lineinfo".into()];
-        options.extend(toolchain.include_dirs.iter().map(|dir| format!("-I{}", dir.display())));
-        options.extend(settings.nvrtc_flags.iter().cloned());
+        let Prepared { program, options, name_expression, arch, dropped_includes } =
+            prepare(toolchain, settings, target)?;
 
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (&program, &options, &name_expression, &arch).hash(&mut hasher);
         let key = hasher.finish();
         if let Some(hit) = lock(&self.cache).get(&key) {
-            return Ok((hit.clone(), true, name_expression, arch, unit.dropped_includes));
+            return Ok((hit.clone(), true, name_expression, arch, dropped_includes));
         }
         if cancel.is_cancelled() {
             return Err(AnalyzeError::Cancelled);
@@ -404,8 +397,33 @@ impl Analyzer {
             cache.clear();
         }
         cache.insert(key, compiled.clone());
-        Ok((compiled, false, name_expression, arch, unit.dropped_includes))
+        Ok((compiled, false, name_expression, arch, dropped_includes))
     }
+}
+
+/// What goes into NVRTC for one kernel.
+pub struct Prepared {
+    /// Prelude, then the kernel's device code under a `#line` naming the user's file.
+    pub program: String,
+    pub options: Vec<String>,
+    pub name_expression: String,
+    pub arch: String,
+    pub dropped_includes: Vec<String>,
+}
+
+/// Builds the NVRTC program and options for `target`: public so that benchmarks can hand the
+/// very same input to NVRTC and ptxas directly.
+pub fn prepare(toolchain: &Toolchain, settings: &Settings, target: &Target) -> Result<Prepared, AnalyzeError> {
+    let kernel = target.kernel;
+    let launched_with = target.source.launches_of(&kernel.name).into_iter().find_map(|l| l.template_args);
+    let name_expression = name_expression(kernel, settings, launched_with.as_deref())?;
+    let arch = kernel.annotation.get("arch").map(str::to_string).unwrap_or_else(|| toolchain.target_arch(settings));
+    let unit = target.source.unit_for(kernel, &target.includes);
+    let program = format!("{PRELUDE}#line 1 \"{}\"\n{}", target.path.replace('"', "'"), unit.text);
+    let mut options: Vec<String> = vec![format!("-arch={}", arch.replacen("sm_", "compute_", 1)), "-lineinfo".into()];
+    options.extend(toolchain.include_dirs.iter().map(|dir| format!("-I{}", dir.display())));
+    options.extend(settings.nvrtc_flags.iter().cloned());
+    Ok(Prepared { program, options, name_expression, arch, dropped_includes: unit.dropped_includes })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

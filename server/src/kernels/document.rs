@@ -65,7 +65,7 @@ impl DocumentKernels {
         self.sites.iter().find(|s| s.kernel.name == name || s.kernel.qualified_name == name)
     }
 
-    fn target<'a>(
+    pub fn target<'a>(
         &'a self,
         site: &'a KernelSite,
         path: &'a str,

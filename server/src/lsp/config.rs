@@ -11,6 +11,9 @@ use serde::Deserialize;
 pub struct Config {
     /// Extra folders of catalog TOML files, on top of `.tensorlens/catalog` in each workspace folder.
     pub catalog_paths: Vec<PathBuf>,
+    /// CUDA kernel analysis: arch, NVRTC / ptxas paths, include paths, flags, block size.
+    #[serde(flatten)]
+    pub kernels: crate::kernels::toolchain::Settings,
 }
 
 impl Config {
@@ -37,7 +40,7 @@ mod tests {
 
     #[test]
     fn reads_settings_in_either_shape() {
-        let want = Config { catalog_paths: vec![PathBuf::from("/team/catalog")] };
+        let want = Config { catalog_paths: vec![PathBuf::from("/team/catalog")], ..Config::default() };
         assert_eq!(Config::from_json(&json!({ "catalogPaths": ["/team/catalog"] })), want);
         assert_eq!(
             Config::from_json(&json!({ "tensorlens": { "catalogPaths": ["/team/catalog"], "other": 1 } })),
@@ -45,5 +48,20 @@ mod tests {
         );
         assert_eq!(Config::from_json(&json!({ "catalogPaths": 3 })), Config::default());
         assert_eq!(Config::from_json(&serde_json::Value::Null), Config::default());
+    }
+
+    #[test]
+    fn reads_kernel_settings_beside_the_others() {
+        let config = Config::from_json(&json!({
+            "catalogPaths": [], "cudaArch": "sm_80", "nvrtcPath": "/opt/cuda", "nvrtcFlags": ["-DTILE=32"],
+            "kernelBlockSize": 128, "kernelTemplateArgs": { "scan": "float, 256" }
+        }));
+        assert_eq!(config.kernels.cuda_arch.as_deref(), Some("sm_80"));
+        assert_eq!(config.kernels.nvrtc_path, Some(PathBuf::from("/opt/cuda")));
+        assert_eq!(config.kernels.nvrtc_flags, ["-DTILE=32"]);
+        assert_eq!(config.kernels.kernel_block_size, Some(128));
+        assert_eq!(config.kernels.kernel_template_args["scan"], "float, 256");
+        // A bad kernel setting keeps every default, as any malformed settings object does.
+        assert_eq!(Config::from_json(&json!({ "kernelBlockSize": "big" })), Config::default());
     }
 }

@@ -9,7 +9,17 @@ pub const OPEN_URL: &str = "tensorlens.openUrl";
 /// Searches the catalog. Arguments: `[query]`. Returns `[CatalogEntry]`.
 pub const SEARCH_CATALOG_COMMAND: &str = "tensorlens.searchCatalog";
 
-pub const COMMANDS: &[&str] = &[OPEN_URL, SEARCH_CATALOG_COMMAND];
+/// Compiles a kernel with NVRTC and reports resources and occupancy. Arguments:
+/// `[{"uri", and "range" | "position" | "kernel"}]`. Returns the analysis (the JSON of
+/// `tensorlens kernel analyze --json`, plus `summary` and `markdown`), or `{"error", "messages"}`.
+pub const ANALYZE_KERNEL: &str = "tensorlens.analyzeKernel";
+/// The kernel's PTX. Same arguments; returns `{"kernel", "text", "languageId": "ptx", "uri"}`
+/// where `uri` is a file holding the same text, or `{"error"}`.
+pub const SHOW_PTX: &str = "tensorlens.showPtx";
+/// Which NVRTC, ptxas, headers and GPU the server uses. No arguments.
+pub const KERNEL_TOOLCHAIN: &str = "tensorlens.kernelToolchain";
+
+pub const COMMANDS: &[&str] = &[OPEN_URL, SEARCH_CATALOG_COMMAND, ANALYZE_KERNEL, SHOW_PTX, KERNEL_TOOLCHAIN];
 
 /// Custom request with the same answer as the search command, for plugins that prefer requests.
 pub const SEARCH_CATALOG: &str = "tensorlens/searchCatalog";

@@ -5,6 +5,7 @@ pub mod capabilities;
 pub mod config;
 pub mod ext;
 pub mod from_proto;
+mod kernels;
 pub mod server;
 pub mod to_proto;
 

@@ -18,37 +18,41 @@ use crate::text::PositionEncoding;
 pub const USER_CATALOG_DIR: &str = ".tensorlens/catalog";
 
 pub struct Server {
-    client: Client,
-    state: Arc<State>,
+    pub(super) client: Client,
+    pub(super) state: Arc<State>,
 }
 
-struct State {
+pub(super) struct State {
     documents: Mutex<DocumentStore>,
     catalog: RwLock<Arc<Catalog>>,
     encoding: RwLock<PositionEncoding>,
     roots: RwLock<Vec<PathBuf>>,
-    config: RwLock<Config>,
+    pub(super) config: RwLock<Config>,
     /// User catalog files that had problems last time, so fixed ones get their diagnostics cleared.
     reported_catalog_files: Mutex<Vec<Uri>>,
     /// Whether the client can register file watchers dynamically.
     watch_files: std::sync::atomic::AtomicBool,
+    /// Whether the client takes `workspace/codeLens/refresh` and `window/workDoneProgress/create`.
+    pub(super) code_lens_refresh: std::sync::atomic::AtomicBool,
+    pub(super) work_done_progress: std::sync::atomic::AtomicBool,
+    pub(super) kernels: super::kernels::KernelState,
 }
 
 /// What a request needs, taken under the lock and used after it is released.
-struct Snapshot {
-    doc: Document,
-    catalog: Arc<Catalog>,
-    encoding: PositionEncoding,
+pub(super) struct Snapshot {
+    pub(super) doc: Document,
+    pub(super) catalog: Arc<Catalog>,
+    pub(super) encoding: PositionEncoding,
 }
 
 /// A poisoned lock only means another handler panicked; the data is still consistent because every
 /// writer finishes its edit before anything can panic.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs pure work off the async runtime; a panic becomes an internal error instead of a lost request.
-async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+pub(super) async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(|err| {
         tracing::error!("request failed: {err}");
         jsonrpc::Error::internal_error()
@@ -67,6 +71,9 @@ impl Server {
                 config: RwLock::default(),
                 reported_catalog_files: Mutex::default(),
                 watch_files: Default::default(),
+                code_lens_refresh: Default::default(),
+                work_done_progress: Default::default(),
+                kernels: Default::default(),
             }),
         }
     }
@@ -79,7 +86,7 @@ impl Server {
         *self.state.encoding.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn snapshot(&self, uri: &Uri) -> Option<Snapshot> {
+    pub(super) fn snapshot(&self, uri: &Uri) -> Option<Snapshot> {
         let doc = lock(&self.state.documents).get(uri.as_str()).cloned();
         if doc.is_none() {
             tracing::debug!("request for a document that is not open: {}", uri.as_str());
@@ -87,14 +94,18 @@ impl Server {
         Some(Snapshot { doc: doc?, catalog: self.catalog(), encoding: self.encoding() })
     }
 
-    async fn publish_diagnostics(&self, uri: Uri) {
+    /// Catalog diagnostics from the current text, plus the compiler's from the last kernel analyses.
+    pub(super) async fn publish_diagnostics(&self, uri: Uri) {
         let Some(snap) = self.snapshot(&uri) else { return };
         let version = snap.doc.version;
+        let state = self.state.clone();
         let diags = run_blocking(move || {
-            ide::diagnostics(&snap.doc, &snap.catalog)
+            let mut diags: Vec<Diagnostic> = ide::diagnostics(&snap.doc, &snap.catalog)
                 .iter()
                 .map(|d| to_proto::diagnostic(&snap.doc, d, snap.encoding))
-                .collect::<Vec<_>>()
+                .collect();
+            diags.extend(state.kernels.diagnostics(&snap.doc, snap.encoding));
+            diags
         })
         .await
         .unwrap_or_default();
@@ -224,6 +235,16 @@ impl LanguageServer for Server {
             .and_then(|w| w.dynamic_registration)
             .unwrap_or(false);
         self.state.watch_files.store(can_watch, std::sync::atomic::Ordering::Relaxed);
+        let lens_refresh = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.code_lens.as_ref())
+            .and_then(|c| c.refresh_support)
+            .unwrap_or(false);
+        self.state.code_lens_refresh.store(lens_refresh, std::sync::atomic::Ordering::Relaxed);
+        let progress = params.capabilities.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
+        self.state.work_done_progress.store(progress, std::sync::atomic::Ordering::Relaxed);
         *self.state.encoding.write().unwrap_or_else(|e| e.into_inner()) = encoding;
         let mut roots: Vec<PathBuf> = params
             .workspace_folders
@@ -332,11 +353,14 @@ impl LanguageServer for Server {
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
         if is_user_catalog_file(&params.text_document.uri) {
             self.load_user_catalogs().await;
+        } else {
+            self.reanalyze_after_save(&params.text_document.uri).await;
         }
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let closed = lock(&self.state.documents).close(params.text_document.uri.as_str());
+        self.state.kernels.forget(params.text_document.uri.as_str());
         if closed.is_some() && !is_user_catalog_file(&params.text_document.uri) {
             self.client.publish_diagnostics(params.text_document.uri, Vec::new(), None).await;
         }
@@ -345,10 +369,22 @@ impl LanguageServer for Server {
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         let position = params.text_document_position_params;
         let Some(snap) = self.snapshot(&position.text_document.uri) else { return Ok(None) };
+        let state = self.state.clone();
         run_blocking(move || {
             let offset = from_proto::offset(&snap.doc, position.position, snap.encoding)?;
-            let res = ide::hover(&snap.doc, &snap.catalog, offset)?;
-            Some(to_proto::hover(&snap.doc, res, snap.encoding))
+            let analysis = state.kernels.hover_markdown(&snap.doc, offset);
+            match (ide::hover(&snap.doc, &snap.catalog, offset), analysis) {
+                (Some(mut res), Some(analysis)) => {
+                    res.markdown = format!("{}\n\n---\n\n{analysis}", res.markdown);
+                    Some(to_proto::hover(&snap.doc, res, snap.encoding))
+                }
+                (Some(res), None) => Some(to_proto::hover(&snap.doc, res, snap.encoding)),
+                (None, Some(analysis)) => Some(Hover {
+                    contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: analysis }),
+                    range: None,
+                }),
+                (None, None) => None,
+            }
         })
         .await
     }
@@ -395,7 +431,18 @@ impl LanguageServer for Server {
         .await
     }
 
+    async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
+        self.kernel_code_lenses(&params.text_document.uri).await
+    }
+
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+        if matches!(params.command.as_str(), ext::ANALYZE_KERNEL | ext::SHOW_PTX) {
+            let token = params.work_done_progress_params.work_done_token.clone();
+            return self.kernel_command(&params.command, params.arguments, token).await;
+        }
+        if params.command == ext::KERNEL_TOOLCHAIN {
+            return self.kernel_toolchain_command().await;
+        }
         let first_arg = params.arguments.first().and_then(|a| a.as_str()).map(str::to_string);
         match params.command.as_str() {
             ext::OPEN_URL => {

@@ -1,0 +1,215 @@
+//! Kernel analysis over LSP with the real NVRTC and ptxas: lenses, the commands, progress,
+//! diagnostics that clear when fixed, hovers, cancellation, and clear messages when something is
+//! missing.
+
+use serde_json::{json, Value};
+
+use super::client::{find, fixture, Client};
+use super::cuda_support::toolkit;
+
+/// A client that takes lens refreshes and progress, with NVRTC from the test toolkit.
+fn kernel_client() -> (Client, Value) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tensorlens"));
+    command.arg("serve");
+    let capabilities =
+        json!({ "workspace": { "codeLens": { "refreshSupport": true } }, "window": { "workDoneProgress": true } });
+    Client::spawn_with_options(command, capabilities, None, json!({ "nvrtcPath": toolkit() }))
+}
+
+fn lenses(client: &mut Client, uri: &str) -> Vec<Value> {
+    let result = client.request("textDocument/codeLens", json!({ "textDocument": { "uri": uri } }));
+    result.as_array().cloned().unwrap_or_default()
+}
+
+fn analyze(client: &mut Client, args: Value) -> Value {
+    client
+        .request_raw("workspace/executeCommand", json!({ "command": "tensorlens.analyzeKernel", "arguments": [args] }))
+}
+
+fn nvrtc_diagnostics(params: &Value) -> Vec<Value> {
+    params["diagnostics"].as_array().into_iter().flatten().filter(|d| d["source"] == "nvrtc").cloned().collect()
+}
+
+#[test]
+fn lens_command_progress_and_hover_for_a_kernel() {
+    let (uri, text) = fixture("kernels/matmul.cu");
+    let (mut client, init) = kernel_client();
+    assert_eq!(init["capabilities"]["codeLensProvider"]["resolveProvider"], false);
+    let commands = init["capabilities"]["executeCommandProvider"]["commands"].as_array().unwrap();
+    assert!(commands.contains(&json!("tensorlens.analyzeKernel")) && commands.contains(&json!("tensorlens.showPtx")));
+    client.open(&uri, "cuda-cpp", &text);
+
+    let (name_line, name_col) = find(&text, "matmul_tiled(", 0);
+    let before = lenses(&mut client, &uri);
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before[0]["command"]["title"], "Analyze");
+    assert_eq!(before[0]["range"]["start"]["line"], name_line);
+
+    // A cursor anywhere in the body picks the kernel.
+    let (body_line, _) = find(&text, "float acc = 0.0f;", 0);
+    let response = analyze(&mut client, json!({ "uri": uri, "position": { "line": body_line, "character": 4 } }));
+    let result = &response["result"];
+    assert_eq!(result["name"], "matmul_tiled", "{response}");
+    assert!(result["registers"].as_u64().unwrap() > 0);
+    assert_eq!(result["shared_bytes"], 2048, "two 16x16 float tiles");
+    assert_eq!((result["block_size"].as_u64(), result["block_size_source"].as_str()), (Some(256), Some("launch")));
+    let summary = result["summary"].as_str().unwrap().to_string();
+    assert!(summary.starts_with("sm_90 · ") && summary.contains("regs") && summary.contains("occupancy"), "{summary}");
+
+    // Progress began and ended; the client was asked to refresh its lenses.
+    client.wait_for(|m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == "begin");
+    client.wait_for(|m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end");
+    client.wait_for(|m| m["method"] == "workspace/codeLens/refresh");
+
+    let after = lenses(&mut client, &uri);
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(after[1]["command"]["title"], summary);
+    assert_eq!(after[1]["command"]["command"], "tensorlens.showPtx");
+
+    let hover = client.hover_text(&uri, name_line, name_col + 2);
+    assert!(
+        hover.contains("**matmul_tiled**") && hover.contains("registers") && hover.contains("launch at line"),
+        "{hover}"
+    );
+
+    // Show PTX: the text, and a file holding it.
+    let ptx = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "tensorlens.showPtx", "arguments": [{ "uri": uri, "kernel": "matmul_tiled" }] }),
+    );
+    assert_eq!(ptx["languageId"], "ptx");
+    let ptx_text = ptx["text"].as_str().unwrap();
+    assert!(ptx_text.contains(".entry") && ptx_text.contains("matmul_tiled"), "{ptx_text:.200}");
+    let file = ptx["uri"].as_str().unwrap().strip_prefix("file://").unwrap().to_string();
+    assert_eq!(std::fs::read_to_string(file).unwrap(), ptx_text);
+
+    let toolchain = client.request("workspace/executeCommand", json!({ "command": "tensorlens.kernelToolchain" }));
+    assert!(toolchain["summary"].as_str().unwrap().starts_with("NVRTC 13."), "{toolchain}");
+    assert_eq!(toolchain["arch"], "sm_90");
+    client.shutdown();
+}
+
+#[test]
+fn compile_errors_land_on_the_line_and_clear_when_fixed() {
+    let dir = std::env::temp_dir().join(format!("tensorlens-lsp-kernels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_, text) = fixture("kernels/error.cu");
+    let path = dir.join("error.cu");
+    std::fs::write(&path, &text).unwrap();
+    let uri = format!("file://{}", path.display());
+    let (mut client, _) = kernel_client();
+    client.open(&uri, "cuda-cpp", &text);
+
+    let response = analyze(&mut client, json!({ "uri": uri, "kernel": "broken" }));
+    let result = &response["result"];
+    assert!(result["error"].as_str().unwrap().contains("identifier \"scale\" is undefined"), "{response}");
+    let (error_line, scale_col) = find(&text, "scale;", 0);
+    let published = client
+        .wait_for(|m| m["method"] == "textDocument/publishDiagnostics" && !nvrtc_diagnostics(&m["params"]).is_empty());
+    let diagnostics = nvrtc_diagnostics(&published["params"]);
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert_eq!(diagnostics[0]["severity"], 1);
+    assert_eq!(diagnostics[0]["range"]["start"], json!({ "line": error_line, "character": scale_col }));
+    assert_eq!(diagnostics[0]["range"]["end"], json!({ "line": error_line, "character": scale_col + 5 }));
+    let failed_lens = lenses(&mut client, &uri);
+    assert!(failed_lens
+        .iter()
+        .any(|l| l["command"]["title"].as_str().unwrap().starts_with("✗ `broken` did not compile")));
+
+    // Fix it, save: the kernel is analysed again and its diagnostics go away.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{
+            "range": { "start": { "line": error_line, "character": scale_col }, "end": { "line": error_line, "character": scale_col + 5 } },
+            "text": "2.0f" }] }),
+    );
+    client.notifications.clear();
+    client.notify("textDocument/didSave", json!({ "textDocument": { "uri": uri } }));
+    client.wait_for(|m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["version"] == 2
+            && nvrtc_diagnostics(&m["params"]).is_empty()
+    });
+    let fixed = lenses(&mut client, &uri);
+    let broken_result =
+        fixed.iter().filter(|l| l["range"]["start"]["line"] == find(&text, "broken(", 0).0).nth(1).unwrap();
+    assert!(broken_result["command"]["title"].as_str().unwrap().starts_with("sm_90 · "), "{fixed:?}");
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_requests_get_clear_answers() {
+    let (uri, text) = fixture("kernels/reduction.cu");
+    let (mut client, _) = kernel_client();
+    client.open(&uri, "cuda-cpp", &text);
+    let (host_line, _) = find(&text, "float host_sum", 0);
+    let outside = analyze(&mut client, json!({ "uri": uri, "position": { "line": host_line, "character": 0 } }));
+    assert!(outside["error"]["message"].as_str().unwrap().contains("not in a kernel"), "{outside}");
+    let unknown = analyze(&mut client, json!({ "uri": uri, "kernel": "nope" }));
+    assert!(unknown["error"]["message"].as_str().unwrap().contains("no kernel named `nope`"), "{unknown}");
+    let not_open = analyze(&mut client, json!({ "uri": "file:///nowhere.cu", "kernel": "k" }));
+    assert!(not_open["error"]["message"].as_str().unwrap().contains("is not open"), "{not_open}");
+    let malformed = client
+        .request_raw("workspace/executeCommand", json!({ "command": "tensorlens.analyzeKernel", "arguments": [3] }));
+    assert!(malformed["error"]["message"].as_str().unwrap().contains("takes one argument"), "{malformed}");
+    let none = client.request_raw("workspace/executeCommand", json!({ "command": "tensorlens.analyzeKernel" }));
+    assert!(none["error"].is_object(), "{none}");
+    // Still serving.
+    assert!(client
+        .hover_text(&uri, find(&text, "cudaMalloc", 0).0, find(&text, "cudaMalloc", 2).1)
+        .contains("cudaMalloc"));
+    client.shutdown();
+}
+
+#[test]
+fn without_nvrtc_the_answer_says_what_to_install() {
+    let home = std::env::temp_dir().join(format!("tensorlens-empty-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tensorlens"));
+    command.arg("serve");
+    for var in ["LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "VIRTUAL_ENV"] {
+        command.env_remove(var);
+    }
+    command.env("HOME", &home).env("PATH", "/usr/bin:/bin");
+    let (mut client, _) = Client::spawn_with_options(command, json!({}), None, json!({ "nvrtcPath": "/nonexistent" }));
+    let (uri, text) = fixture("kernels/reduction.cu");
+    client.open(&uri, "cuda-cpp", &text);
+    let started = std::time::Instant::now();
+    let response = analyze(&mut client, json!({ "uri": uri, "kernel": "reduce_sum" }));
+    let error = response["result"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("NVRTC") && error.contains("nvidia-cuda-nvrtc"), "{response}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "answers quickly: {:?}", started.elapsed());
+    let lens = lenses(&mut client, &uri);
+    assert!(lens[1]["command"]["title"].as_str().unwrap().starts_with("✗ NVRTC"), "{lens:?}");
+    let toolchain = client.request("workspace/executeCommand", json!({ "command": "tensorlens.kernelToolchain" }));
+    assert!(toolchain["summary"].as_str().unwrap().starts_with("no NVRTC"), "{toolchain}");
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn compiles_run_off_the_request_loop_and_can_be_cancelled() {
+    let (uri, text) = fixture("kernels/headers.cu");
+    let (mut client, _) = kernel_client();
+    client.open(&uri, "cuda-cpp", &text);
+    // cooperative_groups makes this compile take a second or more.
+    let args =
+        json!({ "command": "tensorlens.analyzeKernel", "arguments": [{ "uri": uri, "kernel": "block_sum_cg" }] });
+    let slow = client.send_request("workspace/executeCommand", args.clone());
+    let (line, col) = find(&text, "atomicAdd", 2);
+    let hover = client.hover_text(&uri, line, col);
+    assert!(hover.contains("atomicAdd"), "{hover}");
+    assert!(!client.has_response(slow), "the hover was answered while the kernel was still compiling");
+    assert!(client.response_to(slow)["result"]["registers"].as_u64().unwrap() > 0);
+
+    // Cancel a compile of another kernel right away: the request ends as cancelled.
+    let args = json!({ "command": "tensorlens.analyzeKernel", "arguments": [{ "uri": uri, "kernel": "wmma_tile" }] });
+    let cancelled = client.send_request("workspace/executeCommand", args);
+    client.notify("$/cancelRequest", json!({ "id": cancelled }));
+    let response = client.response_to(cancelled);
+    assert_eq!(response["error"]["code"], -32800, "{response}");
+    // And the server goes on answering.
+    assert!(client.hover_text(&uri, line, col).contains("atomicAdd"));
+    client.shutdown();
+}
