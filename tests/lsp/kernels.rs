@@ -55,6 +55,7 @@ fn lens_command_progress_and_hover_for_a_kernel() {
     assert_eq!((result["block_size"].as_u64(), result["block_size_source"].as_str()), (Some(256), Some("launch")));
     let summary = result["summary"].as_str().unwrap().to_string();
     assert!(summary.starts_with("sm_90 · ") && summary.contains("regs") && summary.contains("occupancy"), "{summary}");
+    assert_eq!(result["cached"], false);
 
     // Progress began and ended; the client was asked to refresh its lenses.
     client.wait_for(|m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == "begin");
@@ -82,6 +83,18 @@ fn lens_command_progress_and_hover_for_a_kernel() {
     assert!(ptx_text.contains(".entry") && ptx_text.contains("matmul_tiled"), "{ptx_text:.200}");
     let file = ptx["uri"].as_str().unwrap().strip_prefix("file://").unwrap().to_string();
     assert_eq!(std::fs::read_to_string(file).unwrap(), ptx_text);
+
+    // Unchanged kernels are not compiled again, even when host code around them changed.
+    let (host_line, host_col) = find(&text, "dim3 block(TILE, TILE);", 0);
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{
+            "range": { "start": { "line": host_line, "character": host_col }, "end": { "line": host_line, "character": host_col } },
+            "text": "int unused_host_variable = 1; " }] }),
+    );
+    let again = analyze(&mut client, json!({ "uri": uri, "kernel": "matmul_tiled" }));
+    assert_eq!(again["result"]["cached"], true, "{again}");
+    assert_eq!(again["result"]["summary"], summary.as_str());
 
     let toolchain = client.request("workspace/executeCommand", json!({ "command": "tensorlens.kernelToolchain" }));
     assert!(toolchain["summary"].as_str().unwrap().starts_with("NVRTC 13."), "{toolchain}");

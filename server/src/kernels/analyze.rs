@@ -354,9 +354,7 @@ impl Analyzer {
         let Prepared { program, options, name_expression, arch, dropped_includes } =
             prepare(toolchain, settings, target)?;
 
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (&program, &options, &name_expression, &arch).hash(&mut hasher);
-        let key = hasher.finish();
+        let key = cache_key(&program, &options, &name_expression, &arch);
         if let Some(hit) = lock(&self.cache).get(&key) {
             return Ok((hit.clone(), true, name_expression, arch, dropped_includes));
         }
@@ -399,6 +397,23 @@ impl Analyzer {
         cache.insert(key, compiled.clone());
         Ok((compiled, false, name_expression, arch, dropped_includes))
     }
+}
+
+/// Runs of spaces are hashed as one: an edit to host code the kernel does not use changes only the
+/// length of a blanked stretch, and must not cost a recompile. Line breaks still count, since
+/// they move the kernel's lines.
+fn cache_key(program: &str, options: &[String], name_expression: &str, arch: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut previous_space = false;
+    for byte in program.bytes() {
+        let space = byte == b' ';
+        if !(space && previous_space) {
+            hasher.write_u8(byte);
+        }
+        previous_space = space;
+    }
+    (options, name_expression, arch).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// What goes into NVRTC for one kernel.

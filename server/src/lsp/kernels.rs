@@ -240,10 +240,25 @@ impl Server {
         let settings = self.kernel_settings();
         let uri = args.uri.clone();
         let kernel_name = args.kernel.clone();
-        let done = super::server::run_blocking(move || {
+        let work = super::server::run_blocking(move || {
             analyze_blocking(&state, &snap.doc, language, &uri, selection, kernel_name, &settings, show_ptx, &cancel)
-        })
-        .await;
+        });
+        tokio::pin!(work);
+        // Heavy headers (cooperative groups, CUTLASS) can make a compile take many seconds: say
+        // how long it has been running, so a slow compile never looks like a hang.
+        let started = std::time::Instant::now();
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+        ticks.tick().await;
+        let done = loop {
+            tokio::select! {
+                done = &mut work => break done,
+                _ = ticks.tick() => {
+                    if let Some(progress) = &progress {
+                        progress.report(format!("compiling for {} s", started.elapsed().as_secs())).await;
+                    }
+                }
+            }
+        };
         if let Some(progress) = progress {
             progress.finish().await;
         }
