@@ -2,5 +2,6 @@
 //! `tests/cuda/setup`), and NVIDIA's occupancy calculator (`cuda_occupancy.h`) built with g++ as an
 //! oracle. No GPU is needed.
 
+mod nvrtc;
 mod occupancy;
 mod support;

@@ -294,8 +294,7 @@ impl Analyzer {
                 Err(err) => (None, Some(err.to_string())),
             },
         };
-        let best = limits.and_then(|l| occupancy::best_block_size(l, &resources));
-        let better = best.filter(|b| computed.is_none_or(|c| b.occupancy > c.occupancy + 1e-9));
+        let better = limits.and_then(|l| better_block_size(l, &resources, block_size, computed.map(|c| c.occupancy)));
         let r = &compiled.resources;
         Ok(Analysis {
             name: kernel.name.clone(),
@@ -351,7 +350,7 @@ impl Analyzer {
         toolchain.nvrtc.as_ref().map_err(|e| AnalyzeError::NoNvrtc(e.clone()))?;
         let ptxas_path = toolchain.ptxas.as_ref().map_err(|e| AnalyzeError::NoPtxas(e.clone()))?;
         let kernel = target.kernel;
-        let Prepared { program, options, name_expression, arch, dropped_includes } =
+        let Prepared { program, options, ptxas_options, name_expression, arch, dropped_includes } =
             prepare(toolchain, settings, target)?;
 
         let key = cache_key(&program, &options, &name_expression, &arch);
@@ -376,12 +375,11 @@ impl Analyzer {
             return Err(AnalyzeError::Cancelled);
         }
         let started = Instant::now();
-        let resources = ptxas::resources(ptxas_path, &output.ptx, &arch, &output.lowered_name, cancel).map_err(
-            |err| match err {
+        let resources = ptxas::resources(ptxas_path, &output.ptx, &arch, &ptxas_options, &output.lowered_name, cancel)
+            .map_err(|err| match err {
                 ptxas::PtxasError::Cancelled => AnalyzeError::Cancelled,
                 other => AnalyzeError::Ptxas(other.to_string()),
-            },
-        )?;
+            })?;
         let compiled = Compiled {
             warnings: parse_log(&output.log, target.path, target.source, kernel),
             ptx: output.ptx.into(),
@@ -421,6 +419,9 @@ pub struct Prepared {
     /// Prelude, then the kernel's device code under a `#line` naming the user's file.
     pub program: String,
     pub options: Vec<String>,
+    /// Options that only take effect in the assembler (`-maxrregcount`): NVRTC accepts them but
+    /// leaves no trace of them in the PTX.
+    pub ptxas_options: Vec<String>,
     pub name_expression: String,
     pub arch: String,
     pub dropped_includes: Vec<String>,
@@ -438,11 +439,36 @@ pub fn prepare(toolchain: &Toolchain, settings: &Settings, target: &Target) -> R
     let mut options: Vec<String> = vec![format!("-arch={}", arch.replacen("sm_", "compute_", 1)), "-lineinfo".into()];
     options.extend(toolchain.include_dirs.iter().map(|dir| format!("-I{}", dir.display())));
     options.extend(settings.nvrtc_flags.iter().cloned());
-    Ok(Prepared { program, options, name_expression, arch, dropped_includes: unit.dropped_includes })
+    let ptxas_options = settings
+        .nvrtc_flags
+        .iter()
+        .filter_map(|flag| flag.trim_start_matches('-').strip_prefix("maxrregcount"))
+        .map(|value| format!("-maxrregcount={}", value.trim_start_matches(['=', ' '])))
+        .collect();
+    Ok(Prepared { program, options, ptxas_options, name_expression, arch, dropped_includes: unit.dropped_includes })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The block size with the highest occupancy, when that beats `current`; among equals, the one
+/// nearest the block size in use, so the suggestion is the smallest change to the launch.
+fn better_block_size(
+    limits: &occupancy::ArchLimits,
+    resources: &KernelResources,
+    block_size: u32,
+    current: Option<f64>,
+) -> Option<occupancy::Occupancy> {
+    let best = occupancy::best_block_size(limits, resources)?;
+    if current.is_some_and(|c| best.occupancy <= c + 1e-9) {
+        return None;
+    }
+    (1..=limits.max_threads_per_block / limits.warp_size)
+        .map(|warps| warps * limits.warp_size)
+        .filter_map(|size| occupancy::occupancy(limits, resources, size).ok())
+        .filter(|o| (o.occupancy - best.occupancy).abs() < 1e-9)
+        .min_by_key(|o| (o.block_size.abs_diff(block_size), u32::MAX - o.block_size))
 }
 
 /// What NVRTC is asked to instantiate: the kernel's qualified name, with template arguments from

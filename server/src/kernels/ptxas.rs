@@ -37,8 +37,15 @@ pub enum PtxasError {
 }
 
 /// Assembles `ptx` for `arch` (`sm_90`) and returns what ptxas reports for `entry`.
-pub fn resources(ptxas: &Path, ptx: &str, arch: &str, entry: &str, cancel: &Cancel) -> Result<Resources, PtxasError> {
-    let output = run(ptxas, ptx, arch, cancel)?;
+pub fn resources(
+    ptxas: &Path,
+    ptx: &str,
+    arch: &str,
+    options: &[String],
+    entry: &str,
+    cancel: &Cancel,
+) -> Result<Resources, PtxasError> {
+    let output = run(ptxas, ptx, arch, options, cancel)?;
     parse_report(&output).into_iter().find(|(name, _)| name == entry).map(|(_, r)| r).ok_or_else(|| {
         if output.contains("error") {
             PtxasError::Rejected(output)
@@ -50,7 +57,7 @@ pub fn resources(ptxas: &Path, ptx: &str, arch: &str, entry: &str, cancel: &Canc
 
 /// Runs ptxas on a temporary copy of the PTX (it reads files only), polling so that a cancelled
 /// request kills it instead of waiting.
-fn run(ptxas: &Path, ptx: &str, arch: &str, cancel: &Cancel) -> Result<String, PtxasError> {
+fn run(ptxas: &Path, ptx: &str, arch: &str, options: &[String], cancel: &Cancel) -> Result<String, PtxasError> {
     let spawn_error = |error| PtxasError::Spawn { path: ptxas.display().to_string(), error };
     let file = TempPtx::write(ptx).map_err(spawn_error)?;
     // Output goes to a file rather than a pipe, so a long report can never fill a pipe and stall.
@@ -60,6 +67,7 @@ fn run(ptxas: &Path, ptx: &str, arch: &str, cancel: &Cancel) -> Result<String, P
     let mut child = Command::new(ptxas)
         .arg(format!("-arch={arch}"))
         .args(["-v", "-o", "/dev/null"])
+        .args(options)
         .arg(&file.0)
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(spawn_error)?)

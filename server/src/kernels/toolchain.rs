@@ -112,6 +112,18 @@ fn load_nvrtc(setting: Option<&Path>) -> Result<Nvrtc, String> {
 }
 
 fn load_nvrtc_once(setting: Option<&Path>) -> Result<Nvrtc, String> {
+    if let Some(path) = setting {
+        let found = path.is_file()
+            || NVRTC_NAMES
+                .iter()
+                .any(|name| nvrtc_search_dirs(Some(path)).iter().take(3).any(|dir| dir.join(name).is_file()));
+        if !found {
+            return Err(format!(
+                "NVRTC (libnvrtc.so) was not found at {} (the `nvrtcPath` setting): fix the setting, or {INSTALL_HINT}",
+                path.display()
+            ));
+        }
+    }
     let mut tried = Vec::new();
     for dir in nvrtc_search_dirs(setting) {
         for name in NVRTC_NAMES {
@@ -221,12 +233,20 @@ fn wheel_roots() -> Vec<PathBuf> {
 }
 
 fn find_ptxas(setting: Option<&Path>, nvrtc_lib_dir: Option<&Path>) -> Result<PathBuf, String> {
-    let mut candidates = Vec::new();
+    const NVCC_HINT: &str =
+        "install the PyPI wheel `nvidia-cuda-nvcc` (pip install nvidia-cuda-nvcc) or a CUDA toolkit";
+    // A path the user gave is the one they want: when it is wrong, say so rather than quietly
+    // using another ptxas.
     if let Some(path) = setting {
-        candidates.push(path.to_path_buf());
-        candidates.push(path.join("ptxas"));
-        candidates.push(path.join("bin/ptxas"));
+        let candidates = [path.to_path_buf(), path.join("ptxas"), path.join("bin/ptxas")];
+        return candidates.into_iter().find(|c| c.is_file()).ok_or_else(|| {
+            format!(
+                "ptxas was not found at {} (the `ptxasPath` setting): fix the setting, or {NVCC_HINT}",
+                path.display()
+            )
+        });
     }
+    let mut candidates = Vec::new();
     if let Some(lib) = nvrtc_lib_dir {
         // The wheels and toolkits both keep bin/ beside lib/.
         candidates.push(lib.join("../bin/ptxas"));
@@ -237,12 +257,11 @@ fn find_ptxas(setting: Option<&Path>, nvrtc_lib_dir: Option<&Path>) -> Result<Pa
     }
     candidates.extend(wheel_roots().into_iter().map(|root| root.join("bin/ptxas")));
     candidates.push(PathBuf::from("/usr/local/cuda/bin/ptxas"));
-    candidates.into_iter().find(|c| c.is_file()).map(|c| c.canonicalize().unwrap_or(c)).ok_or_else(|| match setting {
-        Some(path) => format!("ptxas was not found at {} (the `ptxasPath` setting)", path.display()),
-        None => "ptxas was not found: install the PyPI wheel `nvidia-cuda-nvcc` (pip install nvidia-cuda-nvcc) \
-                     or a CUDA toolkit, or set `ptxasPath`"
-            .to_string(),
-    })
+    candidates
+        .into_iter()
+        .find(|c| c.is_file())
+        .map(|c| c.canonicalize().unwrap_or(c))
+        .ok_or_else(|| format!("ptxas was not found: {NVCC_HINT}, or set `ptxasPath`"))
 }
 
 /// Include folders for NVRTC: the user's, then the CUDA include folder beside the loaded NVRTC (or
