@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cudarc::nvrtc::{result, sys};
-use tensorlens::kernels::analyze::{prepare, Analyzer};
+use tensorlens::kernels::analyze::{prepare, Analyzer, PRELUDE, PRELUDE_NAME};
 use tensorlens::kernels::document::DocumentKernels;
 use tensorlens::kernels::toolchain::{Settings, Toolchain};
 use tensorlens::kernels::Cancel;
@@ -198,12 +198,21 @@ fn direct(
     (registers_of(&report, &lowered), DirectTimes { nvrtc, ptxas: ptxas_time })
 }
 
-/// Create, name, compile, read PTX and the lowered name; panics on any failure (the fixtures compile).
+/// Create (with the prelude as the one in-memory header the options pre-include), name, compile,
+/// read PTX and the lowered name; panics on any failure (the fixtures compile).
 fn nvrtc_compile(program: &str, name: &str, options: &[String], expression: &str) -> (String, String) {
     let source = CString::new(program).unwrap();
     let name = CString::new(name).unwrap();
     let expression = CString::new(expression).unwrap();
-    let prog = result::create_program(&source, Some(&name)).expect("nvrtcCreateProgram");
+    let header = CString::new(PRELUDE).unwrap();
+    let header_name = CString::new(PRELUDE_NAME).unwrap();
+    let mut prog: sys::nvrtcProgram = std::ptr::null_mut();
+    // SAFETY: the strings are live and NUL-terminated; one header, one name.
+    unsafe {
+        sys::nvrtcCreateProgram(&mut prog, source.as_ptr(), name.as_ptr(), 1, &header.as_ptr(), &header_name.as_ptr())
+            .result()
+            .expect("nvrtcCreateProgram");
+    }
     // SAFETY: `prog` lives until destroy_program below; the C strings outlive every call.
     unsafe {
         sys::nvrtcAddNameExpression(prog, expression.as_ptr()).result().expect("nvrtcAddNameExpression");

@@ -19,8 +19,9 @@ use super::{nvrtc, Cancel};
 /// integer and float limits, INFINITY and NAN, math constants. With CCCL (CUDA 13 ships it, and
 /// `cuda_fp16.h` or `cooperative_groups.h` pull it in) its NVRTC versions are used, so definitions
 /// never clash; without it, ours, with the same types CCCL gives NVRTC.
-const PRELUDE: &str = r#"#line 1 "<tensorlens prelude>"
-#ifndef TENSORLENS_PRELUDE
+/// It is given to NVRTC as an in-memory header that every compile pre-includes: a `#line` in the
+/// program itself would keep NVRTC from precompiling the headers.
+pub const PRELUDE: &str = r#"#ifndef TENSORLENS_PRELUDE
 #define TENSORLENS_PRELUDE
 #if __has_include(<cuda/std/cstdint>)
 #include <cuda/std/cstdint>
@@ -361,7 +362,7 @@ impl Analyzer {
             return Err(AnalyzeError::Cancelled);
         }
         let started = Instant::now();
-        let output = nvrtc::compile(&program, target.path, &options, &name_expression);
+        let output = nvrtc::compile(&program, target.path, &[(PRELUDE_NAME, PRELUDE)], &options, &name_expression);
         let compile_ms = started.elapsed().as_secs_f64() * 1e3;
         let output = match output {
             Ok(output) => output,
@@ -414,9 +415,11 @@ fn cache_key(program: &str, options: &[String], name_expression: &str, arch: &st
     hasher.finish()
 }
 
+pub const PRELUDE_NAME: &str = "tensorlens_prelude.h";
+
 /// What goes into NVRTC for one kernel.
 pub struct Prepared {
-    /// Prelude, then the kernel's device code under a `#line` naming the user's file.
+    /// The kernel's device code, line for line with the source; the prelude is pre-included.
     pub program: String,
     pub options: Vec<String>,
     /// Options that only take effect in the assembler (`-maxrregcount`): NVRTC accepts them but
@@ -435,9 +438,21 @@ pub fn prepare(toolchain: &Toolchain, settings: &Settings, target: &Target) -> R
     let name_expression = name_expression(kernel, settings, launched_with.as_deref())?;
     let arch = kernel.annotation.get("arch").map(str::to_string).unwrap_or_else(|| toolchain.target_arch(settings));
     let unit = target.source.unit_for(kernel, &target.includes);
-    let program = format!("{PRELUDE}#line 1 \"{}\"\n{}", target.path.replace('"', "'"), unit.text);
-    let mut options: Vec<String> = vec![format!("-arch={}", arch.replacen("sm_", "compute_", 1)), "-lineinfo".into()];
+    let program = unit.text;
+    let mut options: Vec<String> = vec![
+        format!("-arch={}", arch.replacen("sm_", "compute_", 1)),
+        "-lineinfo".into(),
+        format!("--pre-include={PRELUDE_NAME}"),
+    ];
     options.extend(toolchain.include_dirs.iter().map(|dir| format!("-I{}", dir.display())));
+    // NVRTC 13 can precompile the headers a unit starts with and reuse them while this process
+    // lives: the first compile of a file that includes cooperative_groups.h or mma.h costs a little
+    // more, the next ones a third of the time (1.3 s to 0.4 s for four CUDA headers).
+    let major: u32 =
+        toolchain.nvrtc.as_ref().map_or(0, |n| n.version.split('.').next().and_then(|v| v.parse().ok()).unwrap_or(0));
+    if major >= 13 && program.lines().any(|line| line.trim_start().starts_with("#include")) {
+        options.push("-pch".into());
+    }
     options.extend(settings.nvrtc_flags.iter().cloned());
     let ptxas_options = settings
         .nvrtc_flags

@@ -25,18 +25,42 @@ pub enum CompileError {
     Nvrtc(String),
 }
 
-/// Compiles `source` with `options`, asking NVRTC to instantiate and name `name_expression`
-/// (`reduce`, `ns::scan<float, 256>`).
+/// Compiles `source` with `options` and in-memory `headers` (name, text), asking NVRTC to
+/// instantiate and name `name_expression` (`reduce`, `ns::scan<float, 256>`).
 pub fn compile(
     source: &str,
     program_name: &str,
+    headers: &[(&str, &str)],
     options: &[String],
     name_expression: &str,
 ) -> Result<Compiled, CompileError> {
-    let source = CString::new(source).map_err(|_| CompileError::Nvrtc("the source holds a NUL byte".into()))?;
+    let nul = |what: &str| CompileError::Nvrtc(format!("{what} holds a NUL byte"));
+    let source = CString::new(source).map_err(|_| nul("the source"))?;
     let program_name = CString::new(program_name).unwrap_or_else(|_| c"kernel.cu".to_owned());
-    let expression = CString::new(name_expression).map_err(|_| CompileError::Nvrtc("bad kernel name".into()))?;
-    let program = result::create_program(&source, Some(&program_name)).map_err(nvrtc_error)?;
+    let expression = CString::new(name_expression).map_err(|_| nul("the kernel name"))?;
+    let header_texts: Vec<CString> =
+        headers.iter().map(|(_, text)| CString::new(*text)).collect::<Result<_, _>>().map_err(|_| nul("a header"))?;
+    let header_names: Vec<CString> = headers
+        .iter()
+        .map(|(name, _)| CString::new(*name))
+        .collect::<Result<_, _>>()
+        .map_err(|_| nul("a header name"))?;
+    let text_ptrs: Vec<*const c_char> = header_texts.iter().map(|h| h.as_ptr()).collect();
+    let name_ptrs: Vec<*const c_char> = header_names.iter().map(|h| h.as_ptr()).collect();
+    let mut program: sys::nvrtcProgram = std::ptr::null_mut();
+    // SAFETY: every pointer refers to a live NUL-terminated string; the counts match the arrays.
+    unsafe {
+        sys::nvrtcCreateProgram(
+            &mut program,
+            source.as_ptr(),
+            program_name.as_ptr(),
+            headers.len() as i32,
+            text_ptrs.as_ptr(),
+            name_ptrs.as_ptr(),
+        )
+        .result()
+        .map_err(nvrtc_error)?;
+    }
     let guard = ProgramGuard(program);
     // SAFETY: `program` is live until `guard` drops; the strings outlive every call using them.
     unsafe {
