@@ -226,3 +226,28 @@ fn compiles_run_off_the_request_loop_and_can_be_cancelled() {
     assert!(client.hover_text(&uri, line, col).contains("atomicAdd"));
     client.shutdown();
 }
+
+#[test]
+fn settings_that_arrive_after_start_up_find_nvrtc() {
+    // Clients may send their settings only after start-up; a first look without them must not
+    // stick.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tensorlens"));
+    command.arg("serve");
+    for var in ["LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "VIRTUAL_ENV"] {
+        command.env_remove(var);
+    }
+    let home = std::env::temp_dir().join(format!("tensorlens-late-settings-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    command.env("HOME", &home);
+    let (mut client, _) = Client::spawn(command, json!({}), None);
+    let before = client.request("workspace/executeCommand", json!({ "command": "tensorlens.kernelToolchain" }));
+    assert!(before["summary"].as_str().unwrap().starts_with("no NVRTC"), "{before}");
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({ "settings": { "tensorlens": { "nvrtcPath": toolkit() } } }),
+    );
+    let after = client.request("workspace/executeCommand", json!({ "command": "tensorlens.kernelToolchain" }));
+    assert!(after["summary"].as_str().unwrap().starts_with("NVRTC 13."), "{after}");
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(&home);
+}

@@ -99,16 +99,21 @@ impl Toolchain {
 const NVRTC_NAMES: &[&str] = &["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"];
 
 /// NVRTC can only be loaded once per process (cudarc keeps the first library it opens), so the
-/// first successful load wins; a later change of `nvrtcPath` needs a restart, and says so.
+/// first successful load wins; a later change of `nvrtcPath` needs a restart, and says so. A
+/// failure is not remembered: settings that arrive later (a client sends them after start-up)
+/// get their own try.
 fn load_nvrtc(setting: Option<&Path>) -> Result<Nvrtc, String> {
-    static LOADED: OnceLock<Result<Nvrtc, String>> = OnceLock::new();
-    let loaded = LOADED.get_or_init(|| load_nvrtc_once(setting));
-    if let (Ok(nvrtc), Some(wanted)) = (loaded, setting) {
-        if !nvrtc.path.starts_with(wanted) && nvrtc.path != wanted {
+    static LOADED: std::sync::Mutex<Option<Nvrtc>> = std::sync::Mutex::new(None);
+    let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(nvrtc) = &*loaded {
+        if let Some(wanted) = setting.filter(|wanted| !nvrtc.path.starts_with(wanted)) {
             tracing::warn!("NVRTC from {} is loaded; restart to use {}", nvrtc.path.display(), wanted.display());
         }
+        return Ok(nvrtc.clone());
     }
-    loaded.clone()
+    let nvrtc = load_nvrtc_once(setting)?;
+    *loaded = Some(nvrtc.clone());
+    Ok(nvrtc)
 }
 
 fn load_nvrtc_once(setting: Option<&Path>) -> Result<Nvrtc, String> {

@@ -1,0 +1,360 @@
+// The tensorlens extension: starts the language server and adds the kernel and catalog commands,
+// a read-only PTX view and a status-bar item for the CUDA toolchain.
+import * as vscode from "vscode";
+import {
+  ExecuteCommandRequest,
+  LanguageClient,
+  LanguageClientOptions,
+  RequestType,
+  ServerOptions,
+  State,
+} from "vscode-languageclient/node";
+
+import * as ext from "./lsp_ext";
+import { findServer } from "./server";
+
+const PTX_SCHEME = "tensorlens-ptx";
+const searchCatalog = new RequestType<ext.SearchCatalogParams, ext.CatalogEntry[], void>(ext.SEARCH_CATALOG);
+
+let client: LanguageClient | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const output = vscode.window.createOutputChannel("tensorlens", { log: true });
+  const ptxDocuments = new PtxDocuments();
+  const status = vscode.window.createStatusBarItem("tensorlens.toolchain", vscode.StatusBarAlignment.Right, 50);
+  status.name = "tensorlens CUDA toolchain";
+  context.subscriptions.push(
+    output,
+    status,
+    vscode.workspace.registerTextDocumentContentProvider(PTX_SCHEME, ptxDocuments),
+    vscode.commands.registerCommand("tensorlens.analyzeKernelAtCursor", () => analyzeAtCursor()),
+    vscode.commands.registerCommand("tensorlens.showPtxAtCursor", () => showPtxAtCursor(ptxDocuments)),
+    vscode.commands.registerCommand("tensorlens.searchCatalogPick", () => searchCatalogPick()),
+    vscode.commands.registerCommand("tensorlens.showToolchain", () => showToolchain(status)),
+    vscode.commands.registerCommand("tensorlens.restartServer", async () => {
+      await stopClient();
+      await startClient(context, output, ptxDocuments, status);
+    }),
+    vscode.workspace.onDidChangeConfiguration(async (event) => {
+      if (event.affectsConfiguration("tensorlens.server.path")) {
+        await vscode.commands.executeCommand("tensorlens.restartServer");
+      } else if (event.affectsConfiguration("tensorlens")) {
+        await updateStatus(status);
+      }
+    }),
+    { dispose: () => void stopClient() },
+  );
+  await startClient(context, output, ptxDocuments, status);
+}
+
+export async function deactivate(): Promise<void> {
+  await stopClient();
+}
+
+async function startClient(
+  context: vscode.ExtensionContext,
+  output: vscode.LogOutputChannel,
+  ptxDocuments: PtxDocuments,
+  status: vscode.StatusBarItem,
+): Promise<void> {
+  const server = findServer(context);
+  if (typeof server === "string") {
+    output.error(server);
+    const choice = await vscode.window.showErrorMessage(`tensorlens: ${server}`, "Open Settings");
+    if (choice === "Open Settings") {
+      await vscode.commands.executeCommand("workbench.action.openSettings", "tensorlens.server.path");
+    }
+    return;
+  }
+  output.info(`starting ${server.path} (${server.source})`);
+  const serverOptions: ServerOptions = {
+    run: { command: server.path, args: ["serve"] },
+    debug: { command: server.path, args: ["serve"], options: { env: { ...process.env, TENSORLENS_LOG: "debug" } } },
+  };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [
+      { scheme: "file", language: "python" },
+      { scheme: "untitled", language: "python" },
+      // Notebook cells are synced one by one; the server joins cells of the same notebook.
+      { scheme: "vscode-notebook-cell", language: "python" },
+      { scheme: "file", language: "cuda-cpp" },
+      { scheme: "file", language: "cpp" },
+      { scheme: "file", language: "c" },
+      { scheme: "file", pattern: "**/.tensorlens/catalog/*.toml" },
+    ],
+    initializationOptions: serverSettings(),
+    synchronize: { configurationSection: "tensorlens" },
+    outputChannel: output,
+    middleware: {
+      // Commands the server names in code lenses come back through here; the PTX answer is
+      // opened as a read-only document and a failed analysis is shown, not swallowed.
+      executeCommand: async (command, args, next) => {
+        const result: unknown = await next(command, args);
+        if (command === ext.SHOW_PTX) {
+          await openPtx(ptxDocuments, result as ext.PtxResult);
+        } else if (command === ext.ANALYZE_KERNEL) {
+          reportAnalysis(result as ext.KernelAnalysis);
+        }
+        return result;
+      },
+    },
+  };
+  client = new LanguageClient("tensorlens", "tensorlens", serverOptions, clientOptions);
+  client.onDidChangeState(async (event) => {
+    if (event.newState === State.Running) {
+      await updateStatus(status);
+    } else if (event.newState === State.Stopped) {
+      status.text = "$(circle-slash) tensorlens";
+      status.tooltip = "The tensorlens server stopped; run “tensorlens: Restart server”.";
+      status.command = "tensorlens.restartServer";
+    }
+  });
+  try {
+    await client.start();
+  } catch (error) {
+    output.error(`the server did not start: ${String(error)}`);
+    void vscode.window.showErrorMessage(`tensorlens: the server did not start (${String(error)}); see the output channel`);
+  }
+}
+
+async function stopClient(): Promise<void> {
+  const running = client;
+  client = undefined;
+  if (running?.isRunning()) {
+    await running.stop();
+  }
+}
+
+/** The settings the server reads (server/src/lsp/config.rs), from this extension's configuration. */
+function serverSettings(): Record<string, unknown> {
+  const config = vscode.workspace.getConfiguration("tensorlens");
+  const keys = [
+    "catalogPaths",
+    "cudaArch",
+    "nvrtcPath",
+    "ptxasPath",
+    "cudaIncludePaths",
+    "nvrtcFlags",
+    "kernelBlockSize",
+    "kernelTemplateArgs",
+  ];
+  return Object.fromEntries(keys.map((key) => [key, config.get(key)]));
+}
+
+async function executeServerCommand<T>(command: string, args: unknown[]): Promise<T | undefined> {
+  if (!client?.isRunning()) {
+    void vscode.window.showErrorMessage("tensorlens: the server is not running");
+    return undefined;
+  }
+  try {
+    return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args })) as T;
+  } catch (error) {
+    void vscode.window.showErrorMessage(`tensorlens: ${errorMessage(error)}`);
+    return undefined;
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The active editor's document and selection, as the kernel commands take them. */
+function kernelTarget(): ext.KernelTarget | undefined {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || !client) {
+    void vscode.window.showWarningMessage("tensorlens: open a CUDA, C++ or Python file and put the cursor in a kernel");
+    return undefined;
+  }
+  return {
+    uri: editor.document.uri.toString(),
+    range: client.code2ProtocolConverter.asRange(editor.selection),
+  };
+}
+
+async function analyzeAtCursor(): Promise<void> {
+  const target = kernelTarget();
+  if (!target) {
+    return;
+  }
+  const result = await executeServerCommand<ext.KernelAnalysis>(ext.ANALYZE_KERNEL, [target]);
+  if (result) {
+    reportAnalysis(result);
+  }
+}
+
+function reportAnalysis(result: ext.KernelAnalysis | undefined): void {
+  if (!result) {
+    return;
+  }
+  if (result.error) {
+    void vscode.window.showErrorMessage(`tensorlens: ${result.error}`);
+  } else if (result.summary) {
+    vscode.window.setStatusBarMessage(`$(check) ${result.qualified_name}: ${result.summary}`, 8000);
+  }
+}
+
+async function showPtxAtCursor(ptxDocuments: PtxDocuments): Promise<void> {
+  const target = kernelTarget();
+  if (!target) {
+    return;
+  }
+  const result = await executeServerCommand<ext.PtxResult>(ext.SHOW_PTX, [target]);
+  await openPtx(ptxDocuments, result);
+}
+
+async function openPtx(ptxDocuments: PtxDocuments, result: ext.PtxResult | undefined): Promise<void> {
+  if (!result) {
+    return;
+  }
+  if (result.error || result.text === undefined) {
+    void vscode.window.showErrorMessage(`tensorlens: ${result.error ?? "no PTX"}`);
+    return;
+  }
+  const uri = ptxDocuments.put(result.kernel, result.text);
+  const document = await vscode.workspace.openTextDocument(uri);
+  await vscode.languages.setTextDocumentLanguage(document, "ptx");
+  await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: true });
+}
+
+/** PTX shown as read-only documents: text served by this provider cannot be edited. */
+class PtxDocuments implements vscode.TextDocumentContentProvider {
+  private readonly texts = new Map<string, string>();
+  private readonly changes = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changes.event;
+
+  put(kernel: string, text: string): vscode.Uri {
+    const name = kernel.replace(/[^A-Za-z0-9_]/g, "_");
+    const uri = vscode.Uri.from({ scheme: PTX_SCHEME, path: `/${name}.ptx` });
+    this.texts.set(uri.toString(), text);
+    this.changes.fire(uri);
+    return uri;
+  }
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    return this.texts.get(uri.toString()) ?? "";
+  }
+}
+
+interface CatalogPick extends vscode.QuickPickItem {
+  entry?: ext.CatalogEntry;
+}
+
+const equivalentsButton: vscode.QuickInputButton = {
+  iconPath: new vscode.ThemeIcon("arrow-swap"),
+  tooltip: "Equivalents in other frameworks",
+};
+
+/** Catalog search: a query, then its results in the server's order (curated symbols and their
+ * equivalents first); Enter opens the docs, the button lists equivalents to search next. */
+async function searchCatalogPick(initial = ""): Promise<void> {
+  if (!client?.isRunning()) {
+    void vscode.window.showErrorMessage("tensorlens: the server is not running");
+    return;
+  }
+  const query = await vscode.window.showInputBox({
+    title: "tensorlens: Search catalog",
+    prompt: "A name or a word: matmul, compile, cudaMemcpy, attention",
+    placeHolder: "Search PyTorch, JAX, TensorFlow, CUDA, cuBLAS...",
+    value: initial,
+  });
+  if (!query?.trim()) {
+    return;
+  }
+  let entries: ext.CatalogEntry[];
+  try {
+    entries = await client.sendRequest(searchCatalog, { query, limit: 100 });
+  } catch (error) {
+    void vscode.window.showErrorMessage(`tensorlens: ${errorMessage(error)}`);
+    return;
+  }
+  const pick = vscode.window.createQuickPick<CatalogPick>();
+  pick.title = `${entries.length} catalog symbols for “${query}”`;
+  pick.placeholder = "Enter opens the documentation; type to narrow";
+  pick.matchOnDescription = true;
+  pick.matchOnDetail = true;
+  pick.items = entries.map((entry) => ({
+    label: entry.name,
+    description: `${entry.system} · ${entry.kind}`,
+    detail: entry.summary || entry.signature || undefined,
+    entry,
+    buttons: entry.equivalents.length > 0 ? [equivalentsButton] : [],
+  }));
+  pick.onDidAccept(async () => {
+    const entry = pick.selectedItems[0]?.entry;
+    pick.hide();
+    if (entry?.docs) {
+      await vscode.env.openExternal(vscode.Uri.parse(entry.docs));
+    }
+  });
+  pick.onDidTriggerItemButton(async (event) => {
+    const entry = event.item.entry;
+    if (!entry) {
+      return;
+    }
+    pick.hide();
+    const chosen = await vscode.window.showQuickPick(entry.equivalents, { placeHolder: `Equivalents of ${entry.name}` });
+    if (chosen) {
+      await searchCatalogPick(chosen);
+    }
+  });
+  pick.onDidHide(() => pick.dispose());
+  pick.show();
+}
+
+async function fetchToolchain(): Promise<ext.Toolchain | undefined> {
+  if (!client?.isRunning()) {
+    return undefined;
+  }
+  try {
+    return (await client.sendRequest(ExecuteCommandRequest.type, {
+      command: ext.KERNEL_TOOLCHAIN,
+      arguments: [],
+    })) as ext.Toolchain;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The status bar names NVRTC / ptxas / GPU state, and leads to the fix when a piece is missing. */
+async function updateStatus(status: vscode.StatusBarItem): Promise<void> {
+  const toolchain = await fetchToolchain();
+  if (!toolchain) {
+    status.hide();
+    return;
+  }
+  const missing = !toolchain.nvrtc.Ok || !toolchain.ptxas.Ok;
+  status.text = `${missing ? "$(warning)" : "$(chip)"} ${toolchain.summary}`;
+  status.tooltip = toolchainText(toolchain);
+  status.command = "tensorlens.showToolchain";
+  status.show();
+}
+
+function toolchainText(toolchain: ext.Toolchain): string {
+  const lines = [
+    toolchain.nvrtc.Ok ? `NVRTC ${toolchain.nvrtc.Ok.version}: ${toolchain.nvrtc.Ok.path}` : `NVRTC: ${toolchain.nvrtc.Err}`,
+    toolchain.ptxas.Ok ? `ptxas: ${toolchain.ptxas.Ok}` : `ptxas: ${toolchain.ptxas.Err}`,
+    toolchain.include_dirs.length > 0 ? `headers: ${toolchain.include_dirs.join(", ")}` : "headers: no CUDA include folder",
+    toolchain.gpu ? `GPU: ${toolchain.gpu.name} (${toolchain.gpu.arch})` : `GPU: none; compiling for ${toolchain.arch}`,
+  ];
+  return lines.join("\n");
+}
+
+async function showToolchain(status: vscode.StatusBarItem): Promise<void> {
+  const toolchain = await fetchToolchain();
+  await updateStatus(status);
+  if (!toolchain) {
+    void vscode.window.showErrorMessage("tensorlens: the server is not running");
+    return;
+  }
+  const missing = !toolchain.nvrtc.Ok || !toolchain.ptxas.Ok;
+  const message = `tensorlens: ${toolchainText(toolchain).replace(/\n/g, " · ")}`;
+  const actions = missing ? ["Open Settings", "Copy install command"] : ["Open Settings"];
+  const choice = missing
+    ? await vscode.window.showWarningMessage(message, ...actions)
+    : await vscode.window.showInformationMessage(message, ...actions);
+  if (choice === "Open Settings") {
+    await vscode.commands.executeCommand("workbench.action.openSettings", "tensorlens");
+  } else if (choice === "Copy install command") {
+    await vscode.env.clipboard.writeText("pip install nvidia-cuda-nvrtc nvidia-cuda-nvcc nvidia-cuda-runtime");
+  }
+}

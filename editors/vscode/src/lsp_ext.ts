@@ -1,0 +1,67 @@
+// tensorlens' own commands and requests: the client side of server/src/lsp/ext.rs.
+
+/** Server command: compile a kernel, report resources and occupancy. Argument: KernelTarget. */
+export const ANALYZE_KERNEL = "tensorlens.analyzeKernel";
+/** Server command: the kernel's PTX. Argument: KernelTarget. */
+export const SHOW_PTX = "tensorlens.showPtx";
+/** Server command: which NVRTC, ptxas, headers and GPU the server uses. No arguments. */
+export const KERNEL_TOOLCHAIN = "tensorlens.kernelToolchain";
+/** Server command: open a URL in the browser. Argument: the URL. */
+export const OPEN_URL = "tensorlens.openUrl";
+/** Custom request: catalog search. */
+export const SEARCH_CATALOG = "tensorlens/searchCatalog";
+
+export interface LspPosition {
+  line: number;
+  character: number;
+}
+
+export interface KernelTarget {
+  uri: string;
+  range?: { start: LspPosition; end: LspPosition };
+  position?: LspPosition;
+  kernel?: string;
+}
+
+/** The answer to ANALYZE_KERNEL: an analysis, or an error with compiler messages. */
+export interface KernelAnalysis {
+  name: string;
+  qualified_name: string;
+  summary?: string;
+  markdown?: string;
+  registers?: number;
+  occupancy?: number | null;
+  error?: string;
+  messages?: { line: number; severity: string; message: string }[];
+}
+
+export interface PtxResult {
+  kernel: string;
+  text?: string;
+  uri?: string | null;
+  error?: string;
+}
+
+export interface Toolchain {
+  nvrtc: { Ok?: { path: string; version: string }; Err?: string };
+  ptxas: { Ok?: string; Err?: string };
+  include_dirs: string[];
+  gpu: { name: string; arch: string } | null;
+  summary: string;
+  arch: string;
+}
+
+export interface SearchCatalogParams {
+  query: string;
+  limit?: number;
+}
+
+export interface CatalogEntry {
+  name: string;
+  kind: string;
+  system: string;
+  summary: string;
+  signature: string | null;
+  docs: string;
+  equivalents: string[];
+}

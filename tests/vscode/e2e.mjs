@@ -1,0 +1,319 @@
+// End to end in real VS Code: installs the packaged .vsix into code-server, opens a workspace in
+// headless Chromium (playwright-core) and works as a user would: hovers, a document link, a quick
+// fix, kernel analysis from the command palette, a notebook cell, the status bar. Screenshots go to
+// the folder printed first. Any step that does not happen fails the run.
+//
+// Usage: node tests/vscode/e2e.mjs VSIX TOOLKIT   (tests/vscode/run passes both)
+import { spawn, spawnSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../..");
+const require = createRequire(join(repo, "editors/vscode/package.json"));
+const { chromium } = require("playwright-core");
+
+const [vsix, toolkit] = process.argv.slice(2);
+if (!vsix || !toolkit) {
+  console.error("usage: e2e.mjs VSIX TOOLKIT");
+  process.exit(2);
+}
+const codeServer = join(repo, ".cache/code-server/node_modules/code-server/out/node/entry.js");
+const scratch = mkdtempSync(join(tmpdir(), "tensorlens-vscode-"));
+const shots = join(scratch, "screenshots");
+mkdirSync(shots);
+console.log(`screenshots: ${shots}`);
+
+// A copy of the workspace, since the quick fix edits and saves a file.
+const workspace = join(scratch, "workspace");
+cpSync(join(here, "workspace"), workspace, { recursive: true });
+const userData = join(scratch, "user-data");
+const extensions = join(scratch, "extensions");
+mkdirSync(join(userData, "User"), { recursive: true });
+writeFileSync(
+  join(userData, "User/settings.json"),
+  JSON.stringify({
+    "security.workspace.trust.enabled": false,
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": false,
+    "workbench.welcomePage.walkthroughs.openOnInstall": false,
+    "extensions.autoCheckUpdates": false,
+    "extensions.autoUpdate": false,
+    "update.mode": "none",
+    "telemetry.telemetryLevel": "off",
+    "editor.hover.delay": 200,
+    "editor.codeLens": true,
+    "git.enabled": false,
+    "tensorlens.nvrtcPath": toolkit,
+    "chat.disableAIFeatures": true,
+    "workbench.secondarySideBar.defaultVisibility": "hidden",
+  }),
+);
+
+const install = spawnSync(
+  process.execPath,
+  [codeServer, "--user-data-dir", userData, "--extensions-dir", extensions, "--install-extension", vsix],
+  { encoding: "utf8" },
+);
+if (install.status !== 0 || !/successfully installed/i.test(install.stdout + install.stderr)) {
+  console.error(`installing ${vsix} into code-server failed:\n${install.stdout}\n${install.stderr}`);
+  process.exit(1);
+}
+console.log(install.stdout.trim().split("\n").pop());
+
+const port = await freePort();
+const server = spawn(
+  process.execPath,
+  [codeServer, "--auth", "none", "--bind-addr", `127.0.0.1:${port}`, "--user-data-dir", userData,
+    "--extensions-dir", extensions, "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust"],
+  { stdio: ["ignore", "pipe", "pipe"] },
+);
+let serverLog = "";
+server.stdout.on("data", (d) => (serverLog += d));
+server.stderr.on("data", (d) => (serverLog += d));
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+const context = await browser.newContext({ viewport: { width: 1500, height: 950 } });
+// This machine has no internet: documentation pages are answered locally, so a followed link
+// lands on its real address.
+await context.route(/^https:\/\/(docs\.nvidia\.com|pytorch\.org)\//, (route) =>
+  route.fulfill({ status: 200, contentType: "text/html", body: "<title>documentation</title>" }),
+);
+const page = await context.newPage();
+page.setDefaultTimeout(30_000);
+let failed = false;
+let step = 0;
+
+try {
+  await waitForServer(port);
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+  await page.locator(".monaco-workbench").waitFor();
+  await page.locator(".statusbar").waitFor();
+  await dismissNotifications();
+
+  // 1. Hover `torch.compile` in a Python file.
+  await openFile("model.py");
+  await goTo(16, 15);
+  let hover = await showHover("torch.compile");
+  expect(hover.includes("torch.compile"), `hover on torch.compile shows it: ${hover}`);
+  expect(/jax\.jit|TorchScript|graph/i.test(hover), `the hover explains and relates it: ${hover}`);
+  await shot("hover-torch-compile");
+  await page.keyboard.press("Escape");
+
+  // 2. The status bar names the CUDA toolchain the server found.
+  const status = page.locator(".statusbar-item", { hasText: /NVRTC 13\.\d+/ });
+  await status.waitFor();
+  const statusText = await status.innerText();
+  expect(/NVRTC 13\.\d+/.test(statusText) && statusText.includes("ptxas"), `status bar: ${statusText}`);
+
+  // 3. Hover a CUDA call.
+  await openFile("vector_add.cu");
+  await goTo(13, 7);
+  hover = await showHover("cudaMalloc");
+  expect(hover.includes("cudaMalloc"), `hover on cudaMalloc: ${hover}`);
+  await shot("hover-cuda-malloc");
+  await page.keyboard.press("Escape");
+
+  // 4. Analyze the kernel from the command palette with the cursor in it; the lens shows the result.
+  await goTo(7, 10);
+  await runCommand("tensorlens: Analyze kernel");
+  const lens = page.locator(".codelens-decoration", { hasText: "regs" });
+  await lens.first().waitFor({ timeout: 60_000 });
+  const lensText = await lens.first().innerText();
+  expect(/sm_90 · \d+ regs · .* occupancy \d+%/.test(lensText), `kernel lens: ${lensText}`);
+  await shot("kernel-analysis-lens");
+
+  // 5. Show PTX opens a read-only PTX document.
+  await runCommand("tensorlens: Show PTX");
+  const ptxTab = page.locator(".tab", { hasText: "vector_add.ptx" });
+  await ptxTab.waitFor();
+  await page.locator(".view-line", { hasText: ".entry" }).first().waitFor();
+  await shot("show-ptx");
+  await runCommand("View: Close Editor");
+
+  // 6. Follow a document link: Open Link at the include asks to open the docs site.
+  await openFile("vector_add.cu");
+  await goTo(3, 12);
+  const popup = context.waitForEvent("page", { timeout: 20_000 }).catch(() => null);
+  await runCommand("Open Link");
+  const openButton = page.locator(".monaco-dialog-box .monaco-button", { hasText: /^Open$/ });
+  if (await openButton.isVisible({ timeout: 5_000 }).catch(() => false)) {
+    await shot("open-link-dialog");
+    await openButton.click();
+  }
+  const opened = await popup;
+  await opened?.waitForLoadState().catch(() => {});
+  const openedUrl = opened ? opened.url() : "";
+  expect(/nvidia\.com/.test(openedUrl), `the link opened NVIDIA's documentation: ${openedUrl || "no page opened"}`);
+  if (opened) {
+    await opened.close();
+  }
+
+  // 7. Quick fix: wrap the unchecked cudaMalloc in a status check, save, read the file back.
+  await page.bringToFront();
+  await goTo(13, 7);
+  await page.keyboard.press("Control+.");
+  const fix = page.locator(".action-widget .monaco-list-row", { hasText: "Check the cudaError_t of cudaMalloc" });
+  await fix.first().waitFor();
+  await shot("quick-fix-menu");
+  await fix.first().click();
+  await page.keyboard.press("Control+S");
+  await waitFor(() => readFileSync(join(workspace, "vector_add.cu"), "utf8").includes("CUDA_CHECK(cudaMalloc(&a"), "the fixed file is saved");
+  const fixed = readFileSync(join(workspace, "vector_add.cu"), "utf8");
+  expect(fixed.includes("#define CUDA_CHECK"), "the fix added a CUDA_CHECK macro");
+
+  // 8. Hover in a notebook cell: `torch` was imported in another cell.
+  await openFile("cells.ipynb");
+  const cellWord = page.locator(".notebook-editor .view-line span", { hasText: /^softmax$/ }).first();
+  await cellWord.waitFor();
+  await cellWord.hover();
+  const cellHover = page.locator(".monaco-hover-content", { hasText: "torch.softmax" }).first();
+  await cellHover.waitFor();
+  hover = await cellHover.innerText();
+  expect(hover.includes("torch.softmax"), `notebook hover: ${hover}`);
+  await shot("notebook-hover");
+
+  // 9. The catalog search quick pick.
+  await runCommand("tensorlens: Search catalog");
+  const search = page.locator('.quick-input-widget input[placeholder^="Search PyTorch"]');
+  await search.waitFor();
+  await search.fill("matmul");
+  await page.keyboard.press("Enter");
+  const first = page.locator(".quick-input-list .monaco-list-row").first();
+  await first.waitFor();
+  const firstText = await first.innerText();
+  expect(/^(cupy|torch|jax\.numpy|tensorflow\.linalg|mlx\.core)\.matmul/.test(firstText), `search keeps the server's ranking: ${firstText}`);
+  const row = page.locator(".quick-input-list .monaco-list-row", { hasText: "jax.numpy.matmul" });
+  await row.first().waitFor();
+  await shot("catalog-search");
+  await page.keyboard.press("Escape");
+} catch (error) {
+  failed = true;
+  console.error(`FAILED at step ${step}: ${error.stack ?? error}`);
+  await shot("failure").catch(() => {});
+} finally {
+  await browser.close().catch(() => {});
+  server.kill();
+}
+if (failed) {
+  console.error(`code-server log:\n${serverLog.slice(-4000)}`);
+  process.exit(1);
+}
+console.log(`all VS Code steps passed; screenshots in ${shots}`);
+
+function expect(condition, message) {
+  if (!condition) {
+    throw new Error(message);
+  }
+  console.log(`  ok: ${message.split("\n")[0].slice(0, 160)}`);
+}
+
+async function shot(name) {
+  step += 1;
+  await page.screenshot({ path: join(shots, `${String(step).padStart(2, "0")}-${name}.png`) });
+}
+
+async function openFile(name) {
+  await page.keyboard.press("Control+P");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor();
+  await input.fill(name);
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor();
+  await page.keyboard.press("Enter");
+  await page.locator(".tab.active", { hasText: name }).waitFor();
+  await page.waitForTimeout(500);
+}
+
+async function goTo(line, column) {
+  await page.keyboard.press("Control+G");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor();
+  await input.fill(`:${line}:${column}`);
+  await page.keyboard.press("Enter");
+  await page.waitForTimeout(200);
+}
+
+async function runCommand(title) {
+  await page.keyboard.press("F1");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor();
+  await input.fill(`>${title}`);
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor();
+  await page.keyboard.press("Enter");
+}
+
+/** Shows the hover at the cursor until it mentions `expected` (the server may still be starting),
+ * and returns the text of all its parts. */
+async function showHover(expected) {
+  let text = "";
+  for (let attempt = 0; attempt < 10; attempt += 1) {
+    await runCommand("Show or Focus Hover");
+    const parts = page.locator(".monaco-hover");
+    if (await parts.first().isVisible({ timeout: 3_000 }).catch(() => false)) {
+      await page.waitForTimeout(300);
+      text = await page.evaluate(() =>
+        [...document.querySelectorAll(".monaco-hover")].map((e) => e.innerText).join("\n"),
+      );
+      if (text.includes(expected)) {
+        return text;
+      }
+    }
+    await page.keyboard.press("Escape");
+    await page.waitForTimeout(1_000);
+  }
+  throw new Error(`no hover mentioning ${expected} appeared (last: ${text})`);
+}
+
+async function dismissNotifications() {
+  await page.waitForTimeout(1_000);
+  const close = page.locator(".notifications-toasts .codicon-notifications-clear-all, .notification-toast .codicon-close");
+  for (const button of await close.all()) {
+    await button.click().catch(() => {});
+  }
+}
+
+async function waitFor(check, what, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    if (check()) {
+      console.log(`  ok: ${what}`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out: ${what}`);
+}
+
+async function waitForServer(port) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (response.ok) {
+        return;
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`code-server did not start:\n${serverLog}`);
+}
+
+function freePort() {
+  return new Promise((resolvePort) => {
+    const probe = createServer();
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolvePort(port));
+    });
+  });
+}
