@@ -8,9 +8,12 @@ pub mod annotation;
 pub mod device_code;
 pub mod document;
 pub mod embedded;
+pub mod expr;
 pub mod nvrtc;
 pub mod occupancy;
 pub mod ptxas;
+pub mod spec;
+pub mod stats;
 pub mod toolchain;
 
 use std::sync::atomic::{AtomicBool, Ordering};
