@@ -12,6 +12,7 @@ struct Args {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // Parsed once; boxing would only obscure the clap definitions.
 enum Command {
     /// Serve the Language Server Protocol on stdin/stdout (what editors run).
     Serve {
@@ -40,6 +41,7 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)]
 enum KernelCommand {
     /// Analyze every kernel of a file (.cu, .cuh, C++, or Python with CUDA in strings), or one.
     Analyze {
@@ -60,6 +62,36 @@ enum KernelCommand {
         #[command(flatten)]
         options: KernelOptions,
     },
+    /// Time one kernel on the GPU (through the worker, as the editor does) and print the result.
+    Time {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        kernel: String,
+        /// Problem size (overrides `n=` in the annotation).
+        #[arg(long)]
+        n: Option<u64>,
+        /// Keep L2 warm between samples (default: cleared before each).
+        #[arg(long)]
+        hot: bool,
+        /// Run the worker through this command prefix, e.g. --launcher ssh --launcher gpu-host.
+        #[arg(long)]
+        launcher: Vec<String>,
+        /// The tensorlens binary on the other side of the launcher.
+        #[arg(long)]
+        remote: Option<String>,
+        /// Time budget in seconds (default 15).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Seconds after which the worker is killed (default: the budget plus 30 s for start-up).
+        #[arg(long)]
+        timeout: Option<f64>,
+        #[command(flatten)]
+        options: KernelOptions,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The timing worker: JSON lines on stdin/stdout, one CUDA context (started by the server).
+    Worker,
     /// Show which NVRTC, ptxas, CUDA headers and GPU would be used.
     Toolchain {
         #[command(flatten)]
@@ -160,6 +192,15 @@ fn main() -> ExitCode {
                 tensorlens::cli::kernel_ptx(&file, &kernel, &options.settings())
             }
             KernelCommand::Toolchain { options, json } => tensorlens::cli::kernel_toolchain(&options.settings(), json),
+            KernelCommand::Time { file, kernel, n, hot, launcher, remote, seconds, timeout, options, json } => {
+                let mut settings = options.settings();
+                settings.timing_hot = hot;
+                settings.timing_launcher = launcher;
+                settings.timing_worker = remote;
+                settings.timing_seconds = seconds;
+                tensorlens::cli::kernel_time(&file, &kernel, n, timeout, &settings, json)
+            }
+            KernelCommand::Worker => tensorlens::kernels::worker::serve(),
         },
         Command::Catalog { command } => match command {
             CatalogCommand::Search { query, limit, json } => tensorlens::cli::catalog_search(&query, limit, json),

@@ -5,3 +5,4 @@
 mod nvrtc;
 mod occupancy;
 mod support;
+mod timing;

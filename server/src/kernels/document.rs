@@ -7,7 +7,10 @@ use std::path::Path;
 use super::analyze::{Analysis, AnalyzeError, Analyzer, CompilerMessage, Severity, Target};
 use super::device_code::{file_dir, IncludeResolver, KernelDef};
 use super::embedded::{cuda_sources, EmbeddedSource};
+use super::spec::{launch_spec, substitute_template};
+use super::stats::StopRule;
 use super::toolchain::{Settings, Toolchain};
+use super::worker::TimeRequest;
 use super::Cancel;
 use crate::parse::Language;
 
@@ -113,6 +116,51 @@ impl DocumentKernels {
     ) -> Result<std::sync::Arc<str>, AnalyzeError> {
         let lines = |line| self.line_in_document(site.source, line);
         analyzer.ptx(toolchain, settings, &self.target(site, path, toolchain, &lines), cancel)
+    }
+
+    /// Everything the worker needs to time `site`: compiles it (or takes the cached compile), and
+    /// builds the launch spec from its annotation or signature. `n` overrides the problem size.
+    #[allow(clippy::too_many_arguments)]
+    pub fn timing_request(
+        &self,
+        site: &KernelSite,
+        path: &str,
+        analyzer: &Analyzer,
+        toolchain: &Toolchain,
+        settings: &Settings,
+        n: Option<u64>,
+        cancel: &Cancel,
+    ) -> Result<(TimeRequest, Analysis), String> {
+        let analysis = self.analyze(site, path, analyzer, toolchain, settings, cancel).map_err(|e| e.to_string())?;
+        let ptx = self.ptx(site, path, analyzer, toolchain, settings, cancel).map_err(|e| e.to_string())?;
+        let kernel = &site.kernel;
+        let args = analysis.name_expression.split_once('<').map(|(_, rest)| rest.trim_end_matches('>').to_string());
+        let params: Vec<String> = match (&kernel.template_params, &args) {
+            (Some(template), Some(args)) => {
+                kernel.params.iter().map(|p| substitute_template(p, template, args)).collect()
+            }
+            _ => kernel.params.clone(),
+        };
+        let mut annotation = kernel.annotation.clone();
+        if let Some(n) = n {
+            annotation.entries.push(("n".into(), n.to_string()));
+        }
+        let spec = launch_spec(&params, &annotation, analysis.block_size).map_err(|e| e.to_string())?;
+        let mut rule = StopRule::default();
+        if let Some(seconds) = settings.timing_seconds {
+            rule.timeout_seconds = seconds;
+        }
+        if let Some(noise) = settings.timing_noise {
+            rule.max_noise = noise;
+        }
+        let request = TimeRequest {
+            ptx: ptx.to_string(),
+            entry: analysis.lowered_name.clone(),
+            spec,
+            rule,
+            cold: !settings.timing_hot,
+        };
+        Ok((request, analysis))
     }
 
     /// Places compiler messages of `site`'s source in the document: from the caret to the end of

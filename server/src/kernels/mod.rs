@@ -14,7 +14,9 @@ pub mod occupancy;
 pub mod ptxas;
 pub mod spec;
 pub mod stats;
+pub mod timing;
 pub mod toolchain;
+pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

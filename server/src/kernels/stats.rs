@@ -97,8 +97,9 @@ pub fn batch_size(single_seconds: f64, target_seconds: f64) -> u32 {
     if single_seconds <= 0.0 || !single_seconds.is_finite() {
         return 1000;
     }
-    // The small tolerance keeps 1e-3 / 2e-6 at 500, not 501.
-    (target_seconds / single_seconds - 1e-9).ceil().clamp(1.0, 1000.0) as u32
+    // A relative tolerance keeps 1e-3 / 2e-6 at 500, not 501, and absorbs the f32 rounding of
+    // event times (40 µs arrives as 39.99999 µs).
+    (target_seconds / single_seconds * (1.0 - 1e-6)).ceil().clamp(1.0, 1000.0) as u32
 }
 
 #[cfg(test)]
@@ -133,6 +134,7 @@ mod tests {
     fn short_kernels_are_batched() {
         assert_eq!(batch_size(2e-6, 1e-3), 500);
         assert_eq!(batch_size(5e-3, 1e-3), 1);
+        assert_eq!(batch_size(f64::from(0.04f32) / 1e3, 1e-3), 25);
         assert_eq!(batch_size(1e-9, 1e-3), 1000);
         assert_eq!(batch_size(0.0, 1e-3), 1000);
     }

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 /// The kernel settings users can give (`tensorlens` settings object, camelCase keys).
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
     /// Target architecture (`sm_90`) when no GPU says otherwise.
@@ -27,6 +27,17 @@ pub struct Settings {
     /// Template arguments per kernel name, for template kernels without an annotation:
     /// `{"reduce": "float, 256"}`.
     pub kernel_template_args: std::collections::BTreeMap<String, String>,
+    /// Command prefix that runs the timing worker elsewhere: `["ssh", "gpu-host"]`,
+    /// `["srun", "--gres=gpu:1"]`. Empty: on this machine.
+    pub timing_launcher: Vec<String>,
+    /// The tensorlens binary on the far side of the launcher (default `tensorlens`).
+    pub timing_worker: Option<String>,
+    /// Time budget per measurement in seconds (default 15).
+    pub timing_seconds: Option<f64>,
+    /// Relative noise under which sampling stops (default 0.005 = 0.5%).
+    pub timing_noise: Option<f64>,
+    /// Keep L2 warm between samples instead of clearing it.
+    pub timing_hot: bool,
     /// An architecture asked for explicitly (the CLI's `--arch`): wins over the GPU's.
     #[serde(skip)]
     pub arch_override: Option<String>,
