@@ -7,32 +7,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support;
-
-/// The folder holding the stand-in as both `libcuda.so.1` and `libcuda.so`.
-fn stand_in() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fake-libcuda");
-        std::fs::create_dir_all(&dir).unwrap();
-        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/cuda/fake_libcuda.c");
-        let built = Command::new("cc")
-            .args(["-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror", "-o"])
-            .arg(dir.join("libcuda.so.1"))
-            .arg(&source)
-            .output()
-            .expect("run cc");
-        assert!(built.status.success(), "building the stand-in failed:\n{}", String::from_utf8_lossy(&built.stderr));
-        let _ = std::fs::remove_file(dir.join("libcuda.so"));
-        std::os::unix::fs::symlink("libcuda.so.1", dir.join("libcuda.so")).unwrap();
-        dir
-    })
-}
+use crate::support::{self, stand_in};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("timing").join(name);

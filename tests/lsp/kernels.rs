@@ -41,8 +41,8 @@ fn lens_command_progress_and_hover_for_a_kernel() {
 
     let (name_line, name_col) = find(&text, "matmul_tiled(", 0);
     let before = lenses(&mut client, &uri);
-    assert_eq!(before.len(), 1, "{before:?}");
-    assert_eq!(before[0]["command"]["title"], "Analyze");
+    let titles: Vec<&str> = before.iter().map(|l| l["command"]["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["Analyze", "Time"], "{before:?}");
     assert_eq!(before[0]["range"]["start"]["line"], name_line);
 
     // A cursor anywhere in the body picks the kernel.
@@ -63,9 +63,9 @@ fn lens_command_progress_and_hover_for_a_kernel() {
     client.wait_for(|m| m["method"] == "workspace/codeLens/refresh");
 
     let after = lenses(&mut client, &uri);
-    assert_eq!(after.len(), 2, "{after:?}");
-    assert_eq!(after[1]["command"]["title"], summary);
-    assert_eq!(after[1]["command"]["command"], "tensorlens.showPtx");
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert_eq!(after[2]["command"]["title"], summary);
+    assert_eq!(after[2]["command"]["command"], "tensorlens.showPtx");
 
     let hover = client.hover_text(&uri, name_line, name_col + 2);
     assert!(
@@ -145,7 +145,7 @@ fn compile_errors_land_on_the_line_and_clear_when_fixed() {
     });
     let fixed = lenses(&mut client, &uri);
     let broken_result =
-        fixed.iter().filter(|l| l["range"]["start"]["line"] == find(&text, "broken(", 0).0).nth(1).unwrap();
+        fixed.iter().filter(|l| l["range"]["start"]["line"] == find(&text, "broken(", 0).0).nth(2).unwrap();
     assert!(broken_result["command"]["title"].as_str().unwrap().starts_with("sm_90 · "), "{fixed:?}");
     client.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
@@ -194,7 +194,7 @@ fn without_nvrtc_the_answer_says_what_to_install() {
     assert!(error.contains("NVRTC") && error.contains("nvidia-cuda-nvrtc"), "{response}");
     assert!(started.elapsed() < std::time::Duration::from_secs(2), "answers quickly: {:?}", started.elapsed());
     let lens = lenses(&mut client, &uri);
-    assert!(lens[1]["command"]["title"].as_str().unwrap().starts_with("✗ NVRTC"), "{lens:?}");
+    assert!(lens[2]["command"]["title"].as_str().unwrap().starts_with("✗ NVRTC"), "{lens:?}");
     let toolchain = client.request("workspace/executeCommand", json!({ "command": "tensorlens.kernelToolchain" }));
     assert!(toolchain["summary"].as_str().unwrap().starts_with("no NVRTC"), "{toolchain}");
     client.shutdown();
@@ -250,4 +250,93 @@ fn settings_that_arrive_after_start_up_find_nvrtc() {
     assert!(after["summary"].as_str().unwrap().starts_with("NVRTC 13."), "{after}");
     client.shutdown();
     let _ = std::fs::remove_dir_all(&home);
+}
+
+/// A server whose timing worker finds the stand-in driver (tests/cuda/fake_libcuda.c) through the
+/// launcher prefix, as `ssh gpu-host` would find a real one.
+fn timing_client(extra: Value) -> (Client, Value) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tensorlens"));
+    command.arg("serve").env_remove("LD_LIBRARY_PATH");
+    let capabilities =
+        json!({ "workspace": { "codeLens": { "refreshSupport": true } }, "window": { "workDoneProgress": true } });
+    let mut options = json!({ "nvrtcPath": toolkit() });
+    if let (Some(options), Some(extra)) = (options.as_object_mut(), extra.as_object()) {
+        options.extend(extra.clone());
+    }
+    Client::spawn_with_options(command, capabilities, None, options)
+}
+
+const TIMED_KERNEL: &str = "// tensorlens: n=1<<20 block=128\n__global__ void scale(float* x, float s, int n) {\n    int i = blockIdx.x * blockDim.x + threadIdx.x;\n    if (i < n) x[i] *= s;\n}\n";
+
+#[test]
+fn timing_without_a_gpu_says_so_quickly() {
+    let (mut client, _) = timing_client(json!({}));
+    let uri = "file:///tmp/tensorlens-timing-none.cu";
+    client.open(uri, "cuda-cpp", TIMED_KERNEL);
+    let started = std::time::Instant::now();
+    let response = client.request_raw(
+        "workspace/executeCommand",
+        json!({ "command": "tensorlens.timeKernel", "arguments": [{ "uri": uri, "kernel": "scale" }] }),
+    );
+    let error = response["result"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("no NVIDIA driver") && error.contains("timingLauncher"), "{response}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+    let titles: Vec<String> =
+        lenses(&mut client, uri).iter().map(|l| l["command"]["title"].as_str().unwrap().to_string()).collect();
+    assert!(titles.iter().any(|t| t.starts_with("⏱ ✗ no NVIDIA driver")), "{titles:?}");
+    assert!(client.hover_text(uri, 1, 17).contains("no NVIDIA driver"));
+    client.shutdown();
+}
+
+#[test]
+fn timing_through_a_launcher_gives_lenses_hovers_and_history() {
+    let launcher = json!([
+        "env",
+        format!("LD_LIBRARY_PATH={}", super::cuda_support::stand_in().display()),
+        "FAKE_CUDA_MS=0.0400,0.0401,0.0399,0.0400"
+    ]);
+    let (mut client, _) =
+        timing_client(json!({ "timingLauncher": launcher, "timingWorker": env!("CARGO_BIN_EXE_tensorlens") }));
+    let uri = "file:///tmp/tensorlens-timing-launcher.cu";
+    client.open(uri, "cuda-cpp", TIMED_KERNEL);
+    let time = |client: &mut Client| {
+        client.request("workspace/executeCommand", json!({ "command": "tensorlens.timeKernel", "arguments": [{ "uri": uri, "position": { "line": 3, "character": 8 } }] }))
+    };
+    let first = time(&mut client);
+    assert!(first["summary"].as_str().unwrap().starts_with("⏱ 40.0 µs ±0."), "{first}");
+    assert_eq!(first["timing"]["device"]["name"], "tensorlens stand-in GPU");
+    assert_eq!(first["spec"]["n"], 1 << 20);
+    assert!(first["change_percent"].is_null());
+    client.wait_for(|m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end");
+    let second = time(&mut client);
+    assert_eq!(second["change_percent"], 0.0, "{second}");
+    let titles: Vec<String> =
+        lenses(&mut client, uri).iter().map(|l| l["command"]["title"].as_str().unwrap().to_string()).collect();
+    assert!(titles.iter().any(|t| t.starts_with("⏱ 40.0 µs") && t.ends_with("(+0.0% vs before)")), "{titles:?}");
+    let hover = client.hover_text(uri, 1, 17);
+    assert!(
+        hover.contains("**Timing**") && hover.contains("tensorlens stand-in GPU") && hover.contains("n = 1048576"),
+        "{hover}"
+    );
+    let history = client.request("tensorlens/kernelTimings", json!({ "uri": uri }));
+    let runs = history["kernels"][0]["history"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs[1]["timing"]["samples"].as_array().unwrap().len() >= 10);
+    client.shutdown();
+}
+
+#[test]
+fn timing_can_be_turned_off() {
+    let (mut client, _) = timing_client(json!({ "timingEnabled": false }));
+    let uri = "file:///tmp/tensorlens-timing-off.cu";
+    client.open(uri, "cuda-cpp", TIMED_KERNEL);
+    let titles: Vec<String> =
+        lenses(&mut client, uri).iter().map(|l| l["command"]["title"].as_str().unwrap().to_string()).collect();
+    assert_eq!(titles, ["Analyze"]);
+    let refused = client.request_raw(
+        "workspace/executeCommand",
+        json!({ "command": "tensorlens.timeKernel", "arguments": [{ "uri": uri, "kernel": "scale" }] }),
+    );
+    assert!(refused["error"]["message"].as_str().unwrap().contains("timing is off"), "{refused}");
+    client.shutdown();
 }

@@ -38,6 +38,8 @@ pub struct Settings {
     pub timing_noise: Option<f64>,
     /// Keep L2 warm between samples instead of clearing it.
     pub timing_hot: bool,
+    /// `false` turns timing off (editors send it for untrusted workspaces).
+    pub timing_enabled: Option<bool>,
     /// An architecture asked for explicitly (the CLI's `--arch`): wins over the GPU's.
     #[serde(skip)]
     pub arch_override: Option<String>,

@@ -19,7 +19,19 @@ pub const SHOW_PTX: &str = "tensorlens.showPtx";
 /// Which NVRTC, ptxas, headers and GPU the server uses. No arguments.
 pub const KERNEL_TOOLCHAIN: &str = "tensorlens.kernelToolchain";
 
-pub const COMMANDS: &[&str] = &[OPEN_URL, SEARCH_CATALOG_COMMAND, ANALYZE_KERNEL, SHOW_PTX, KERNEL_TOOLCHAIN];
+/// Times a kernel on the GPU through the worker. Same arguments as ANALYZE_KERNEL; returns the
+/// run's record: `summary`, `timing` (device, median/min/max/noise, bandwidth, ...), `spec`,
+/// `change_percent`, `warnings`, or `error`.
+pub const TIME_KERNEL: &str = "tensorlens.timeKernel";
+/// What the timing lens runs: the kernel's history (`{"kernels": [{"kernel", "history"}]}`).
+/// Arguments: `[{"uri", "kernel"}]`. Editors may show it their own way (a panel, a table).
+pub const SHOW_TIMING: &str = "tensorlens.showTiming";
+
+pub const COMMANDS: &[&str] =
+    &[OPEN_URL, SEARCH_CATALOG_COMMAND, ANALYZE_KERNEL, SHOW_PTX, KERNEL_TOOLCHAIN, TIME_KERNEL, SHOW_TIMING];
+
+/// Custom request with a document's timing history. Params: `{"uri", "kernel"?}`.
+pub const KERNEL_TIMINGS: &str = "tensorlens/kernelTimings";
 
 /// Custom request with the same answer as the search command, for plugins that prefer requests.
 pub const SEARCH_CATALOG: &str = "tensorlens/searchCatalog";

@@ -56,6 +56,10 @@ enum Outcome {
 }
 
 impl KernelState {
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
     pub fn toolchain(&self, settings: &Settings) -> Arc<Toolchain> {
         let mut cached = lock(&self.toolchain);
         match &*cached {
@@ -141,6 +145,37 @@ struct KernelArgs {
     kernel: Option<String>,
 }
 
+/// A kernel command's target, taken from the document store.
+pub(super) struct KernelRequest {
+    pub(super) doc: Document,
+    pub(super) language: Language,
+    pub(super) uri: Uri,
+    pub(super) selection: Option<Range<usize>>,
+    pub(super) kernel: Option<String>,
+}
+
+impl KernelRequest {
+    /// The kernel named or selected.
+    pub(super) fn site<'a>(&self, kernels: &'a DocumentKernels) -> std::result::Result<&'a KernelSite, String> {
+        match (&self.kernel, &self.selection) {
+            (Some(name), _) => kernels.named(name).ok_or_else(|| format!("no kernel named `{name}` in this file")),
+            (None, Some(selection)) => kernels.at(selection.clone()).ok_or_else(|| {
+                if kernels.sites.is_empty() {
+                    "no __global__ function in this file".to_string()
+                } else {
+                    "the selection is not in a kernel: put the cursor inside a __global__ function".to_string()
+                }
+            }),
+            (None, None) => Err("say which kernel: a range, a position or a kernel name".into()),
+        }
+    }
+
+    /// The file name compilers report; the URI itself for unsaved documents.
+    pub(super) fn path(&self) -> String {
+        self.uri.to_file_path().map(|p| p.display().to_string()).unwrap_or_else(|| self.uri.as_str().to_string())
+    }
+}
+
 struct CancelOnDrop(Cancel);
 
 impl Drop for CancelOnDrop {
@@ -149,7 +184,7 @@ impl Drop for CancelOnDrop {
     }
 }
 
-fn text_hash(text: &str) -> u64 {
+pub(super) fn text_hash(text: &str) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut hasher);
     hasher.finish()
@@ -164,7 +199,7 @@ struct Done {
 }
 
 impl Server {
-    fn kernel_settings(&self) -> Settings {
+    pub(super) fn kernel_settings(&self) -> Settings {
         self.state.config.read().unwrap_or_else(|e| e.into_inner()).kernels.clone()
     }
 
@@ -173,6 +208,7 @@ impl Server {
         let Some(language) = snap.doc.language else { return Ok(None) };
         let state = self.state.clone();
         let uri = uri.clone();
+        let timing_enabled = self.kernel_settings().timing_enabled != Some(false);
         super::server::run_blocking(move || {
             let text = snap.doc.text();
             let kernels = DocumentKernels::new(&text, language);
@@ -186,8 +222,23 @@ impl Server {
                     command: Some(Command::new("Analyze".into(), ext::ANALYZE_KERNEL.into(), Some(args.clone()))),
                     data: None,
                 });
+                let current = text_hash(&text[site.range.clone()]);
+                if timing_enabled {
+                    lenses.push(CodeLens {
+                        range,
+                        command: Some(Command::new("Time".into(), ext::TIME_KERNEL.into(), Some(args.clone()))),
+                        data: None,
+                    });
+                    if let Some(title) = state.timing.lens_title(uri.as_str(), &site.kernel.qualified_name, current) {
+                        lenses.push(CodeLens {
+                            range,
+                            command: Some(Command::new(title, ext::SHOW_TIMING.into(), Some(args.clone()))),
+                            data: None,
+                        });
+                    }
+                }
                 let Some(result) = results.iter().find(|r| r.kernel == site.kernel.qualified_name) else { continue };
-                let edited = result.text_hash != text_hash(&text[site.range.clone()]);
+                let edited = result.text_hash != current;
                 let (title, command) = match &result.outcome {
                     Outcome::Analyzed { analysis, .. } => (analysis.summary(), ext::SHOW_PTX),
                     Outcome::Failed { message, .. } => {
@@ -206,13 +257,8 @@ impl Server {
         .await
     }
 
-    /// `tensorlens.analyzeKernel` and `tensorlens.showPtx`.
-    pub(super) async fn kernel_command(
-        &self,
-        command: &str,
-        arguments: Vec<serde_json::Value>,
-        token: Option<ProgressToken>,
-    ) -> Result<Option<LSPAny>> {
+    /// The document and selection a kernel command names, checked.
+    pub(super) fn kernel_request(&self, command: &str, arguments: Vec<serde_json::Value>) -> Result<KernelRequest> {
         let first = arguments.into_iter().next().unwrap_or_default();
         let args: KernelArgs = serde_json::from_value(first).map_err(|err| {
             jsonrpc::Error::invalid_params(format!(
@@ -232,20 +278,26 @@ impl Server {
             }
             (None, None) => None,
         };
-        let show_ptx = command == ext::SHOW_PTX;
-        let progress = self.begin_progress(token, if show_ptx { "Compiling to PTX" } else { "Analyzing kernel" }).await;
+        Ok(KernelRequest { doc: snap.doc, language, uri: args.uri, selection, kernel: args.kernel })
+    }
+
+    /// Runs `work` on the blocking pool under a `$/progress` that says how long it has run, with
+    /// a `Cancel` that is set when the request is cancelled (its future dropped).
+    pub(super) async fn with_progress<T: Send + 'static>(
+        &self,
+        token: Option<ProgressToken>,
+        title: &str,
+        doing: &'static str,
+        work: impl FnOnce(&Cancel) -> T + Send + 'static,
+    ) -> Result<T> {
+        let progress = self.begin_progress(token, title).await;
         let cancel = Cancel::default();
         let _cancel_on_drop = CancelOnDrop(cancel.clone());
-        let state = self.state.clone();
-        let settings = self.kernel_settings();
-        let uri = args.uri.clone();
-        let kernel_name = args.kernel.clone();
-        let work = super::server::run_blocking(move || {
-            analyze_blocking(&state, &snap.doc, language, &uri, selection, kernel_name, &settings, show_ptx, &cancel)
-        });
+        let work = super::server::run_blocking(move || work(&cancel));
         tokio::pin!(work);
-        // Heavy headers (cooperative groups, CUTLASS) can make a compile take many seconds: say
-        // how long it has been running, so a slow compile never looks like a hang.
+        // Heavy headers (cooperative groups, CUTLASS) can make a compile take many seconds, and a
+        // measurement takes up to its budget: say how long it has been running, so slow work never
+        // looks like a hang.
         let started = std::time::Instant::now();
         let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
         ticks.tick().await;
@@ -254,7 +306,7 @@ impl Server {
                 done = &mut work => break done,
                 _ = ticks.tick() => {
                     if let Some(progress) = &progress {
-                        progress.report(format!("compiling for {} s", started.elapsed().as_secs())).await;
+                        progress.report(format!("{doing} for {} s", started.elapsed().as_secs())).await;
                     }
                 }
             }
@@ -262,7 +314,34 @@ impl Server {
         if let Some(progress) = progress {
             progress.finish().await;
         }
-        let done = done?;
+        done
+    }
+
+    /// Asks the client to show lenses again, where it can.
+    pub(super) async fn refresh_lenses(&self) {
+        if self.state.code_lens_refresh.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = self.client.code_lens_refresh().await;
+        }
+    }
+
+    /// `tensorlens.analyzeKernel` and `tensorlens.showPtx`.
+    pub(super) async fn kernel_command(
+        &self,
+        command: &str,
+        arguments: Vec<serde_json::Value>,
+        token: Option<ProgressToken>,
+    ) -> Result<Option<LSPAny>> {
+        let request = self.kernel_request(command, arguments)?;
+        let show_ptx = command == ext::SHOW_PTX;
+        let state = self.state.clone();
+        let settings = self.kernel_settings();
+        let uri = request.uri.clone();
+        let title = if show_ptx { "Compiling to PTX" } else { "Analyzing kernel" };
+        let done = self
+            .with_progress(token, title, "compiling", move |cancel| {
+                analyze_blocking(&state, &request, &settings, show_ptx, cancel)
+            })
+            .await?;
         let Some(done) = done.map_err(jsonrpc::Error::invalid_params)? else {
             return Err(jsonrpc::Error::request_cancelled());
         };
@@ -272,11 +351,9 @@ impl Server {
         if show_ptx {
             return Ok(Some(done.response));
         }
-        self.state.kernels.remember(args.uri.as_str(), done.result);
-        self.publish_diagnostics(args.uri.clone()).await;
-        if self.state.code_lens_refresh.load(std::sync::atomic::Ordering::Relaxed) {
-            let _ = self.client.code_lens_refresh().await;
-        }
+        self.state.kernels.remember(uri.as_str(), done.result);
+        self.publish_diagnostics(uri).await;
+        self.refresh_lenses().await;
         Ok(Some(done.response))
     }
 
@@ -340,32 +417,18 @@ fn next_token() -> u64 {
 
 /// The analysis itself, on the blocking pool. `Err` is a message for the user about the request
 /// (no kernel there); `Ok(None)` means cancelled.
-#[allow(clippy::too_many_arguments)]
 fn analyze_blocking(
     state: &State,
-    doc: &Document,
-    language: Language,
-    uri: &Uri,
-    selection: Option<Range<usize>>,
-    kernel_name: Option<String>,
+    request: &KernelRequest,
     settings: &Settings,
     show_ptx: bool,
     cancel: &Cancel,
 ) -> std::result::Result<Option<Done>, String> {
+    let doc = &request.doc;
     let text = doc.text();
-    let kernels = DocumentKernels::new(&text, language);
-    let site: &KernelSite = match (&kernel_name, &selection) {
-        (Some(name), _) => kernels.named(name).ok_or_else(|| format!("no kernel named `{name}` in this file"))?,
-        (None, Some(selection)) => kernels.at(selection.clone()).ok_or_else(|| {
-            if kernels.sites.is_empty() {
-                "no __global__ function in this file".to_string()
-            } else {
-                "the selection is not in a kernel: put the cursor inside a __global__ function".to_string()
-            }
-        })?,
-        (None, None) => return Err("say which kernel: a range, a position or a kernel name".into()),
-    };
-    let path = uri.to_file_path().map(|p| p.display().to_string()).unwrap_or_else(|| uri.as_str().to_string());
+    let kernels = DocumentKernels::new(&text, request.language);
+    let site = request.site(&kernels)?;
+    let path = request.path();
     let toolchain = state.kernels.toolchain(settings);
     let analyzer = &state.kernels.analyzer;
     let name = site.kernel.qualified_name.clone();

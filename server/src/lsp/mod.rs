@@ -7,6 +7,7 @@ pub mod ext;
 pub mod from_proto;
 mod kernels;
 pub mod server;
+mod timing;
 pub mod to_proto;
 
 pub use server::Server;
@@ -16,6 +17,7 @@ pub async fn serve_stdio() {
     let (service, socket) = tower_lsp_server::LspService::build(Server::new)
         .custom_method(ext::SEARCH_CATALOG, Server::search_catalog)
         .custom_method(ext::VIEW_FILE_TEXT, Server::view_file_text)
+        .custom_method(ext::KERNEL_TIMINGS, Server::kernel_timings)
         .finish();
     tower_lsp_server::Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
 }

@@ -36,6 +36,7 @@ pub(super) struct State {
     pub(super) code_lens_refresh: std::sync::atomic::AtomicBool,
     pub(super) work_done_progress: std::sync::atomic::AtomicBool,
     pub(super) kernels: super::kernels::KernelState,
+    pub(super) timing: super::timing::TimingState,
 }
 
 /// What a request needs, taken under the lock and used after it is released.
@@ -74,6 +75,7 @@ impl Server {
                 code_lens_refresh: Default::default(),
                 work_done_progress: Default::default(),
                 kernels: Default::default(),
+                timing: Default::default(),
             }),
         }
     }
@@ -372,7 +374,12 @@ impl LanguageServer for Server {
         let state = self.state.clone();
         run_blocking(move || {
             let offset = from_proto::offset(&snap.doc, position.position, snap.encoding)?;
-            let analysis = state.kernels.hover_markdown(&snap.doc, offset);
+            let analysis =
+                match (state.kernels.hover_markdown(&snap.doc, offset), state.timing.hover_markdown(&snap.doc, offset))
+                {
+                    (Some(a), Some(t)) => Some(format!("{a}\n{t}")),
+                    (a, t) => a.or(t),
+                };
             match (ide::hover(&snap.doc, &snap.catalog, offset), analysis) {
                 (Some(mut res), Some(analysis)) => {
                     res.markdown = format!("{}\n\n---\n\n{analysis}", res.markdown);
@@ -442,6 +449,16 @@ impl LanguageServer for Server {
         }
         if params.command == ext::KERNEL_TOOLCHAIN {
             return self.kernel_toolchain_command().await;
+        }
+        if params.command == ext::TIME_KERNEL {
+            let token = params.work_done_progress_params.work_done_token.clone();
+            return self.time_kernel_command(params.arguments, token).await;
+        }
+        if params.command == ext::SHOW_TIMING {
+            let args: super::timing::KernelTimingsParams =
+                serde_json::from_value(params.arguments.into_iter().next().unwrap_or_default())
+                    .map_err(|err| jsonrpc::Error::invalid_params(format!("{}: {err}", ext::SHOW_TIMING)))?;
+            return self.kernel_timings(args).await.map(Some);
         }
         let first_arg = params.arguments.first().and_then(|a| a.as_str()).map(str::to_string);
         match params.command.as_str() {
