@@ -236,3 +236,39 @@ fn a_launcher_prefix_runs_the_worker() {
     assert!(run.output.status.success(), "{}", run.stderr());
     assert_eq!(run.json()["device"]["name"], "tensorlens stand-in GPU");
 }
+
+/// On a machine with a GPU: times real kernels and compares with CuPy's measurement
+/// (tests/cuda/gpu_check.py, which also runs without Rust). Elsewhere it prints why it skipped.
+#[test]
+fn gpu_timing_is_plausible_and_agrees_with_an_independent_measurement() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/cuda/gpu_check.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .args(["--binary", env!("CARGO_BIN_EXE_tensorlens"), "--nvrtc-path"])
+        .arg(support::toolkit())
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "GPU checks failed:\n{stdout}");
+    assert!(stdout.contains("SKIPPED") || stdout.contains("vector_add:"), "{stdout}");
+}
+
+/// The GPU check script itself, run against the stand-in so that its every step but CuPy's is
+/// exercised here too (a script that only ever runs on GPU machines would rot unseen).
+#[test]
+fn the_gpu_check_script_runs_against_the_stand_in() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/cuda/gpu_check.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .args(["--binary", env!("CARGO_BIN_EXE_tensorlens"), "--nvrtc-path"])
+        .arg(support::toolkit())
+        .env("LD_LIBRARY_PATH", stand_in())
+        .env("FAKE_CUDA_MS", STEADY_MS)
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("tensorlens stand-in GPU (sm_90), peak 3352 GB/s"), "{stdout}");
+    assert!(stdout.contains("copy:       ⏱ 40.0 µs") && stdout.contains("TFLOP/s"), "{stdout}");
+}

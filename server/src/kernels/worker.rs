@@ -503,7 +503,7 @@ impl Launch {
                 Param::Buffer { element, count, .. } => {
                     let bytes = usize::try_from(count * u64::from(element.bytes())).unwrap_or(usize::MAX);
                     let buffer = DeviceBuffer::new(bytes)?;
-                    buffer.upload(&random.fill(*element, *count as usize))?;
+                    buffer.upload(&random.fill_tiled(*element, *count as usize))?;
                     values.push(buffer.pointer.to_ne_bytes().to_vec());
                     buffers.push(buffer);
                 }
@@ -558,6 +558,19 @@ impl Random {
     /// Uniform in [-1, 1).
     fn unit(&mut self) -> f32 {
         (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+
+    /// `count` elements: a block of 64 Ki random elements repeated, which is as good for timing
+    /// and fast even for gigabyte buffers.
+    fn fill_tiled(&mut self, element: Element, count: usize) -> Vec<u8> {
+        let block = self.fill(element, count.min(1 << 16));
+        let bytes = count * element.bytes() as usize;
+        let mut out = Vec::with_capacity(bytes);
+        while out.len() < bytes && !block.is_empty() {
+            let take = (bytes - out.len()).min(block.len());
+            out.extend_from_slice(&block[..take]);
+        }
+        out
     }
 
     fn fill(&mut self, element: Element, count: usize) -> Vec<u8> {
