@@ -139,6 +139,26 @@ try {
   await shot("show-ptx");
   await runCommand("View: Close Editor");
 
+  // 5b. Time the kernel: this machine has no GPU, and the message says so and what to set.
+  await openFile("vector_add.cu");
+  await goTo(7, 10);
+  await runCommand("tensorlens: Time kernel");
+  const noGpu = page.locator(".notification-toast", { hasText: "no NVIDIA driver" });
+  await noGpu.first().waitFor({ timeout: 30_000 });
+  const noGpuText = await noGpu.first().innerText();
+  expect(noGpuText.includes("timingLauncher"), `timing without a GPU: ${noGpuText}`);
+  await shot("time-kernel-without-gpu");
+  await runCommand("tensorlens: Show kernel timings");
+  await page.locator(".tab", { hasText: "Kernel timings" }).waitFor();
+  // Webviews are nested frames; the panel lists the run that failed for want of a GPU.
+  const panelText = page.frameLocator("iframe.webview").frameLocator("#active-frame").locator("body");
+  await panelText.locator("h2", { hasText: "vector_add" }).waitFor();
+  const panelBody = await panelText.innerText();
+  expect(panelBody.includes("no NVIDIA driver"), `timings panel: ${panelBody.replace(/\s+/g, " ").slice(0, 120)}`);
+  await shot("timings-panel");
+  await runCommand("View: Close Editor");
+  await dismissNotifications();
+
   // 6. Follow a document link: Open Link at the include asks to open the docs site.
   await openFile("vector_add.cu");
   await goTo(3, 12);

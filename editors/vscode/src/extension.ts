@@ -2,6 +2,7 @@
 // a read-only PTX view and a status-bar item for the CUDA toolchain.
 import * as vscode from "vscode";
 import {
+  DidChangeConfigurationNotification,
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
@@ -12,9 +13,11 @@ import {
 
 import * as ext from "./lsp_ext";
 import { findServer } from "./server";
+import { refreshTimings, showTimings } from "./timings_panel";
 
 const PTX_SCHEME = "tensorlens-ptx";
 const searchCatalog = new RequestType<ext.SearchCatalogParams, ext.CatalogEntry[], void>(ext.SEARCH_CATALOG);
+const kernelTimings = new RequestType<{ uri: string; kernel?: string }, ext.KernelTimings, void>(ext.KERNEL_TIMINGS);
 
 let client: LanguageClient | undefined;
 
@@ -29,6 +32,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.workspace.registerTextDocumentContentProvider(PTX_SCHEME, ptxDocuments),
     vscode.commands.registerCommand("tensorlens.analyzeKernelAtCursor", () => analyzeAtCursor()),
     vscode.commands.registerCommand("tensorlens.showPtxAtCursor", () => showPtxAtCursor(ptxDocuments)),
+    vscode.commands.registerCommand("tensorlens.timeKernelAtCursor", () => timeAtCursor()),
+    vscode.commands.registerCommand("tensorlens.showTimings", () => showDocumentTimings()),
     vscode.commands.registerCommand("tensorlens.searchCatalogPick", () => searchCatalogPick()),
     vscode.commands.registerCommand("tensorlens.showToolchain", () => showToolchain(status)),
     vscode.commands.registerCommand("tensorlens.restartServer", async () => {
@@ -39,9 +44,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       if (event.affectsConfiguration("tensorlens.server.path")) {
         await vscode.commands.executeCommand("tensorlens.restartServer");
       } else if (event.affectsConfiguration("tensorlens")) {
+        await sendSettings();
         await updateStatus(status);
       }
     }),
+    // Granting trust turns timing on.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => sendSettings()),
     { dispose: () => void stopClient() },
   );
   await startClient(context, output, ptxDocuments, status);
@@ -83,17 +91,25 @@ async function startClient(
       { scheme: "file", pattern: "**/.tensorlens/catalog/*.toml" },
     ],
     initializationOptions: serverSettings(),
-    synchronize: { configurationSection: "tensorlens" },
     outputChannel: output,
     middleware: {
       // Commands the server names in code lenses come back through here; the PTX answer is
       // opened as a read-only document and a failed analysis is shown, not swallowed.
       executeCommand: async (command, args, next) => {
+        // Kernels run only in trusted workspaces (the server is told too, through timingEnabled).
+        if (command === ext.TIME_KERNEL && !vscode.workspace.isTrusted) {
+          void vscode.window.showWarningMessage("tensorlens: kernel timing runs code, so it is off in untrusted workspaces");
+          return undefined;
+        }
         const result: unknown = await next(command, args);
         if (command === ext.SHOW_PTX) {
           await openPtx(ptxDocuments, result as ext.PtxResult);
         } else if (command === ext.ANALYZE_KERNEL) {
           reportAnalysis(result as ext.KernelAnalysis);
+        } else if (command === ext.TIME_KERNEL) {
+          await reportTiming(result as ext.TimingRecord | undefined, args);
+        } else if (command === ext.SHOW_TIMING) {
+          showTimings(result as ext.KernelTimings, "Kernel timings");
         }
         return result;
       },
@@ -102,6 +118,9 @@ async function startClient(
   client = new LanguageClient("tensorlens", "tensorlens", serverOptions, clientOptions);
   client.onDidChangeState(async (event) => {
     if (event.newState === State.Running) {
+      // Settings can arrive after activation (code-server loads user settings late): send what
+      // is known now, and again on every change.
+      await sendSettings();
       await updateStatus(status);
     } else if (event.newState === State.Stopped) {
       status.text = "$(circle-slash) tensorlens";
@@ -125,7 +144,8 @@ async function stopClient(): Promise<void> {
   }
 }
 
-/** The settings the server reads (server/src/lsp/config.rs), from this extension's configuration. */
+/** The settings the server reads (server/src/lsp/config.rs), from this extension's configuration,
+ * plus whether timing may run (only in trusted workspaces). */
 function serverSettings(): Record<string, unknown> {
   const config = vscode.workspace.getConfiguration("tensorlens");
   const keys = [
@@ -137,8 +157,21 @@ function serverSettings(): Record<string, unknown> {
     "nvrtcFlags",
     "kernelBlockSize",
     "kernelTemplateArgs",
+    "timingLauncher",
+    "timingWorker",
+    "timingSeconds",
+    "timingNoise",
+    "timingHot",
   ];
-  return Object.fromEntries(keys.map((key) => [key, config.get(key)]));
+  const settings: Record<string, unknown> = Object.fromEntries(keys.map((key) => [key, config.get(key)]));
+  settings.timingEnabled = vscode.workspace.isTrusted;
+  return settings;
+}
+
+async function sendSettings(): Promise<void> {
+  if (client?.isRunning()) {
+    await client.sendNotification(DidChangeConfigurationNotification.type, { settings: { tensorlens: serverSettings() } });
+  }
 }
 
 async function executeServerCommand<T>(command: string, args: unknown[]): Promise<T | undefined> {
@@ -191,6 +224,47 @@ function reportAnalysis(result: ext.KernelAnalysis | undefined): void {
   } else if (result.summary) {
     vscode.window.setStatusBarMessage(`$(check) ${result.qualified_name}: ${result.summary}`, 8000);
   }
+}
+
+async function timeAtCursor(): Promise<void> {
+  const target = kernelTarget();
+  if (!target) {
+    return;
+  }
+  if (!vscode.workspace.isTrusted) {
+    void vscode.window.showWarningMessage("tensorlens: kernel timing runs code, so it is off in untrusted workspaces");
+    return;
+  }
+  const result = await executeServerCommand<ext.TimingRecord>(ext.TIME_KERNEL, [target]);
+  await reportTiming(result, [target]);
+}
+
+/** A timing result: its line in the status bar, an error with the way out, the panel updated. */
+async function reportTiming(result: ext.TimingRecord | undefined, args: unknown[]): Promise<void> {
+  if (!result) {
+    return;
+  }
+  if (result.error) {
+    const choice = await vscode.window.showErrorMessage(`tensorlens: ${result.error}`, "Set a timing launcher");
+    if (choice) {
+      await vscode.commands.executeCommand("workbench.action.openSettings", "tensorlens.timingLauncher");
+    }
+  } else {
+    vscode.window.setStatusBarMessage(`${result.kernel}: ${result.summary}`, 10000);
+  }
+  const target = args[0] as ext.KernelTarget | undefined;
+  if (target && client?.isRunning()) {
+    refreshTimings(await client.sendRequest(kernelTimings, { uri: target.uri }));
+  }
+}
+
+async function showDocumentTimings(): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || !client?.isRunning()) {
+    return;
+  }
+  const timings = await client.sendRequest(kernelTimings, { uri: editor.document.uri.toString() });
+  showTimings(timings, `Kernel timings: ${vscode.workspace.asRelativePath(editor.document.uri)}`);
 }
 
 async function showPtxAtCursor(ptxDocuments: PtxDocuments): Promise<void> {

@@ -65,3 +65,47 @@ export interface CatalogEntry {
   docs: string;
   equivalents: string[];
 }
+
+/** Server command: time a kernel on the GPU through the worker. Argument: KernelTarget. */
+export const TIME_KERNEL = "tensorlens.timeKernel";
+/** Server command (the timing lens): a kernel's history. Argument: {uri, kernel}. */
+export const SHOW_TIMING = "tensorlens.showTiming";
+/** Custom request: timing history of a document's kernels. */
+export const KERNEL_TIMINGS = "tensorlens/kernelTimings";
+
+export interface TimingSummary {
+  samples: number;
+  median: number;
+  min: number;
+  max: number;
+  mean: number;
+  noise: number;
+}
+
+export interface Timing {
+  device: { name: string; arch: string; peak_bandwidth_gbs: number };
+  summary: TimingSummary;
+  stop: "converged" | "timed_out";
+  batch: number;
+  cold: boolean;
+  bandwidth_gbs: number;
+  bandwidth_fraction: number;
+  flops_per_second: number | null;
+  samples: number[];
+}
+
+/** One timing run: the answer to TIME_KERNEL and an entry of a kernel's history. */
+export interface TimingRecord {
+  kernel: string;
+  at: number;
+  summary: string;
+  change_percent: number | null;
+  warnings: string[];
+  error?: string | null;
+  timing?: Timing | null;
+  spec?: { explained: string[] } | null;
+}
+
+export interface KernelTimings {
+  kernels: { kernel: string; history: TimingRecord[] }[];
+}
