@@ -147,6 +147,7 @@ try {
   await noGpu.first().waitFor({ timeout: 30_000 });
   const noGpuText = await noGpu.first().innerText();
   expect(noGpuText.includes("timingLauncher"), `timing without a GPU: ${noGpuText}`);
+  await page.locator(".codelens-decoration", { hasText: "⏱ ✗ no NVIDIA driver" }).first().waitFor();
   await shot("time-kernel-without-gpu");
   await runCommand("tensorlens: Show kernel timings");
   await page.locator(".tab", { hasText: "Kernel timings" }).waitFor();
