@@ -1,0 +1,56 @@
+-- tensorlens' own commands and requests: the client side of server/src/lsp/ext.rs (kept in step with
+-- it, as editors/vscode/src/lsp_ext.ts is), and the calls that send them.
+
+local M = {}
+
+--- Server command: compile a kernel with NVRTC, report resources and occupancy. Argument: a target
+--- `{ uri, range | position | kernel }`. Answers the analysis (`summary`, `markdown`, `registers`, ...)
+--- or `{ error, messages }`.
+M.ANALYZE_KERNEL = 'tensorlens.analyzeKernel'
+--- Server command: the kernel's PTX. Same argument; answers `{ kernel, text, languageId = 'ptx', uri }`
+--- or `{ kernel, error }`.
+M.SHOW_PTX = 'tensorlens.showPtx'
+--- Server command: which NVRTC, ptxas, headers and GPU the server uses. No arguments.
+M.KERNEL_TOOLCHAIN = 'tensorlens.kernelToolchain'
+--- Server command: open a URL in the browser (the server asks back with window/showDocument).
+M.OPEN_URL = 'tensorlens.openUrl'
+--- Server command: catalog search. Argument: the query.
+M.SEARCH_CATALOG_COMMAND = 'tensorlens.searchCatalog'
+--- Request: catalog search. Params `{ query, limit? }`; answers a list of catalog entries
+--- `{ name, kind, system, summary, signature, docs, equivalents }`.
+M.SEARCH_CATALOG = 'tensorlens/searchCatalog'
+--- Request: the text the server holds for a document. Params: a TextDocumentIdentifier.
+M.VIEW_FILE_TEXT = 'tensorlens/viewFileText'
+
+--- Runs a server command and calls `on_result(err, result)` in the main loop.
+---@param client vim.lsp.Client
+---@param command string
+---@param arguments any[]
+---@param bufnr integer
+---@param on_result fun(err: lsp.ResponseError?, result: any)
+function M.execute(client, command, arguments, bufnr, on_result)
+  local params = { command = command, arguments = arguments }
+  local ok = client:request('workspace/executeCommand', params, function(err, result)
+    on_result(err, result)
+  end, bufnr)
+  if not ok then
+    on_result({ code = -32803, message = 'the tensorlens server is not running' }, nil)
+  end
+end
+
+--- Sends a request and calls `on_result(err, result)` in the main loop.
+---@param client vim.lsp.Client
+---@param method string
+---@param params table
+---@param bufnr integer
+---@param on_result fun(err: lsp.ResponseError?, result: any)
+function M.request(client, method, params, bufnr, on_result)
+  local ok = client:request(method, params, function(err, result)
+    on_result(err, result)
+  end, bufnr)
+  if not ok then
+    on_result({ code = -32803, message = 'the tensorlens server is not running' }, nil)
+  end
+end
+
+return M
