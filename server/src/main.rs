@@ -164,6 +164,12 @@ enum CatalogCommand {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if !matches!(args.command, Command::Serve { .. }) {
+        // Command-line output piped into `head` should end quietly, as other Unix tools do, rather
+        // than panic on a closed stdout. (The server handles its own closed stdout.)
+        // SAFETY: setting a signal's disposition to the default has no preconditions.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     // Logs go to stderr: stdout carries the protocol.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

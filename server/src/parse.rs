@@ -17,8 +17,13 @@ pub enum Language {
 }
 
 impl Language {
-    /// From an LSP `languageId` first, else from the file extension of the URI or path.
+    /// From an LSP `languageId` first, else from the file extension of the URI or path. A `.cu` or
+    /// `.cuh` file is CUDA whatever the client calls it: Helix sends `cpp` for them, and some
+    /// clients send one language id for every file of a server.
     pub fn detect(language_id: &str, path: &str) -> Option<Language> {
+        if Language::from_path(path) == Some(Language::Cuda) {
+            return Some(Language::Cuda);
+        }
         match language_id {
             "python" => return Some(Language::Python),
             "cuda" | "cuda-cpp" | "cuda-c" => return Some(Language::Cuda),
@@ -29,6 +34,7 @@ impl Language {
     }
 
     pub fn from_path(path: &str) -> Option<Language> {
+        // Notebook cells (`vscode-notebook-cell:/x.ipynb#W1`) are named by the notebook.
         let path = path.split(['?', '#']).next().unwrap_or(path);
         let ext = path.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase())?;
         match ext.as_str() {
@@ -97,6 +103,14 @@ pub fn parse(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cuda_files_are_cuda_whatever_the_client_calls_them() {
+        assert_eq!(Language::detect("cpp", "file:///k/gemm.cu"), Some(Language::Cuda));
+        assert_eq!(Language::detect("python", "file:///k/gemm.cuh"), Some(Language::Cuda));
+        assert_eq!(Language::detect("cpp", "file:///k/gemm.cpp"), Some(Language::Cpp));
+        assert_eq!(Language::detect("python", "vscode-notebook-cell:/n.ipynb#W1"), Some(Language::Python));
+    }
 
     #[test]
     fn detects_languages() {

@@ -248,6 +248,10 @@ fn settings_that_arrive_after_start_up_find_nvrtc() {
     );
     let after = client.request("workspace/executeCommand", json!({ "command": "tensorlens.kernelToolchain" }));
     assert!(after["summary"].as_str().unwrap().starts_with("NVRTC 13."), "{after}");
+    // An empty settings change (eglot sends one right after connecting) keeps the settings.
+    client.notify("workspace/didChangeConfiguration", json!({ "settings": {} }));
+    let kept = client.request("workspace/executeCommand", json!({ "command": "tensorlens.kernelToolchain" }));
+    assert!(kept["summary"].as_str().unwrap().starts_with("NVRTC 13."), "{kept}");
     client.shutdown();
     let _ = std::fs::remove_dir_all(&home);
 }

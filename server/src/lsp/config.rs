@@ -17,6 +17,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether a `didChangeConfiguration` payload says anything about tensorlens at all: clients
+    /// send `{}` or `null` to mean "ask me", and that must not reset the settings to defaults.
+    pub fn is_about_us(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Object(map) => !map.is_empty(),
+            serde_json::Value::Null => false,
+            _ => true,
+        }
+    }
+
     /// Reads the settings object; accepts it bare or wrapped in `{"tensorlens": {...}}`.
     pub fn from_json(value: &serde_json::Value) -> Config {
         let value = value.get("tensorlens").unwrap_or(value);
@@ -48,6 +58,8 @@ mod tests {
         );
         assert_eq!(Config::from_json(&json!({ "catalogPaths": 3 })), Config::default());
         assert_eq!(Config::from_json(&serde_json::Value::Null), Config::default());
+        assert!(!Config::is_about_us(&json!({})) && !Config::is_about_us(&serde_json::Value::Null));
+        assert!(Config::is_about_us(&json!({ "tensorlens": {} })));
     }
 
     #[test]

@@ -334,6 +334,9 @@ impl LanguageServer for Server {
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        if !Config::is_about_us(&params.settings) {
+            return;
+        }
         let config = Config::from_json(&params.settings);
         let changed = {
             let mut current = self.state.config.write().unwrap_or_else(|e| e.into_inner());
