@@ -258,6 +258,7 @@ step('the plugin loads', function()
   for _, name in ipairs({
     'TensorlensAnalyze',
     'TensorlensPtx',
+    'TensorlensTime',
     'TensorlensSearch',
     'TensorlensToolchain',
     'TensorlensRestart',
@@ -567,6 +568,37 @@ step(':TensorlensPtx', function()
   check(vim.bo[ptx].buftype == 'nofile', 'a scratch buffer (buftype=nofile)')
   check(tensorlens_client(ptx) == nil, 'no language server attaches to it')
   vim.cmd('close')
+end)
+
+step(':TensorlensTime', function()
+  local cu = buffers.cu
+  vim.api.nvim_set_current_buf(cu)
+  local row = find(cu, 'atomicAdd(out, v)')
+  vim.api.nvim_win_set_cursor(0, { row, 8 })
+  vim.cmd('TensorlensTime')
+  -- This machine has no GPU: the answer names what is missing and the launcher setting. (On a GPU
+  -- machine the run succeeds and the notification carries the time instead.)
+  local message = wait_for('the timing answer is notified', function()
+    return notified('warp_sum: no NVIDIA driver') or notified('warp_sum: ⏱ ')
+  end, 60000)
+  if message.message:find('no NVIDIA driver', 1, true) then
+    local names = message.message:find('timingLauncher', 1, true) ~= nil
+    check(names, 'without a GPU it names the timingLauncher setting', message.message)
+  end
+  wait_for('and the timing is virtual text at the kernel', function()
+    for _, mark in ipairs(virtual_texts(cu, require('tensorlens.kernels').ns)) do
+      if mark.text:find('no NVIDIA driver', 1, true) or mark.text:find('⏱', 1, true) then
+        return mark
+      end
+    end
+  end)
+  wait_for('and a timing lens', function()
+    for _, lens in ipairs(vim.lsp.codelens.get(cu)) do
+      if lens.command and lens.command.title:find('⏱', 1, true) then
+        return lens
+      end
+    end
+  end)
 end)
 
 step(':TensorlensSearch', function()

@@ -22,6 +22,10 @@ command('TensorlensPtx', function(opts)
   require('tensorlens').ptx(opts)
 end, { range = true, desc = 'tensorlens: show the PTX of the CUDA kernel at the cursor' })
 
+command('TensorlensTime', function(opts)
+  require('tensorlens').time(opts)
+end, { range = true, desc = 'tensorlens: time the CUDA kernel at the cursor or in the selection on the GPU' })
+
 command('TensorlensSearch', function(opts)
   require('tensorlens').search(opts.args)
 end, { nargs = '*', desc = 'tensorlens: search the catalog and open a symbol’s documentation' })
@@ -36,6 +40,8 @@ end, { desc = 'tensorlens: restart the server with the current vim.g.tensorlens'
 
 vim.keymap.set('n', '<Plug>(TensorlensAnalyze)', '<Cmd>TensorlensAnalyze<CR>', { desc = 'tensorlens: analyze kernel' })
 vim.keymap.set('x', '<Plug>(TensorlensAnalyze)', ':TensorlensAnalyze<CR>', { desc = 'tensorlens: analyze kernel' })
+vim.keymap.set('n', '<Plug>(TensorlensTime)', '<Cmd>TensorlensTime<CR>', { desc = 'tensorlens: time kernel' })
+vim.keymap.set('x', '<Plug>(TensorlensTime)', ':TensorlensTime<CR>', { desc = 'tensorlens: time kernel' })
 vim.keymap.set('n', '<Plug>(TensorlensPtx)', '<Cmd>TensorlensPtx<CR>', { desc = 'tensorlens: show PTX' })
 vim.keymap.set('x', '<Plug>(TensorlensPtx)', ':TensorlensPtx<CR>', { desc = 'tensorlens: show PTX' })
 

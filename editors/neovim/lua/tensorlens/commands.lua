@@ -10,6 +10,11 @@ M.ANALYZE_KERNEL = 'tensorlens.analyzeKernel'
 --- Server command: the kernel's PTX. Same argument; answers `{ kernel, text, languageId = 'ptx', uri }`
 --- or `{ kernel, error }`.
 M.SHOW_PTX = 'tensorlens.showPtx'
+--- Server command: time a kernel on the GPU through the worker. Argument: a target. Answers the run's
+--- record `{ kernel, summary, timing, spec, change_percent, warnings, error? }`.
+M.TIME_KERNEL = 'tensorlens.timeKernel'
+--- Server command (the timing lens): a kernel's history `{ kernels = { { kernel, history } } }`.
+M.SHOW_TIMING = 'tensorlens.showTiming'
 --- Server command: which NVRTC, ptxas, headers and GPU the server uses. No arguments.
 M.KERNEL_TOOLCHAIN = 'tensorlens.kernelToolchain'
 --- Server command: open a URL in the browser (the server asks back with window/showDocument).

@@ -17,6 +17,11 @@ local M = {}
 ---@field nvrtcFlags? string[] Extra NVRTC options (`-DTILE=32`).
 ---@field kernelBlockSize? integer Block size for occupancy when no launch or annotation gives one.
 ---@field kernelTemplateArgs? table<string, string> Template arguments per kernel name.
+---@field timingLauncher? string[] Command prefix that runs the timing worker on a GPU host (`{ 'ssh', 'gpu-host' }`).
+---@field timingWorker? string The tensorlens binary on the far side of the launcher.
+---@field timingSeconds? number Time budget of one measurement (15 s).
+---@field timingNoise? number Relative noise at which sampling stops (0.005).
+---@field timingHot? boolean Keep L2 warm between samples.
 
 --- The server's own settings (server/src/lsp/config.rs and server/src/kernels/toolchain.rs), sent
 --- under the same camelCase names.
@@ -29,6 +34,11 @@ M.server_keys = {
   'nvrtcFlags',
   'kernelBlockSize',
   'kernelTemplateArgs',
+  'timingLauncher',
+  'timingWorker',
+  'timingSeconds',
+  'timingNoise',
+  'timingHot',
 }
 
 --- Settings that name files or folders: `~` and `$VARS` are expanded before the server sees them.
@@ -109,6 +119,26 @@ M.schema = {
   kernelTemplateArgs = {
     check = is_string_map,
     expected = "a table of kernel names to template arguments, like { scan = 'float, 256' }",
+  },
+  timingLauncher = { check = is_string_list, expected = "a command prefix, like { 'ssh', 'gpu-host' }" },
+  timingWorker = { check = non_empty_string, expected = 'the tensorlens binary on the GPU host' },
+  timingSeconds = {
+    check = function(value)
+      return type(value) == 'number' and value >= 0.5
+    end,
+    expected = 'a number of seconds, at least 0.5',
+  },
+  timingNoise = {
+    check = function(value)
+      return type(value) == 'number' and value > 0 and value < 0.5
+    end,
+    expected = 'a fraction like 0.005 (0.5%)',
+  },
+  timingHot = {
+    check = function(value)
+      return type(value) == 'boolean'
+    end,
+    expected = 'true or false',
   },
 }
 

@@ -125,6 +125,8 @@ function M.on_attach(client, bufnr)
   local kernels = require('tensorlens.kernels')
   vim.lsp.commands[commands.ANALYZE_KERNEL] = kernels.run_lens_command
   vim.lsp.commands[commands.SHOW_PTX] = kernels.run_lens_command
+  vim.lsp.commands[commands.TIME_KERNEL] = kernels.run_lens_command
+  vim.lsp.commands[commands.SHOW_TIMING] = kernels.run_lens_command
   local group = vim.api.nvim_create_augroup('tensorlens.buffer.' .. bufnr, { clear = true })
   if config.get().codelens and client:supports_method('textDocument/codeLens', bufnr) then
     vim.lsp.codelens.refresh({ bufnr = bufnr })
@@ -200,6 +202,18 @@ function M.ptx(opts)
   if client then
     local kernels = require('tensorlens.kernels')
     kernels.show_ptx(client, bufnr, kernels.target(client, bufnr, opts))
+  end
+end
+
+--- :TensorlensTime: times the kernel the range or the cursor is in, on the GPU (or through
+--- `timingLauncher` on a GPU host).
+---@param opts? {range: integer, line1: integer, line2: integer}
+function M.time(opts)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = client_for(bufnr, true)
+  if client then
+    local kernels = require('tensorlens.kernels')
+    kernels.time(client, bufnr, kernels.target(client, bufnr, opts))
   end
 end
 

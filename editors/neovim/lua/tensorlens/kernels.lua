@@ -99,7 +99,7 @@ end
 ---@param bufnr integer
 ---@param lenses lsp.CodeLens[]
 ---@param result table
-function M.set_virtual_text(bufnr, lenses, result)
+function M.set_virtual_text(bufnr, lenses, result, kind)
   local kernel = result.qualified_name or result.name
   local line = kernel and kernel_line(lenses, kernel)
   if not line or not require('tensorlens.config').get().virtual_text then
@@ -112,8 +112,10 @@ function M.set_virtual_text(bufnr, lenses, result)
     text, group = result.summary or '', 'TensorlensAnalysis'
   end
   marks[bufnr] = marks[bufnr] or {}
-  marks[bufnr][kernel] = vim.api.nvim_buf_set_extmark(bufnr, M.ns, line, 0, {
-    id = marks[bufnr][kernel],
+  -- Analysis and timing each keep one mark per kernel.
+  local key = (kind or 'analysis') .. ':' .. kernel
+  marks[bufnr][key] = vim.api.nvim_buf_set_extmark(bufnr, M.ns, line, 0, {
+    id = marks[bufnr][key],
     virt_text = { { text, group } },
     virt_text_pos = 'eol',
     hl_mode = 'combine',
@@ -206,6 +208,58 @@ function M.open_ptx(result)
   return buf
 end
 
+--- Times the kernel `target` names on the GPU (through the server's worker) and shows the result: a
+--- notification, the lens, virtual text. Without a GPU the message says what is missing.
+---@param client vim.lsp.Client
+---@param bufnr integer
+---@param target table
+function M.time(client, bufnr, target)
+  notify('timing the kernel...')
+  commands.execute(client, commands.TIME_KERNEL, { target }, bufnr, function(err, result)
+    if err then
+      notify(err.message, vim.log.levels.ERROR)
+      return
+    end
+    if type(result) ~= 'table' then
+      notify('the server gave no timing', vim.log.levels.ERROR)
+      return
+    end
+    local lines = { ('%s: %s'):format(result.kernel or '?', result.error or result.summary or '') }
+    for _, warning in ipairs(result.warnings or {}) do
+      table.insert(lines, '  ' .. warning)
+    end
+    notify(table.concat(lines, '\n'), result.error and vim.log.levels.ERROR or vim.log.levels.INFO)
+    M.update_lenses(client, bufnr, function(lenses)
+      M.set_virtual_text(bufnr, lenses, {
+        qualified_name = result.kernel,
+        error = result.error,
+        summary = result.summary,
+      }, 'timing')
+    end)
+  end)
+end
+
+--- A kernel's timing history, one line per run, in the message area.
+---@param client vim.lsp.Client
+---@param bufnr integer
+---@param target table
+function M.show_timing(client, bufnr, target)
+  commands.execute(client, commands.SHOW_TIMING, { target }, bufnr, function(err, result)
+    if err or type(result) ~= 'table' then
+      notify(err and err.message or 'no timing history', vim.log.levels.ERROR)
+      return
+    end
+    local lines = {}
+    for _, kernel in ipairs(result.kernels or {}) do
+      table.insert(lines, kernel.kernel .. ':')
+      for _, run in ipairs(kernel.history or {}) do
+        table.insert(lines, '  ' .. os.date('%H:%M:%S', math.floor(run.at)) .. '  ' .. (run.error or run.summary))
+      end
+    end
+    notify(#lines > 0 and table.concat(lines, '\n') or 'no timing runs yet')
+  end)
+end
+
 --- Compiles the kernel `target` names to PTX and shows it.
 ---@param client vim.lsp.Client
 ---@param bufnr integer
@@ -239,6 +293,10 @@ function M.run_lens_command(command, ctx)
     client:request('workspace/executeCommand', { command = command.command, arguments = command.arguments }, nil, bufnr)
   elseif command.command == commands.SHOW_PTX then
     M.show_ptx(client, bufnr, target)
+  elseif command.command == commands.TIME_KERNEL then
+    M.time(client, bufnr, target)
+  elseif command.command == commands.SHOW_TIMING then
+    M.show_timing(client, bufnr, target)
   else
     M.analyze(client, bufnr, target)
   end
