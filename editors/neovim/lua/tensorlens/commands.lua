@@ -34,13 +34,7 @@ M.VIEW_FILE_TEXT = 'tensorlens/viewFileText'
 ---@param bufnr integer
 ---@param on_result fun(err: lsp.ResponseError?, result: any)
 function M.execute(client, command, arguments, bufnr, on_result)
-  local params = { command = command, arguments = arguments }
-  local ok = client:request('workspace/executeCommand', params, function(err, result)
-    on_result(err, result)
-  end, bufnr)
-  if not ok then
-    on_result({ code = -32803, message = 'the tensorlens server is not running' }, nil)
-  end
+  M.request(client, 'workspace/executeCommand', { command = command, arguments = arguments }, bufnr, on_result)
 end
 
 --- Sends a request and calls `on_result(err, result)` in the main loop.

@@ -183,38 +183,34 @@ local function client_for(bufnr, needs_buffer)
   end
 end
 
---- :TensorlensAnalyze: the kernel the range (or visual selection) or the cursor is in.
+--- Runs `kernels[action]` on the kernel the range (or visual selection) or the cursor is in.
+---@param action 'analyze'|'show_ptx'|'time'
+---@param opts? {range: integer, line1: integer, line2: integer}
+local function on_kernel(action, opts)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = client_for(bufnr, true)
+  if client then
+    local kernels = require('tensorlens.kernels')
+    kernels[action](client, bufnr, kernels.target(client, bufnr, opts))
+  end
+end
+
+--- :TensorlensAnalyze: compile the kernel and show its resources.
 ---@param opts? {range: integer, line1: integer, line2: integer}
 function M.analyze(opts)
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = client_for(bufnr, true)
-  if client then
-    local kernels = require('tensorlens.kernels')
-    kernels.analyze(client, bufnr, kernels.target(client, bufnr, opts))
-  end
+  on_kernel('analyze', opts)
 end
 
---- :TensorlensPtx: the PTX of the kernel the range or the cursor is in.
+--- :TensorlensPtx: the PTX of the kernel.
 ---@param opts? {range: integer, line1: integer, line2: integer}
 function M.ptx(opts)
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = client_for(bufnr, true)
-  if client then
-    local kernels = require('tensorlens.kernels')
-    kernels.show_ptx(client, bufnr, kernels.target(client, bufnr, opts))
-  end
+  on_kernel('show_ptx', opts)
 end
 
---- :TensorlensTime: times the kernel the range or the cursor is in, on the GPU (or through
---- `timingLauncher` on a GPU host).
+--- :TensorlensTime: times the kernel on the GPU (or through `timingLauncher` on a GPU host).
 ---@param opts? {range: integer, line1: integer, line2: integer}
 function M.time(opts)
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = client_for(bufnr, true)
-  if client then
-    local kernels = require('tensorlens.kernels')
-    kernels.time(client, bufnr, kernels.target(client, bufnr, opts))
-  end
+  on_kernel('time', opts)
 end
 
 --- :TensorlensSearch {query}: catalog search; the chosen symbol's documentation opens in the browser.
