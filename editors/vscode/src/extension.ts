@@ -389,8 +389,10 @@ async function fetchToolchain(): Promise<ext.Toolchain | undefined> {
   }
 }
 
-/** The status bar names NVRTC / ptxas / GPU state, and leads to the fix when a piece is missing. */
-async function updateStatus(status: vscode.StatusBarItem): Promise<void> {
+/** The status bar names NVRTC / ptxas / GPU state, and leads to the fix when a piece is missing.
+ * A missing piece is asked about again a few times: settings may reach the server after the first
+ * question (code-server loads user settings late, and the server handles messages concurrently). */
+async function updateStatus(status: vscode.StatusBarItem, retries = 5): Promise<void> {
   const toolchain = await fetchToolchain();
   if (!toolchain) {
     status.hide();
@@ -401,6 +403,9 @@ async function updateStatus(status: vscode.StatusBarItem): Promise<void> {
   status.tooltip = toolchainText(toolchain);
   status.command = "tensorlens.showToolchain";
   status.show();
+  if (missing && retries > 0) {
+    setTimeout(() => void updateStatus(status, retries - 1), 1000);
+  }
 }
 
 function toolchainText(toolchain: ext.Toolchain): string {
