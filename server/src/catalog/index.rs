@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::schema::{CatalogFile, Symbol, System, Text, KINDS};
+use super::schema::{CatalogFile, Param, Symbol, System, Text, KINDS};
 
 pub const FLAG_CURATED: u8 = 1;
 pub const FLAG_DEPRECATED: u8 = 2;
@@ -49,6 +49,24 @@ pub struct Fact {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub deprecated: bool,
+    /// The qualified type a call gives (or an attribute holds), from the package's annotations.
+    #[serde(default)]
+    pub returns: Option<String>,
+    /// Classes: qualified base classes, nearest first.
+    #[serde(default)]
+    pub bases: Vec<String>,
+    #[serde(default)]
+    pub params: Vec<FactParam>,
+}
+
+/// A harvested parameter: name, annotation and default as written in the package.
+#[derive(Deserialize, Debug, Clone)]
+pub struct FactParam {
+    pub name: String,
+    #[serde(default)]
+    pub annotation: Option<String>,
+    #[serde(default)]
+    pub default: Option<String>,
 }
 
 /// A group of symbols across frameworks that do the same job (catalog/equivalents/*.toml).
@@ -123,6 +141,46 @@ pub struct BuildReport {
     pub warnings: Vec<String>,
 }
 
+fn fact_param(p: &FactParam) -> Param<'static> {
+    Param {
+        name: Cow::Owned(p.name.clone()),
+        annotation: p.annotation.clone().map(Cow::Owned),
+        default: p.default.clone().map(Cow::Owned),
+        summary: Cow::Borrowed(""),
+    }
+}
+
+/// A fact fills in what a curated entry of the same name leaves out: its signature, return type,
+/// bases, and the annotations and defaults of its parameters (our words on a parameter stay).
+fn fill_from_fact(symbol: &mut Symbol<'_>, fact: &Fact) {
+    if symbol.signature.is_none() {
+        symbol.signature = fact.signature.clone().map(Cow::Owned);
+    }
+    if symbol.returns.is_none() {
+        symbol.returns = fact.returns.clone().map(Cow::Owned);
+    }
+    if symbol.bases.is_empty() {
+        symbol.bases = fact.bases.iter().map(|b| Cow::Owned(b.clone())).collect();
+    }
+    let curated = std::mem::take(&mut symbol.params);
+    let mut params: Vec<Param> = fact.params.iter().map(fact_param).collect();
+    for own in curated {
+        match params.iter_mut().find(|p| p.name == own.name) {
+            Some(p) => {
+                p.summary = own.summary;
+                if own.annotation.is_some() {
+                    p.annotation = own.annotation;
+                }
+                if own.default.is_some() {
+                    p.default = own.default;
+                }
+            }
+            None => params.push(own),
+        }
+    }
+    symbol.params = params;
+}
+
 /// Merges curated files and facts into the index. Curated entries win over facts of the same name;
 /// a fact only fills in a curated entry's missing signature.
 pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile], operations: &[Operation]) -> (Blobs, BuildReport) {
@@ -157,8 +215,8 @@ pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile], operations: &[Ope
         for fact in &file.facts {
             if let Some(&idx) = std::iter::once(&fact.name).chain(&fact.aliases).find_map(|n| by_name.get(n.as_str())) {
                 let record = &mut records[idx];
-                if record.symbol.signature.is_none() && record.symbol.name == fact.name {
-                    record.symbol.signature = fact.signature.clone().map(Cow::Owned);
+                if record.symbol.name == fact.name {
+                    fill_from_fact(&mut record.symbol, fact);
                 }
                 report.facts_merged += 1;
                 continue;
@@ -183,7 +241,9 @@ pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile], operations: &[Ope
                     equivalents: Vec::new(),
                     deprecated: fact.deprecated.then(|| Cow::Owned(format!("Marked deprecated in {source}."))),
                     replacement: None,
-                    returns: None,
+                    returns: fact.returns.as_ref().map(owned),
+                    bases: fact.bases.iter().map(owned).collect(),
+                    params: fact.params.iter().map(fact_param).collect(),
                     source: Some(Cow::Owned(source.clone())),
                 },
                 system,
@@ -250,7 +310,7 @@ pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile], operations: &[Ope
         let kind = KINDS.iter().position(|k| *k == record.symbol.kind).unwrap_or(0);
         let flags = (record.symbol.is_curated() as u8 * FLAG_CURATED)
             | (record.symbol.deprecated.is_some() as u8 * FLAG_DEPRECATED)
-            | (record.symbol.returns.is_some() as u8 * FLAG_RETURNS_STATUS);
+            | (record.symbol.returns_status() as u8 * FLAG_RETURNS_STATUS);
         blobs.record_meta.extend_from_slice(&[kind as u8, flags]);
         blobs.offsets.extend_from_slice(&(blobs.records.len() as u32).to_le_bytes());
         blobs.records.extend(postcard::to_allocvec(record).expect("records serialize"));

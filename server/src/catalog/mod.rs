@@ -15,7 +15,7 @@ pub use search::search;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use schema::{CatalogFile, Related, Symbol, System};
+pub use schema::{CatalogFile, Param, Related, Symbol, System};
 
 use index::Record;
 
@@ -220,7 +220,7 @@ impl Catalog {
     pub fn returns_status(&self, idx: SymbolIdx) -> bool {
         match (idx as usize).checked_sub(Builtin.len()) {
             None => Builtin.flags(idx as usize) & index::FLAG_RETURNS_STATUS != 0,
-            Some(user) => self.user.symbols[user].0.returns.is_some(),
+            Some(user) => self.user.symbols[user].0.returns_status(),
         }
     }
 
@@ -511,6 +511,17 @@ pub(crate) fn into_owned(file: CatalogFile<'_>) -> CatalogFile<'static> {
                 deprecated: y.deprecated.map(own),
                 replacement: y.replacement.map(own),
                 returns: y.returns.map(own),
+                bases: own_all(y.bases),
+                params: y
+                    .params
+                    .into_iter()
+                    .map(|p| Param {
+                        name: own(p.name),
+                        annotation: p.annotation.map(own),
+                        default: p.default.map(own),
+                        summary: own(p.summary),
+                    })
+                    .collect(),
                 source: y.source.map(own),
             })
             .collect(),

@@ -110,8 +110,18 @@ pub struct Symbol<'a> {
     pub deprecated: Option<Text<'a>>,
     #[serde(default, borrow)]
     pub replacement: Option<Text<'a>>,
+    /// What a call gives: a qualified type (`torch.Tensor`) for Python, or the status type a C
+    /// function returns (`cudaError_t`, whose dropped value gets a diagnostic). For Python
+    /// attributes and properties: the attribute's type.
     #[serde(default, borrow)]
     pub returns: Option<Text<'a>>,
+    /// Classes: their qualified base classes, nearest first, for member lookup through inheritance.
+    #[serde(default, borrow)]
+    pub bases: Vec<Text<'a>>,
+    /// Parameters, for keyword-argument hovers and signature help. Harvested facts give names,
+    /// annotations and defaults; curated entries may add our own words for the most used ones.
+    #[serde(default, borrow)]
+    pub params: Vec<Param<'a>>,
     /// Where a harvested fact came from: package and version (`torch 2.15.0`). `None` when curated.
     #[serde(default, borrow)]
     pub source: Option<Text<'a>>,
@@ -134,13 +144,49 @@ impl Symbol<'_> {
             deprecated: self.deprecated.as_ref().map(b),
             replacement: self.replacement.as_ref().map(b),
             returns: self.returns.as_ref().map(b),
+            bases: self.bases.iter().map(b).collect(),
+            params: self.params.iter().map(Param::reborrow).collect(),
             source: self.source.as_ref().map(b),
         }
+    }
+
+    /// Whether a call returns a C status code that callers should check. Python return types are
+    /// always qualified (`torch.Tensor`); a C status type never has a dot.
+    pub fn returns_status(&self) -> bool {
+        self.returns.as_deref().is_some_and(|r| !r.contains('.'))
     }
 
     /// Whether our own words describe it (not only harvested facts).
     pub fn is_curated(&self) -> bool {
         !self.summary.is_empty()
+    }
+}
+
+/// One parameter of a function, method or class constructor.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Param<'a> {
+    #[serde(borrow)]
+    pub name: Text<'a>,
+    /// As written in the package (`float | Tensor`), when it says.
+    #[serde(default, borrow)]
+    pub annotation: Option<Text<'a>>,
+    /// As written in the package (`1e-3`); `None` when the parameter is required.
+    #[serde(default, borrow)]
+    pub default: Option<Text<'a>>,
+    /// Our own words; empty when nobody has described it yet.
+    #[serde(default, borrow)]
+    pub summary: Text<'a>,
+}
+
+impl Param<'_> {
+    pub fn reborrow(&self) -> Param<'_> {
+        Param {
+            name: Cow::Borrowed(&self.name),
+            annotation: self.annotation.as_deref().map(Cow::Borrowed),
+            default: self.default.as_deref().map(Cow::Borrowed),
+            summary: Cow::Borrowed(&self.summary),
+        }
     }
 }
 
@@ -211,6 +257,14 @@ pub fn check_file(stem: &str, file: &CatalogFile<'_>) -> Vec<String> {
         }
         if !sym.docs.starts_with("https://") {
             problems.push(format!("{label}: docs {:?} is not an https URL", sym.docs));
+        }
+        for param in &sym.params {
+            if param.name.trim().is_empty() {
+                problems.push(format!("{label}: a parameter has an empty name"));
+            }
+            if param.summary.contains('\n') {
+                problems.push(format!("{label}: the summary of parameter {:?} spans several lines", param.name));
+            }
         }
         if sym.replacement.is_some() && sym.deprecated.is_none() {
             problems.push(format!("{label}: replacement without deprecated"));

@@ -48,7 +48,7 @@ pub fn diagnostics(doc: &Document, catalog: &Catalog) -> Vec<Diagnostic> {
     }
     for call in doc.recognition.discarded_calls() {
         let symbol = catalog.symbol(call.symbol);
-        let Some(status) = &symbol.returns else { continue };
+        let Some(status) = symbol.returns.as_ref().filter(|_| symbol.returns_status()) else { continue };
         if in_preprocessor_definition(doc, call.call_range.start) {
             continue;
         }
