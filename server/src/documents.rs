@@ -15,6 +15,7 @@ use crate::catalog::Catalog;
 use crate::parse::{self, Language};
 use crate::recognize::{self, ImportBinding, Recognition};
 use crate::text::{self, LineCol, PositionEncoding};
+use crate::values::ModuleValues;
 
 /// Files above this size are kept as text but not parsed: recognition would stall the editor.
 pub const MAX_PARSED_BYTES: usize = 8 * 1024 * 1024;
@@ -38,6 +39,10 @@ pub struct Document {
     pub notebook: Option<String>,
     /// Edits applied to the text since the last analysis, for incremental re-recognition.
     pending_edits: Vec<InputEdit>,
+    /// The types of values (Python), worked out on first use after each analysis and shared by
+    /// the snapshots of this version.
+    values: Arc<std::sync::OnceLock<Option<Arc<ModuleValues>>>>,
+    outer_imports: Arc<[ImportBinding]>,
 }
 
 impl Document {
@@ -51,6 +56,8 @@ impl Document {
             recognition: Arc::default(),
             notebook: notebook_of(uri),
             pending_edits: Vec::new(),
+            values: Arc::default(),
+            outer_imports: Arc::from([]),
         }
     }
 
@@ -98,6 +105,8 @@ impl Document {
     /// Re-parses (incrementally when a tree exists) and re-runs recognition.
     pub fn analyze(&mut self, catalog: &Catalog, outer_imports: &[ImportBinding]) {
         let Some(language) = self.language else { return };
+        self.values = Arc::default();
+        self.outer_imports = Arc::from(outer_imports);
         if self.rope.len_bytes() > MAX_PARSED_BYTES {
             if self.tree.is_some() || self.version == 0 {
                 tracing::warn!(
@@ -129,6 +138,16 @@ impl Document {
             (Some(tree), None) => Arc::new(recognize::recognize(language, &self.rope, tree, catalog, outer_imports)),
             (None, _) => Arc::default(),
         };
+    }
+
+    /// The value types of a Python document, computed lazily for this version.
+    pub fn values(&self) -> Option<Arc<ModuleValues>> {
+        self.values
+            .get_or_init(|| {
+                let tree = self.tree.as_ref().filter(|_| self.language == Some(Language::Python))?;
+                Some(Arc::new(ModuleValues::new(Arc::from(self.text()), tree.clone(), &self.outer_imports)))
+            })
+            .clone()
     }
 
     pub fn offset(&self, pos: LineCol, encoding: PositionEncoding) -> Option<usize> {

@@ -1,7 +1,8 @@
 //! tensorlens: a language server for deep-learning and GPU code.
 //!
 //! Layers, lowest first; each depends only on the ones above it in this list:
-//! `text` (positions) · `parse` (tree-sitter) · `catalog` · `recognize` · `documents` · `ide`
+//! `text` (positions) · `parse` (tree-sitter) · `catalog` · `recognize` · `values` (types of
+//! Python values) · `documents` · `ide`
 //! (features as pure functions) · `lsp` (protocol glue) · `cli`.
 
 pub mod catalog;
@@ -13,3 +14,4 @@ pub mod lsp;
 pub mod parse;
 pub mod recognize;
 pub mod text;
+pub mod values;

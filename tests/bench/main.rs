@@ -133,6 +133,7 @@ fn main() {
 struct Session {
     first_hover: Duration,
     after_edit: Duration,
+    value_after_edit: Option<Duration>,
     hovers: Vec<Duration>,
     edit_round_trip: Vec<Duration>,
     peak_rss_kib: Option<u64>,
@@ -142,6 +143,9 @@ impl Session {
     fn print(&self, who: &str) {
         println!("{who}: first hover after open {}", ms(self.first_hover));
         println!("{who}: hover right after a one-character edit {}", ms(self.after_edit));
+        if let Some(value) = self.value_after_edit {
+            println!("{who}: hover on a value (loss.backward) right after an edit {}", ms(value));
+        }
         println!(
             "{who}: steady hovers ({}) p50 {}  p99 {}  (budget p99 1 ms)",
             self.hovers.len(),
@@ -191,6 +195,23 @@ fn lsp_session(mut client: Client, uri: &str, text: &str, targets: &[(u32, u32)]
     assert!(!answered.is_null(), "hover after edit answered");
     edit(&mut client, version, false);
     version += 1;
+    // The first hover on a value after an edit: the value types of the new version are worked out.
+    let value_target = targets.iter().copied().find(|&(l, c)| {
+        text.lines()
+            .nth(l as usize)
+            .is_some_and(|line| line.get(..c as usize + 2).is_some_and(|s| s.ends_with("loss.backward")))
+    });
+    let mut value_after_edit = None;
+    if let Some((vl, vc)) = value_target {
+        edit(&mut client, version, true);
+        version += 1;
+        let started = Instant::now();
+        let answered = client.hover(uri, vl, vc);
+        value_after_edit = Some(started.elapsed());
+        std::hint::black_box(answered);
+        edit(&mut client, version, false);
+        version += 1;
+    }
 
     let mut hovers = Vec::with_capacity(targets.len());
     for &(line, col) in targets {
@@ -211,7 +232,7 @@ fn lsp_session(mut client: Client, uri: &str, text: &str, targets: &[(u32, u32)]
     }
     let peak_rss_kib = peak_rss(client.child.id());
     client.shutdown_or_kill();
-    Session { first_hover, after_edit, hovers, edit_round_trip, peak_rss_kib }
+    Session { first_hover, after_edit, value_after_edit, hovers, edit_round_trip, peak_rss_kib }
 }
 
 fn startup_times(runs: usize) -> Vec<Duration> {
@@ -344,6 +365,10 @@ fn hover_targets(text: &str, n: usize) -> Vec<(u32, u32)> {
         "jnp.matmul",
         "F.cross_entropy",
         "torch.save",
+        // Reached through values: a method on a tensor and on an optimizer, a keyword argument.
+        "loss.backward",
+        "opt.zero_grad",
+        "weight_decay",
     ];
     let mut all = Vec::new();
     for (line_idx, line) in text.lines().enumerate() {

@@ -14,7 +14,11 @@ pub struct HoverResult {
 }
 
 pub fn hover(doc: &Document, catalog: &Catalog, offset: usize) -> Option<HoverResult> {
-    let reference = doc.recognition.reference_at(offset)?;
+    let Some(reference) = doc.recognition.reference_at(offset) else {
+        // Not a name reached through an import: perhaps a value's member, a keyword argument or a
+        // variable of known type.
+        return super::value_hover::hover(doc, catalog, offset);
+    };
     let markdown = match reference.role {
         Role::Launch => launch_markdown(doc, &reference, catalog),
         Role::KernelDefinition => kernel_markdown(doc, &reference, catalog),

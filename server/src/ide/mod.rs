@@ -2,16 +2,21 @@
 //! markdown), never LSP types: `lsp/` converts at the edge.
 
 mod actions;
+mod completion;
 mod diagnostics;
 mod hover;
 mod links;
+mod signature;
+mod value_hover;
 
 use std::ops::Range;
 
 pub use actions::{code_actions, Action, ActionKind};
+pub use completion::{completions, Completion, CompletionKind};
 pub use diagnostics::{diagnostics, Diagnostic, Severity};
 pub use hover::{hover, reference_markdown, HoverResult};
 pub use links::{document_links, Link};
+pub use signature::{signature_help, SignatureHelp};
 
 /// A replacement of a byte range of the document.
 #[derive(Clone, Debug, PartialEq, Eq)]

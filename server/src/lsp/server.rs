@@ -399,6 +399,27 @@ impl LanguageServer for Server {
         .await
     }
 
+    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        let position = params.text_document_position;
+        let Some(snap) = self.snapshot(&position.text_document.uri) else { return Ok(None) };
+        run_blocking(move || {
+            let offset = from_proto::offset(&snap.doc, position.position, snap.encoding)?;
+            let items = ide::completions(&snap.doc, &snap.catalog, offset);
+            (!items.is_empty()).then(|| to_proto::completions(items))
+        })
+        .await
+    }
+
+    async fn signature_help(&self, params: SignatureHelpParams) -> Result<Option<SignatureHelp>> {
+        let position = params.text_document_position_params;
+        let Some(snap) = self.snapshot(&position.text_document.uri) else { return Ok(None) };
+        run_blocking(move || {
+            let offset = from_proto::offset(&snap.doc, position.position, snap.encoding)?;
+            ide::signature_help(&snap.doc, &snap.catalog, offset).map(to_proto::signature_help)
+        })
+        .await
+    }
+
     async fn document_link(&self, params: DocumentLinkParams) -> Result<Option<Vec<DocumentLink>>> {
         let Some(snap) = self.snapshot(&params.text_document.uri) else { return Ok(None) };
         run_blocking(move || {

@@ -28,6 +28,53 @@ pub fn hover(doc: &Document, res: ide::HoverResult, encoding: PositionEncoding) 
     }
 }
 
+pub fn completions(items: Vec<ide::Completion>) -> lsp::CompletionResponse {
+    let items = items
+        .into_iter()
+        .map(|item| lsp::CompletionItem {
+            label: item.label,
+            kind: Some(match item.kind {
+                ide::CompletionKind::Method => lsp::CompletionItemKind::METHOD,
+                ide::CompletionKind::Function => lsp::CompletionItemKind::FUNCTION,
+                ide::CompletionKind::Class => lsp::CompletionItemKind::CLASS,
+                ide::CompletionKind::Module => lsp::CompletionItemKind::MODULE,
+                ide::CompletionKind::Attribute => lsp::CompletionItemKind::PROPERTY,
+                ide::CompletionKind::Constant => lsp::CompletionItemKind::CONSTANT,
+            }),
+            detail: item.detail,
+            documentation: item.documentation.map(|value| {
+                lsp::Documentation::MarkupContent(lsp::MarkupContent { kind: lsp::MarkupKind::Markdown, value })
+            }),
+            ..Default::default()
+        })
+        .collect();
+    lsp::CompletionResponse::List(lsp::CompletionList { is_incomplete: false, items })
+}
+
+/// Parameter offsets count UTF-16 code units of the label, as positions do by default.
+pub fn signature_help(help: ide::SignatureHelp) -> lsp::SignatureHelp {
+    let utf16 = |byte: usize| help.label.get(..byte).map_or(0, |s| s.encode_utf16().count()) as u32;
+    let parameters = help
+        .parameters
+        .iter()
+        .map(|(range, summary)| lsp::ParameterInformation {
+            label: lsp::ParameterLabel::LabelOffsets([utf16(range.start), utf16(range.end)]),
+            documentation: summary.clone().map(lsp::Documentation::String),
+        })
+        .collect();
+    let signature = lsp::SignatureInformation {
+        label: help.label.clone(),
+        documentation: help.documentation.map(lsp::Documentation::String),
+        parameters: Some(parameters),
+        active_parameter: help.active_parameter.map(|a| a as u32),
+    };
+    lsp::SignatureHelp {
+        signatures: vec![signature],
+        active_signature: Some(0),
+        active_parameter: help.active_parameter.map(|a| a as u32),
+    }
+}
+
 pub fn document_link(doc: &Document, link: ide::Link, encoding: PositionEncoding) -> Option<lsp::DocumentLink> {
     Some(lsp::DocumentLink {
         range: range(doc, &link.range, encoding),

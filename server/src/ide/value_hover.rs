@@ -1,0 +1,132 @@
+//! Hovers on values: a member reached through a value (`x.view`), a keyword argument (`lr=`), a
+//! variable or attribute of known type (`x`, `self.fc1`). Each says how the type was found.
+
+use std::fmt::Write;
+
+use super::hover::{reference_markdown, HoverResult};
+use crate::catalog::{Catalog, Param, SymbolIdx};
+use crate::documents::Document;
+use crate::recognize::{Reference, Role};
+use crate::values::{self, Answer, ModuleValues, Origin, OriginKind, Typed};
+
+/// Shown instead of a summary where we have not described something yet.
+pub const NOT_DESCRIBED: &str = "Not described in the tensorlens catalog yet";
+
+pub fn hover(doc: &Document, catalog: &Catalog, offset: usize) -> Option<HoverResult> {
+    let values = doc.values()?;
+    let answer = values::answer_at(&values, catalog, offset)?;
+    Some(match answer {
+        Answer::Member { range, member, receiver } => {
+            let reference = Reference {
+                range: range.clone(),
+                name: member.name.clone(),
+                role: Role::Access,
+                symbol: Some(member.symbol),
+                system: Some(catalog.system_of(member.symbol)),
+            };
+            let markdown = reference_markdown(&reference, catalog, "python");
+            let line = receiver_line(&values, &receiver);
+            HoverResult { range, markdown: insert_after_title(&markdown, &line) }
+        }
+        Answer::Variable { range, kind, value } => {
+            let label = values::type_label(&values, &value.ty)?;
+            let mut out = format!("**{}** · {} · {label}\n\n", short_name(&value.text), kind.label());
+            if let Some(origin) = &value.origin {
+                let _ = writeln!(out, "_{}_\n", origin_text(origin));
+            }
+            let eval = values::Eval::new(&values, catalog);
+            if let Some(class) = values::described_class(&eval, &value.ty) {
+                class_paragraph(&mut out, catalog, class, &label);
+            }
+            HoverResult { range, markdown: out }
+        }
+        Answer::Keyword { range, callee, param, via } => {
+            HoverResult { range, markdown: keyword_markdown(&values, catalog, callee, &param, via.as_ref()) }
+        }
+    })
+}
+
+/// `self.fc1` is shown as `fc1`, the name under the cursor.
+fn short_name(text: &str) -> &str {
+    text.rsplit('.').next().unwrap_or(text)
+}
+
+fn insert_after_title(markdown: &str, line: &str) -> String {
+    match markdown.split_once("\n\n") {
+        Some((title, rest)) => format!("{title}\n\n_{line}_\n\n{rest}"),
+        None => format!("{markdown}\n\n_{line}_\n"),
+    }
+}
+
+fn receiver_line(values: &ModuleValues, receiver: &Typed) -> String {
+    let label = values::type_label(values, &receiver.ty).unwrap_or_else(|| "?".into());
+    match &receiver.origin {
+        Some(origin) => format!("`{}`: {label}, {}", receiver.text, origin_text(origin)),
+        None => format!("`{}`: {label}", receiver.text),
+    }
+}
+
+fn origin_text(origin: &Origin) -> String {
+    let line = origin.line + 1;
+    match origin.how {
+        OriginKind::Assigned => format!("from `{}` at line {line}", origin.from),
+        OriginKind::Annotated => format!("annotated `{}`", origin.from),
+        OriginKind::Loop => format!("element of `{}` at line {line}", origin.from),
+        OriginKind::With => format!("from `with {}` at line {line}", origin.from),
+        OriginKind::SelfParameter => "the instance the method is called on".to_string(),
+        OriginKind::Default => format!("from its default `{}`", origin.from),
+    }
+}
+
+/// What the value's class is: its summary and link.
+fn class_paragraph(out: &mut String, catalog: &Catalog, class: SymbolIdx, label: &str) {
+    let symbol = catalog.symbol(class);
+    let system = catalog.system(catalog.system_of(class));
+    if *symbol.name != *label {
+        let _ = write!(out, "A subclass of `{}` ({}).\n\n", symbol.name, system.name);
+    }
+    if symbol.is_curated() {
+        let _ = writeln!(out, "`{}`: {}", symbol.name, symbol.summary);
+    } else {
+        let _ = writeln!(out, "`{}` ({}): _{NOT_DESCRIBED}._", symbol.name, system.name);
+    }
+    let _ = write!(out, "\n[Documentation]({})\n", symbol.docs);
+}
+
+fn keyword_markdown(
+    values: &ModuleValues,
+    catalog: &Catalog,
+    callee: SymbolIdx,
+    param: &Param,
+    via: Option<&Typed>,
+) -> String {
+    let symbol = catalog.symbol(callee);
+    let system = catalog.system(catalog.system_of(callee));
+    let mut out = format!("**{}** · parameter of {}\n\n", param.name, symbol.name);
+    let mut written = param.name.to_string();
+    if let Some(annotation) = &param.annotation {
+        let _ = write!(written, ": {annotation}");
+    }
+    if let Some(default) = &param.default {
+        let _ = write!(written, "{}{default}", if param.annotation.is_some() { " = " } else { "=" });
+    }
+    let _ = write!(out, "```python\n{written}\n```\n\n");
+    if param.summary.is_empty() {
+        let _ = writeln!(
+            out,
+            "_{NOT_DESCRIBED}: name and default from {}._",
+            symbol.source.as_deref().unwrap_or("the package")
+        );
+    } else {
+        let _ = writeln!(out, "{}", param.summary);
+    }
+    if let Some(via) = via {
+        let _ = write!(out, "\n_{}_\n", receiver_line(values, via));
+    }
+    let _ = write!(out, "\n---\n**{}** · {} · {}", symbol.name, symbol.kind, system.name);
+    if symbol.is_curated() {
+        let _ = write!(out, ": {}", symbol.summary);
+    }
+    let _ = write!(out, "\n\n[Documentation]({})\n", symbol.docs);
+    out
+}
