@@ -79,6 +79,11 @@ pub fn reference_markdown(reference: &Reference, catalog: &Catalog, code_lang: &
                 out.push_str(&items.join(" · "));
                 out.push('\n');
             }
+            if let (Some(system), "module") = (reference.system, symbol.kind.as_ref()) {
+                // A module used in code (`nn`, `F`, `jnp`): its entry, then its system's card.
+                let _ = write!(out, "\n[Documentation]({})\n\n---\n\n{}", symbol.docs, system_card(system, catalog));
+                return out;
+            }
             if let Some(system) = system {
                 let _ = write!(out, "\n---\n{}\n", system_line(system));
             }
@@ -238,6 +243,16 @@ mod tests {
             &src.replace("$0", "").replace("threadIdx", "thread$0Idx"),
             "**threadIdx** · builtin · CUDA",
             &[],
+        );
+    }
+
+    #[test]
+    fn module_names_in_code_show_their_entry_and_card() {
+        check(
+            "a.py",
+            "import torch.nn as nn\nm = n$0n.Linear(2, 3)\n",
+            "**torch.nn** · module · PyTorch",
+            &["**PyTorch** · research", "**Related:**"],
         );
     }
 
