@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Harvests facts (public names, kinds, signatures, docs URLs) from Python packages, statically.
 
-    python3 catalog/tools/harvest_python.py PACKAGE [PACKAGE ...] [--wheel-dir DIR] [--out catalog/facts]
+    python3 catalog/tools/harvest_python.py PACKAGE[==VERSION] [...] [--wheel-dir DIR] [--out catalog/facts]
 
 For each PyPI distribution the tool takes a wheel (or an sdist) from --wheel-dir, downloading it with
 `pip download --no-deps` when none is there yet, reads its `.py` and `.pyi` files in memory with `ast`
 (the package is never imported), resolves the public API (``__all__``, re-exports, star imports,
 stubs of C extensions) and writes ``<out>/<package>-<version>.jsonl`` in the format of
-catalog/facts (header line, then one symbol a line, sorted by name). Standard library only.
+catalog/facts (header line, then one symbol a line, sorted by name): names, kinds, signatures, docs
+URLs, and the types the annotations state (`returns`, `bases`, `params`; see catalog/README.md).
+Standard library only.
 
 The output is deterministic: the same archive gives a byte-identical file.
 """
@@ -33,6 +35,7 @@ DEFAULT_OUT = REPO / "catalog" / "facts"
 
 MAC = "macosx_14_0_arm64"
 MAX_DEFAULT = 40  # defaults longer than this are shown as `...`
+MAX_PARAM_TEXT = 60  # `params`: longer defaults are `...`, longer annotations are left out
 MAX_ALIASES = 10
 MAX_DEPTH = 9  # components of a public module path
 MAX_WALKS_PER_MODULE = 3  # public paths under which one module's contents are listed
@@ -45,6 +48,7 @@ MAX_WALKS_PER_MODULE = 3  # public paths under which one module's contents are l
 #   roots:    import roots to harvest (default: top_level.txt or the archive's top-level packages)
 #   exclude:  public-looking module prefixes that are implementation, not API
 #   walk_fs:  False: only modules reached through re-exports from the roots are walked, not every file
+#   module_reexports: plain modules (not only packages) re-export what they import from private modules
 #   extra_all: module -> list of (module, suffix-to-skip) whose public names the module adds to its
 #             __all__ at run time (torch's loops over dir(_C) and dir(_C._VariableFunctions))
 # ---------------------------------------------------------------------------------------------------------
@@ -88,12 +92,45 @@ PACKAGES: dict[str, dict] = {
     "sagemaker-train": {"roots": ["sagemaker.train"]},
     "sagemaker-serve": {"roots": ["sagemaker.serve"]},
     "sagemaker-mlops": {"roots": ["sagemaker.mlops"]},
+    "flax": {"roots": ["flax"]},
+    "optax": {"roots": ["optax"]},
+    "orbax-checkpoint": {"roots": ["orbax.checkpoint"], "exclude": ["orbax.checkpoint.testing",
+                                                                      "orbax.checkpoint.test_utils"],
+                         # orbax/checkpoint/checkpointers.py and its kin re-export from orbax.checkpoint._src
+                         "module_reexports": True},
+    "chex": {"roots": ["chex"]},
+    "equinox": {"roots": ["equinox"], "exclude": ["equinox.internal"]},
+}
+
+# `returns` the packages' annotations do not give but whose answer is certain: each entry says why.
+# Only names without a harvested `returns` take these.
+CURATED_RETURNS = {
+    # torch/_tensor.py defines these in Python without annotations; each returns what the named
+    # torch function gives (torch.split, torch.norm, torch.stft, torch.istft, Tensor.unflatten) or self
+    "torch.Tensor.split": "tuple[torch.Tensor, ...]",
+    "torch.Tensor.norm": "torch.Tensor",
+    "torch.Tensor.stft": "torch.Tensor",
+    "torch.Tensor.istft": "torch.Tensor",
+    "torch.Tensor.unflatten": "torch.Tensor",
+    "torch.Tensor.share_memory_": "torch.Tensor",  # returns self
+    # builds and returns a torch.utils.hooks.RemovableHandle
+    "torch.Tensor.register_hook": "torch.utils.hooks.RemovableHandle",
+    "torch.Tensor.register_post_accumulate_grad_hook": "torch.utils.hooks.RemovableHandle",
+    # a generator yielding (prefix, module) pairs, unannotated in torch/nn/modules/module.py
+    "torch.nn.Module.named_modules": "Iterator[tuple[str, torch.nn.Module]]",
 }
 
 TESTISH = re.compile(r"^(tests?|conftest|test_.*|.*_tests?)$")
 ENUM_BASES = {"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag", "ReprEnum"}
 TRIVIAL_BASES = {"object", "ABC", "Generic", "Protocol", "metaclass"}
 UPPER = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+# `returns`: how annotations are normalized (see catalog/README.md, "Facts files")
+BUILTIN_TYPES = {"int", "float", "str", "bool", "bytes", "complex", "object", "bytearray", "slice", "range"}
+TYPE_WRAPPERS = {"Annotated", "Final", "ClassVar", "Required", "NotRequired", "ReadOnly"}
+CONTAINERS = {"tuple": "tuple", "Tuple": "tuple", "list": "list", "List": "list", "Sequence": "list",
+              "MutableSequence": "list", "dict": "dict", "Dict": "dict", "OrderedDict": "dict", "Mapping": "dict",
+              "MutableMapping": "dict", "Iterator": "Iterator", "Iterable": "Iterator", "Generator": "Iterator"}
 
 
 def norm(dist: str) -> str:
@@ -104,7 +141,8 @@ def norm(dist: str) -> str:
 # Getting and reading the archive
 # ---------------------------------------------------------------------------------------------------------
 
-def find_archive(dist: str, wheel_dir: pathlib.Path, sdist: bool) -> pathlib.Path | None:
+def find_archive(dist: str, wheel_dir: pathlib.Path, sdist: bool, version: str | None = None) -> pathlib.Path | None:
+    """The newest archive of `dist` in wheel_dir (of exactly `version` when given)."""
     key = norm(dist)
     found = []
     for path in sorted(wheel_dir.iterdir()) if wheel_dir.is_dir() else []:
@@ -115,7 +153,7 @@ def find_archive(dist: str, wheel_dir: pathlib.Path, sdist: bool) -> pathlib.Pat
             stem = name.rsplit("-", 1)[0]
         else:
             continue
-        if norm(stem) == key:
+        if norm(stem) == key and (version is None or archive_version(name) == version):
             found.append(path)
     if not found:
         return None
@@ -135,18 +173,20 @@ def archive_version(name: str) -> str:
     return base.rsplit("-", 1)[1]
 
 
-def download(dist: str, wheel_dir: pathlib.Path, conf: dict) -> str:
+def download(spec: str, wheel_dir: pathlib.Path, conf: dict) -> str:
+    """`pip download` of `spec` (`torch` or `torch==2.15.0`); returns the errors, or "" when it worked."""
     wheel_dir.mkdir(parents=True, exist_ok=True)
+    dist = spec.partition("==")[0]
     base = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(wheel_dir)]
     attempts = []
     if conf.get("sdist"):
-        attempts.append(base + [f"--no-binary={dist}", dist])
+        attempts.append(base + [f"--no-binary={dist}", spec])
     if conf.get("platform"):
         attempts.append(base + ["--only-binary=:all:", "--platform", conf["platform"],
-                                "--python-version", "3.11", dist])
-    attempts.append(base + ["--only-binary=:all:", dist])
-    attempts.append(base + ["--only-binary=:all:", "--platform", MAC, "--python-version", "3.11", dist])
-    attempts.append(base + [f"--no-binary={dist}", dist])
+                                "--python-version", "3.11", spec])
+    attempts.append(base + ["--only-binary=:all:", spec])
+    attempts.append(base + ["--only-binary=:all:", "--platform", MAC, "--python-version", "3.11", spec])
+    attempts.append(base + [f"--no-binary={dist}", spec])
     errors = []
     for cmd in attempts:
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -214,6 +254,8 @@ class Def:
     source: str = field(repr=False)
     stub_extra: list = field(default_factory=list)  # class nodes from a .pyi to merge methods from
     is_stub: bool = False
+    overloads: list = field(default_factory=list, repr=False)  # the other @overload stubs of a function
+    stub_sources: dict = field(default_factory=dict, repr=False)  # id(stub_extra node) -> its .pyi source
 
 
 @dataclass(eq=False)
@@ -341,10 +383,14 @@ class ModuleReader:
                 self.walk(node.body)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 old = self.m.bindings.get(node.name)
-                if old and old[0] == "def" and getattr(old[1], "_overload", False) and is_overload(node):
+                overloaded = old and old[0] == "def" and getattr(old[1], "_overload", False)
+                if overloaded and is_overload(node):
+                    old[1].overloads.append(node)
                     continue
                 d = Def("function", self.m.name, node.name, node, self.source)
                 d._overload = is_overload(node)
+                if overloaded:
+                    d.overloads = [old[1].node] + old[1].overloads  # the implementation after its stubs
                 self.bind(node.name, ("def", d))
             elif isinstance(node, ast.ClassDef):
                 kind = "class"
@@ -461,6 +507,7 @@ def merge_stub(py: Module, pyi: Module) -> Module:
         elif old[0] == "def" and b[0] == "def" and old[1].kind in ("class", "enum") and \
                 b[1].kind in ("class", "enum"):
             old[1].stub_extra.append(b[1].node)
+            old[1].stub_sources[id(b[1].node)] = b[1].source
     for s in pyi.stars:
         if s not in py.stars:
             py.stars.append(s)
@@ -641,7 +688,8 @@ class Package:
                 out.append(name)
             elif b[0] == "expr" or name in m.redundant:
                 out.append(name)
-            elif b[0] in ("from", "module") and m.is_pkg:
+            elif b[0] in ("from", "module") and (m.is_pkg or self.conf.get("module_reexports") and
+                                                  b[0] == "from" and not self.public_module(b[1])):
                 # a package re-exports what it imports from its own subtree (`from .linear import Linear`)
                 # or from implementation modules (`from jax._src.api import jit`), not what it imports
                 # from other public modules (`from torch import Tensor` in torch.fft)
@@ -762,7 +810,7 @@ def source_segment(source: str, node: ast.AST) -> str | None:
     return first + "".join(lines[l0 + 1:l1]) + last
 
 
-def default_text(node: ast.AST, source: str) -> str:
+def default_text(node: ast.AST, source: str, limit: int = MAX_DEFAULT) -> str:
     text = None
     try:
         text = source_segment(source, node)
@@ -771,9 +819,58 @@ def default_text(node: ast.AST, source: str) -> str:
     if not text:
         text = ast.unparse(node)
     text = " ".join(text.split())
-    if len(text) > MAX_DEFAULT:
+    if len(text) > limit:
         return "..."
     return text
+
+
+def annotation_text(node: ast.AST | None, source: str) -> str | None:
+    """A parameter's annotation as written (a string annotation without its quotes), or None when it
+    is absent or longer than MAX_PARAM_TEXT."""
+    if node is None:
+        return None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        text = node.value
+    else:
+        try:
+            text = source_segment(source, node)
+        except Exception:  # noqa: BLE001
+            text = None
+        if not text:
+            text = ast.unparse(node)
+    text = " ".join(text.split())
+    return text if text and len(text) <= MAX_PARAM_TEXT else None
+
+
+def param(name: str, annotation: ast.AST | None, default: ast.AST | None, source: str) -> dict:
+    rec = {"name": name}
+    ann = annotation_text(annotation, source)
+    if ann is not None:
+        rec["annotation"] = ann
+    if default is not None:
+        rec["default"] = default_text(default, source, MAX_PARAM_TEXT)
+    return rec
+
+
+def param_list(fn: ast.AST, source: str, drop_first: bool) -> list[dict]:
+    """The parameters of `fn` in the order of `params`, as {"name", "annotation", "default"}."""
+    a = fn.args
+    pos = list(a.posonlyargs) + list(a.args)
+    defaults = [None] * (len(pos) - len(a.defaults)) + list(a.defaults)
+    start = 1 if drop_first and pos else 0
+    out = [param(arg.arg, arg.annotation, defaults[i], source) for i, arg in enumerate(pos) if i >= start]
+    if a.vararg is not None:
+        out.append(param("*" + a.vararg.arg, a.vararg.annotation, None, source))
+    for arg, d in zip(a.kwonlyargs, a.kw_defaults):
+        out.append(param(arg.arg, arg.annotation, d, source))
+    if a.kwarg is not None:
+        out.append(param("**" + a.kwarg.arg, a.kwarg.annotation, None, source))
+    return out
+
+
+def informative(plist: list[dict] | None) -> bool:
+    """Whether a parameter list says more than the signature's names: an annotation or a default."""
+    return bool(plist) and any(len(p) > 1 for p in plist)
 
 
 def params(fn: ast.AST, source: str, drop_first: bool) -> str:
@@ -896,7 +993,7 @@ class Harvester:
             for fn_name in ("__init__", "__new__"):
                 for item in self.class_body(node.body):
                     if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == fn_name:
-                        return f"{name}({params(item, d.source, drop_first=True)})"
+                        return f"{name}({params(item, d.stub_sources.get(id(node), d.source), drop_first=True)})"
         decos = [n.split(".")[-1] for n in deco_names(d.node)]
         base_names = [ast.unparse(b.value if isinstance(b, ast.Subscript) else b).split(".")[-1]
                       for b in d.node.bases]
@@ -938,6 +1035,281 @@ class Harvester:
             return None
         return f"{name}()"
 
+    def class_params(self, d: Def, depth=0) -> list[dict] | None:
+        """The constructor's parameters, found the way class_signature finds the signature."""
+        if depth > 8 or not isinstance(d.node, ast.ClassDef) or d.kind == "enum":
+            return None
+        for node in [d.node] + d.stub_extra:
+            for fn_name in ("__init__", "__new__"):
+                for item in self.class_body(node.body):
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == fn_name:
+                        return param_list(item, d.stub_sources.get(id(node), d.source), drop_first=True)
+        base_names = [ast.unparse(b.value if isinstance(b, ast.Subscript) else b).split(".")[-1]
+                      for b in d.node.bases]
+        if self.is_dataclass_like(d) or "NamedTuple" in base_names:
+            items = []
+            for base in reversed(self.bases(d)):
+                if depth < 8 and isinstance(base.node, ast.ClassDef) and self.is_dataclass_like(base):
+                    items.extend(self.class_params(base, depth + 1) or [])
+            for item in d.node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                    if "ClassVar" in ast.unparse(item.annotation):
+                        continue
+                    value = item.value
+                    if isinstance(value, ast.Call) and ast.unparse(value.func).split(".")[-1] == "field":
+                        kws = {k.arg: k.value for k in value.keywords}
+                        if kws.get("init") is not None and getattr(kws["init"], "value", True) is False:
+                            continue
+                        value = kws.get("default", kws.get("default_factory") and ast.Constant(...))
+                    items.append(param(item.target.id, item.annotation, value, d.source))
+            return items
+        bases = self.bases(d)
+        resolved = {b.name for b in bases}
+        if [n for n in base_names if n not in resolved and n not in TRIVIAL_BASES] or \
+                [k for k in d.node.keywords if k.arg != "metaclass"]:
+            unresolved = True
+        else:
+            unresolved = False
+        for b in bases:
+            p = self.class_params(b, depth + 1)
+            if p is not None:
+                return p
+            if b.kind in ("class",):
+                return None
+        return None if unresolved else []
+
+    # -- types: `returns` and `bases` ------------------------------------------------------------------
+    def base_names(self, d: Def, seen=None) -> list[str]:
+        """Public names of a class's bases, nearest first. A base without a facts line of its own (a
+        private mixin, whose members are listed under the class) gives its own bases in its place."""
+        seen = seen if seen is not None else set()
+        if id(d) in seen or len(seen) > 16:
+            return []
+        seen.add(id(d))
+        out = []
+        for b in getattr(d.node, "bases", []):
+            if isinstance(b, ast.Subscript):
+                b = b.value  # Generic[T], Module[T]
+            if not isinstance(b, (ast.Name, ast.Attribute)):
+                continue
+            r = self.pkg.resolve_expr(d.mod, b)
+            if r is not None:
+                if r[0] == "def" and r[1].kind in ("class", "enum") and isinstance(r[1].node, ast.ClassDef):
+                    public = self.primary.get(("def", r[1]))
+                    out.extend([public] if public else self.base_names(r[1], seen))
+                continue
+            ext = external_class(self.dotted(d.mod, b), norm(self.dist))
+            if ext:
+                out.append(ext)
+        return list(dict.fromkeys(out))
+
+    def dotted(self, mod: str, node: ast.AST, depth=0) -> str | None:
+        """The dotted name an expression stands for through the module's imports (`nn.Module` after
+        `from torch import nn` is `torch.nn.Module`), for names the package itself does not define."""
+        if depth > 8:
+            return None
+        if isinstance(node, ast.Attribute):
+            base = self.dotted(mod, node.value, depth + 1)
+            return f"{base}.{node.attr}" if base else None
+        if not isinstance(node, ast.Name):
+            return None
+        m = self.pkg.modules.get(mod)
+        b = m.bindings.get(node.id) if m is not None else None
+        if b is None:
+            return node.id
+        if b[0] == "module":
+            return b[1]
+        if b[0] == "from":
+            src = self.pkg.modules.get(b[1])
+            if src is not None and b[2] in src.bindings:
+                return self.dotted(b[1], ast.Name(id=b[2]), depth + 1)  # re-exported by the package
+            return f"{b[1]}.{b[2]}"
+        if b[0] == "expr":
+            return self.dotted(mod, b[1], depth + 1)
+        return None
+
+    def result_type(self, node: ast.AST | None, mod: str, ctx) -> str | None:
+        """A `returns` value: the type expression of an annotation when it names a package's class."""
+        if node is None:
+            return None
+        t = self.type_text(node, mod, ctx, 0)
+        return t if t and "." in t else None
+
+    def type_text(self, node: ast.AST, mod: str, ctx, depth: int) -> str | None:
+        """Normalized type of an annotation, `None` for None, builtin names as they are, or None when
+        it cannot be told (an unknown name, a union of different types, a callable, ...)."""
+        if depth > 12:
+            return None
+        if isinstance(node, ast.Constant):
+            if node.value is None:
+                return "None"
+            if isinstance(node.value, str):
+                try:
+                    inner = ast.parse(node.value.strip(), mode="eval").body
+                except SyntaxError:
+                    return None
+                return self.type_text(inner, mod, ctx, depth + 1)
+            return None
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            return self.union([node.left, node.right], mod, ctx, depth)
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            return self.name_type(node, mod, ctx, depth)
+        if not isinstance(node, ast.Subscript):
+            return None
+        head = node.value
+        args = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if not isinstance(head, (ast.Name, ast.Attribute)):
+            return None
+        r = self.pkg.resolve_expr(mod, head)
+        if r is not None and r[0] == "def" and r[1].kind in ("class", "enum"):
+            return self.name_type(head, mod, ctx, depth)  # a generic class of the package: `Dataset[T]`
+        last = ast.unparse(head).rpartition(".")[2]
+        if last == "Optional" and len(args) == 1:
+            return self.union([args[0], ast.Constant(None)], mod, ctx, depth)
+        if last == "Union":
+            return self.union(args, mod, ctx, depth)
+        if last in TYPE_WRAPPERS:
+            return self.type_text(args[0], mod, ctx, depth + 1)
+        container = CONTAINERS.get(last)
+        if container is None:
+            t = self.name_type(head, mod, ctx, depth)  # a generic class of another package
+            return t if t and "." in t else None
+        if any(isinstance(a, ast.Constant) and a.value is Ellipsis for a in args):
+            if container == "tuple" and len(args) == 2 and isinstance(args[1], ast.Constant) and \
+                    args[1].value is Ellipsis:
+                elem = self.type_text(args[0], mod, ctx, depth + 1)
+                return f"tuple[{elem}, ...]" if elem else None
+            return None
+        if container == "Iterator":
+            args = args[:1]  # Generator[Yield, Send, Return]
+        elif container == "list" and len(args) != 1 or container == "dict" and len(args) != 2:
+            return None
+        if not args or isinstance(args[0], ast.Tuple) and not args[0].elts:
+            return None  # tuple[()]
+        parts = [self.type_text(a, mod, ctx, depth + 1) for a in args]
+        if not all(parts):
+            return None
+        return f"{container}[{', '.join(parts)}]"
+
+    def union(self, members: list, mod: str, ctx, depth: int) -> str | None:
+        """`X | None` is X; a union of different types cannot be told."""
+        flat = []
+        todo = list(members)
+        while todo:
+            m = todo.pop(0)
+            if isinstance(m, ast.BinOp) and isinstance(m.op, ast.BitOr):
+                todo[:0] = [m.left, m.right]
+            else:
+                flat.append(m)
+        types = []
+        for m in flat:
+            t = self.type_text(m, mod, ctx, depth + 1)
+            if t is None:
+                return None
+            if t != "None" and t not in types:
+                types.append(t)
+        if not types:
+            return "None"
+        return types[0] if len(types) == 1 else None
+
+    def name_type(self, node: ast.AST, mod: str, ctx, depth: int) -> str | None:
+        owner, cls_name, receivers = ctx
+        if isinstance(node, ast.Name) and node.id in receivers:
+            return cls_name  # `def train(self: T) -> T`
+        r = self.pkg.resolve_expr(mod, node)
+        if r is not None:
+            if r[0] != "def":
+                return None
+            d = r[1]
+            if owner is not None and d is owner:
+                return cls_name  # the class's own name: the class the member is listed under
+            if d.kind in ("class", "enum"):
+                return self.primary.get(("def", d))
+            if d.kind == "type" and depth < 8:  # an alias: what it stands for
+                value = getattr(d.node, "value", None)
+                if isinstance(d.node, (ast.Assign, ast.AnnAssign)) or type(d.node).__name__ == "TypeAlias":
+                    return self.type_text(value, d.mod, (None, None, set()), depth + 1) if value else None
+            return None
+        dotted = self.dotted(mod, node)
+        if dotted is None:
+            return None
+        if dotted.startswith("builtins."):
+            dotted = dotted[len("builtins."):]
+        if dotted in BUILTIN_TYPES:
+            return dotted
+        prefix, _, last = dotted.rpartition(".")
+        if prefix in ("typing", "typing_extensions") or not prefix:
+            if last == "Self":
+                return cls_name
+            if last == "Any":
+                return "Any"
+            return None
+        return external_class(dotted, norm(self.dist))
+
+    def receivers(self, fn: ast.AST, mod: str) -> set:
+        """TypeVars that stand for the receiver: `self: T`, `cls: type[T]`."""
+        pos = list(fn.args.posonlyargs) + list(fn.args.args)
+        if not pos or pos[0].annotation is None:
+            return set()
+        ann = pos[0].annotation
+        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+            try:
+                ann = ast.parse(ann.value, mode="eval").body
+            except SyntaxError:
+                return set()
+        if isinstance(ann, ast.Subscript) and ast.unparse(ann.value).rpartition(".")[2] in ("type", "Type"):
+            ann = ann.slice
+        if not isinstance(ann, ast.Name):
+            return set()
+        type_params = [t.name for t in getattr(fn, "type_params", [])]  # def f[T](self: T) -> T
+        return {ann.id} if ann.id in type_params or self.is_typevar(mod, ann) else set()
+
+    def is_typevar(self, mod: str, node: ast.Name) -> bool:
+        r = self.pkg.resolve_expr(mod, node)
+        value = getattr(r[1].node, "value", None) if r is not None and r[0] == "def" else None
+        return isinstance(value, ast.Call) and ast.unparse(value.func).rpartition(".")[2] == "TypeVar"
+
+    def function_returns(self, fns: list, mod: str, owner: Def | None, cls_name: str | None,
+                         method: bool = False) -> str | None:
+        """What calling a function gives: its implementation's annotation, or, when that is absent,
+        the one all its @overload stubs agree on."""
+        fns = [f for f in fns if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        if not fns:
+            return None
+        for f in fns:
+            if isinstance(f, ast.AsyncFunctionDef) or any("contextmanager" in n for n in deco_names(f)):
+                return None  # a coroutine or a context manager, not what the annotation names
+
+        def one(f):
+            receiver = method and method_kind(f) != "static"  # a staticmethod's first parameter is no receiver
+            ctx = (owner, cls_name, self.receivers(f, mod) if receiver else set())
+            return self.result_type(f.returns, mod, ctx)
+        impl = [f for f in fns if not is_overload(f)]
+        if impl:
+            if impl[0].returns is not None:
+                return one(impl[0])
+        stubs = [f for f in fns if is_overload(f)]
+        if not stubs:
+            return None
+        found = {one(f) for f in stubs}
+        return found.pop() if len(found) == 1 else None
+
+    def method_returns(self, owner: Def, node: ast.ClassDef, name: str, cls_name: str) -> str | None:
+        """The `returns` of a method or property `name` of `owner` (first the class body the member is
+        listed from, then the owner's other bodies: a .py class and its .pyi)."""
+        nodes = [node] + [n for n in [owner.node] + owner.stub_extra if n is not node]
+        for body in nodes:
+            if not isinstance(body, ast.ClassDef):
+                continue
+            fns = [i for i in self._class_body(body.body)
+                   if isinstance(i, (ast.FunctionDef, ast.AsyncFunctionDef)) and i.name == name]
+            fns = [f for f in fns if method_kind(f) != "skip"]
+            if fns:
+                ret = self.function_returns(fns, owner.mod, owner, cls_name, method=True)
+                if ret:
+                    return ret
+        return None
+
     def build(self) -> list[dict]:
         records: dict[str, dict] = {}
         primaries = set(self.primary.values())
@@ -955,10 +1327,26 @@ class Harvester:
                 rec["kind"] = d.kind
                 if d.kind == "function" and isinstance(d.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     rec["signature"] = f"{name}({params(d.node, d.source, drop_first=False)})"
+                    plist = param_list(d.node, d.source, drop_first=False)
+                    if informative(plist):
+                        rec["params"] = plist
+                    ret = self.function_returns([d.node] + d.overloads, d.mod, None, None)
+                    if ret:
+                        rec["returns"] = ret
                 elif d.kind in ("class", "enum"):
                     sig = self.class_signature(d, name)
                     if sig:
                         rec["signature"] = sig
+                        plist = self.class_params(d)
+                        if informative(plist):
+                            rec["params"] = plist
+                    bases = [b for b in self.base_names(d) if b != name]
+                    if bases:
+                        rec["bases"] = bases
+                elif d.kind in ("attribute", "constant") and isinstance(d.node, ast.AnnAssign):
+                    ret = self.result_type(d.node.annotation, d.mod, (None, None, set()))
+                    if ret:
+                        rec["returns"] = ret
             if aliases:
                 rec["aliases"] = aliases[:MAX_ALIASES]
             rec["_def"] = d
@@ -973,7 +1361,10 @@ class Harvester:
             d = rec.pop("_def")
             defmod = d.mod if d is not None else None
             rec["docs"] = self.docs(name, rec["kind"], defmod)
-            ordered = {k: rec[k] for k in ("name", "kind", "signature", "aliases", "docs") if k in rec}
+            if "returns" not in rec and name in CURATED_RETURNS:
+                rec["returns"] = CURATED_RETURNS[name]
+            ordered = {k: rec[k] for k in ("name", "kind", "signature", "aliases", "docs", "returns", "bases",
+                                           "params") if k in rec}
             out.append(ordered)
         return out
 
@@ -1004,8 +1395,15 @@ class Harvester:
                 if mk == "property":
                     rec = {"name": full, "kind": "attribute"}
                 else:
+                    source = owner.stub_sources.get(id(node), owner.source)  # a .pyi body has its own
                     rec = {"name": full, "kind": "method",
-                           "signature": f"{full}({params(item, owner.source, drop_first=(mk != 'static'))})"}
+                           "signature": f"{full}({params(item, source, drop_first=(mk != 'static'))})"}
+                    plist = param_list(item, source, drop_first=(mk != "static"))
+                    if informative(plist):
+                        rec["params"] = plist
+                ret = self.method_returns(owner, node, item.name, cls_name)
+                if ret:
+                    rec["returns"] = ret
                 rec["_def"] = Def("method", owner.mod, f"{owner.name}.{item.name}", item, owner.source)
                 rec["_owner"] = owner
                 if full not in records:
@@ -1028,6 +1426,10 @@ class Harvester:
                         records[full] = {"name": full, "kind": kind,
                                          "_def": Def(kind, owner.mod, f"{owner.name}.{t.id}", item, owner.source),
                                          "_owner": owner}
+                        if isinstance(item, ast.AnnAssign):
+                            ret = self.result_type(item.annotation, owner.mod, (owner, cls_name, set()))
+                            if ret:
+                                records[full]["returns"] = ret
 
     def class_body(self, body):
         # A method's @overload stubs come before its implementation, whose signature is the real one:
@@ -1050,6 +1452,43 @@ class Harvester:
                 yield from self._class_body(item.body)
             else:
                 yield item
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Classes of other packages
+# ---------------------------------------------------------------------------------------------------------
+
+_EXTERNAL: dict[str, tuple[str, str]] | None = None
+
+
+def external_class(dotted: str | None, own_package: str) -> str | None:
+    """The public name of a class of another harvested package (`torch.nn.modules.module.Module` ->
+    `torch.nn.Module`), read from the facts already in catalog/facts (their names and aliases), so a
+    package's annotations and bases can name torch's or jax's classes. Harvest a package after the
+    packages it builds on (torch before lightning, jax before flax)."""
+    global _EXTERNAL
+    if not dotted or "." not in dotted:
+        return None
+    if _EXTERNAL is None:
+        _EXTERNAL = {}
+        for path in sorted(DEFAULT_OUT.glob("*.jsonl")):
+            with open(path, encoding="utf-8") as fh:
+                header = json.loads(fh.readline() or "{}")
+                if header.get("language") != "python":
+                    continue
+                package = header.get("package", "")
+                for line in fh:
+                    if '"kind": "class"' not in line and '"kind": "enum"' not in line:
+                        continue
+                    rec = json.loads(line)
+                    if rec.get("kind") not in ("class", "enum"):
+                        continue
+                    for n in [rec["name"]] + rec.get("aliases", []):
+                        _EXTERNAL.setdefault(n, (rec["name"], package))
+    found = _EXTERNAL.get(dotted)
+    if found is None or found[1] == own_package:
+        return None
+    return found[0]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1395,6 +1834,84 @@ def azure_docs(name, kind, defmod):
     return f"{base}{parent(name).lower()}?view=azure-python"
 
 
+def flax_docs(name, kind, defmod):
+    base = "https://flax.readthedocs.io/en/latest/api_reference/"
+    mod = parent(name)
+    if name == "flax.linen.Module" or name.startswith("flax.linen.Module."):
+        return base + "flax.linen/module.html"
+    if kind == "class" and mod == "flax.linen":
+        return f"{base}flax.linen/_autosummary/{name}.html"
+    if name.startswith("flax.linen"):
+        return base + "flax.linen/index.html"
+    if name.startswith("flax.nnx"):
+        # the layers' pages follow their defining module: flax.nnx.nn.linear -> flax.nnx/nn/linear.html
+        if defmod and defmod.startswith("flax.nnx.nn.") and kind in ("class", "function"):
+            return f"{base}flax.nnx/nn/{defmod.rsplit('.', 1)[1]}.html#{name}"
+        return base + "flax.nnx/index.html"
+    pages = {"flax.struct", "flax.serialization", "flax.training", "flax.traverse_util", "flax.jax_utils",
+             "flax.core.frozen_dict", "flax.cursor", "flax.errors", "flax.config"}
+    for page in sorted(pages, key=len, reverse=True):
+        if name == page or name.startswith(page + "."):
+            return f"{base}{page}.html" + (f"#{name}" if name != page else "")
+    return base + "index.html"
+
+
+def optax_docs(name, kind, defmod):
+    base = "https://optax.readthedocs.io/en/latest/api/"
+    parts = name.split(".")
+    # autosummary pages for the functions and classes of optax and its public subpackages
+    # (optax.adam, optax.losses.softmax_cross_entropy)
+    if kind in ("function", "class") and not any(p.startswith("_") for p in parts):
+        return f"{base}generated/{name}.html"
+    return base + "optimizers.html" if name.count(".") <= 1 else base + "utilities.html"
+
+
+def orbax_docs(name, kind, defmod):
+    base = "https://orbax.readthedocs.io/en/latest/"
+    pages = {"checkpoint_manager": "checkpoint.checkpoint_manager", "checkpointers": "checkpoint.checkpointers",
+             "handlers": "checkpoint.checkpoint_handlers", "checkpoint_handlers": "checkpoint.checkpoint_handlers",
+             "args": "checkpoint.args", "type_handlers": "checkpoint.type_handlers",
+             "checkpoint_utils": "checkpoint.checkpoint_utils", "transform_utils": "checkpoint.transform_utils",
+             "msgpack_utils": "checkpoint.msgpack_utils", "tree": "checkpoint.tree",
+             "metadata": "checkpoint.metadata", "logging": "checkpoint.logging", "options": "checkpoint.options"}
+    target = parent(name) if kind in ("method", "attribute") else name
+    parts = target.split(".")
+    sub = parts[2] if len(parts) > 3 else None
+    if sub is None and defmod:
+        mod = defmod.split(".")
+        if "handlers" in mod or any(p.endswith("_checkpoint_handler") for p in mod):
+            sub = "handlers"
+        elif "checkpoint_managers" in mod or "checkpoint_manager" in mod:
+            sub = "checkpoint_manager"
+        elif "checkpointers" in mod:
+            sub = "checkpointers"
+    if sub in pages:
+        return f"{base}api_reference/{pages[sub]}.html" + (f"#{name}" if kind != "module" else "")
+    return base + "index.html"
+
+
+def chex_docs(name, kind, defmod):
+    base = "https://chex.readthedocs.io/en/latest/api.html"
+    if name.count(".") == 1 and kind != "module":
+        return f"{base}#{name}"
+    return base
+
+
+def equinox_docs(name, kind, defmod):
+    base = "https://docs.kidger.site/equinox/"
+    nn_pages = {"linear", "conv", "rnn", "attention", "embedding", "normalisation", "dropout", "pool", "mlp",
+                "sequential", "stateful", "inference"}
+    if name == "equinox.Module" or name.startswith("equinox.Module."):
+        return base + "api/module/module/"
+    if name.startswith("equinox.nn.") and defmod and defmod.startswith("equinox.nn._"):
+        page = defmod.rsplit("._", 1)[1]
+        if page in nn_pages and kind in ("class", "function"):
+            return f"{base}api/nn/{page}/#{name}"
+    if kind == "function" and parent(name) == "equinox" and name.rpartition(".")[2].startswith("filter_"):
+        return f"{base}api/transformations/#{name}"
+    return base
+
+
 def fallback_docs(root: str):
     def docs(name, kind, defmod):
         return root
@@ -1418,6 +1935,8 @@ DOCS = {
     "sagemaker_train": fallback_docs("https://sagemaker.readthedocs.io/en/stable/"),
     "sagemaker_serve": fallback_docs("https://sagemaker.readthedocs.io/en/stable/"),
     "sagemaker_mlops": fallback_docs("https://sagemaker.readthedocs.io/en/stable/"),
+    "flax": flax_docs, "optax": optax_docs, "orbax_checkpoint": orbax_docs, "chex": chex_docs,
+    "equinox": equinox_docs,
 }
 
 
@@ -1440,13 +1959,15 @@ def docs_for(dist: str):
 # Main
 # ---------------------------------------------------------------------------------------------------------
 
-def harvest(dist: str, wheel_dir: pathlib.Path, out_dir: pathlib.Path) -> tuple[str, dict]:
+def harvest(spec: str, wheel_dir: pathlib.Path, out_dir: pathlib.Path) -> tuple[str, dict]:
+    dist, _, want = spec.partition("==")  # `torch==2.15.0`: that version's archive, downloaded if missing
+    want = want or None
     conf = PACKAGES.get(dist.lower(), PACKAGES.get(norm(dist).replace("_", "-"), {}))
     info = {"package": dist}
-    archive = find_archive(dist, wheel_dir, conf.get("sdist", False))
+    archive = find_archive(dist, wheel_dir, conf.get("sdist", False), want)
     if archive is None:
-        err = download(dist, wheel_dir, conf)
-        archive = find_archive(dist, wheel_dir, conf.get("sdist", False))
+        err = download(spec, wheel_dir, conf)
+        archive = find_archive(dist, wheel_dir, conf.get("sdist", False), want)
         if archive is None:
             info["error"] = f"download failed: {err}"
             return "error", info
@@ -1494,7 +2015,7 @@ def main(argv=None) -> int:
         summary.append(info)
         if state == "ok":
             kinds = ", ".join(f"{k} {v}" for k, v in sorted(info["kinds"].items()))
-            print(f"{dist} {info['version']}: {info['count']} symbols ({kinds}) from {info['source']}"
+            print(f"{info['package']} {info['version']}: {info['count']} symbols ({kinds}) from {info['source']}"
                   + (f"; {len(info['parse_errors'])} files did not parse" if info["parse_errors"] else ""))
         else:
             status = 1
