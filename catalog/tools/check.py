@@ -16,7 +16,8 @@ LANGS = {"python", "cuda", "cpp"}
 SYSTEM_KEYS = {"id", "name", "group", "maintainer", "summary", "about", "docs", "guide", "languages", "domains",
                "python_modules", "c_prefixes", "headers", "namespaces", "part_of", "related"}
 SYMBOL_KEYS = {"name", "kind", "signature", "summary", "docs", "aliases", "equivalents", "deprecated",
-               "replacement", "returns"}
+               "replacement", "returns", "bases", "params"}
+PARAM_KEYS = {"name", "annotation", "default", "summary"}
 
 
 def main() -> int:
@@ -70,6 +71,13 @@ def main() -> int:
                 problems.append(f"{label}: docs is not an https URL")
             if "\n" in symbol.get("summary", ""):
                 problems.append(f"{label}: summary spans lines")
+            for param in symbol.get("params", []):
+                for key in set(param) - PARAM_KEYS:
+                    problems.append(f"{label}: parameter {param.get('name')!r}: unknown field {key!r}")
+                if not str(param.get("name", "")).strip():
+                    problems.append(f"{label}: a parameter has an empty name")
+                if "\n" in param.get("summary", ""):
+                    problems.append(f"{label}: the summary of parameter {param.get('name')!r} spans lines")
             if "replacement" in symbol and "deprecated" not in symbol:
                 problems.append(f"{label}: replacement without deprecated")
             for name in [symbol.get("name")] + list(symbol.get("aliases", [])):
