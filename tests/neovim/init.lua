@@ -483,7 +483,10 @@ step(':TensorlensAnalyze on a visual selection', function()
     end
   )
   check(title:find('occupancy %d+%%') ~= nil, 'the lens has the occupancy', title)
-  check(notified('sgemm_tiled: sm_90 · %d+ regs', vim.log.levels.INFO) ~= nil, 'the result is notified')
+  -- The lens refresh and the command's reply race each other: wait for the reply too.
+  wait_for('the result is notified', function()
+    return notified('sgemm_tiled: sm_90 · %d+ regs', vim.log.levels.INFO)
+  end)
   wait_for(
     'the result is virtual text at the end of the kernel name’s line',
     function()

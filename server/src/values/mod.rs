@@ -126,7 +126,19 @@ pub fn answer_at(m: &ModuleValues, catalog: &Catalog, offset: usize) -> Option<A
         }
         _ => {
             let name = eval.text(ident);
-            let found = eval.lookup(name, key, ident.end_byte())?;
+            // On a binding's own target (`logits = model(x)`), the binding made there.
+            let own = is_binding_target(ident)
+                .then(|| {
+                    let scope = eval.m.scope(key)?;
+                    let at = ident.start_byte();
+                    let b = scope.bindings.get(name)?.iter().find(|b| b.statement <= at && at < b.at)?;
+                    Some(vec![infer::Found { scope: key, binding: b.clone() }])
+                })
+                .flatten();
+            let found = match own {
+                Some(found) => found,
+                None => eval.lookup(name, key, ident.end_byte())?,
+            };
             let [found] = found.as_slice() else { return None };
             let ty = eval.binding_type(found, name);
             if !framework_type(&eval, &ty) {
@@ -140,6 +152,23 @@ pub fn answer_at(m: &ModuleValues, catalog: &Catalog, offset: usize) -> Option<A
             Some(Answer::Variable { range, kind, value: Typed { text: name.to_string(), ty, origin } })
         }
     }
+}
+
+/// Whether an identifier is a name being bound: `x` in `x = ...`, `for x, y in ...`, `as x`.
+fn is_binding_target(ident: Node) -> bool {
+    let mut node = ident;
+    while let Some(parent) = node.parent() {
+        match parent.kind() {
+            "pattern_list" | "tuple_pattern" | "list_pattern" | "parenthesized_expression" | "as_pattern_target" => {
+                node = parent
+            }
+            "assignment" | "augmented_assignment" | "for_statement" | "for_in_clause" => {
+                return parent.child_by_field_name("left").is_some_and(|l| l.id() == node.id());
+            }
+            _ => return node.kind() == "as_pattern_target",
+        }
+    }
+    false
 }
 
 /// A catalog member of a value's type (never of a module or class reached through imports, which

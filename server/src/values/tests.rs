@@ -16,7 +16,6 @@ fn member_name(text: &str) -> Option<String> {
     }
 }
 
-#[allow(dead_code)] // used by the tests that need harvested return types
 fn variable_type(text: &str) -> Option<String> {
     let (doc, offset) = fixture("t.py", text);
     let values = doc.values()?;
@@ -24,6 +23,23 @@ fn variable_type(text: &str) -> Option<String> {
         Answer::Variable { value, .. } => type_label(&values, &value.ty),
         _ => None,
     }
+}
+
+#[test]
+fn methods_on_values_from_constructors_and_calls() {
+    assert_eq!(
+        member_name("import torch\nx = torch.randn(3, 4)\nx.vi$0ew(12)\n").as_deref(),
+        Some("torch.Tensor.view")
+    );
+    assert_eq!(
+        member_name("import torch\nx = torch.randn(3, 4)\ny = x.view(12).transpose(0, 1)\ny.contig$0uous()\n")
+            .as_deref(),
+        Some("torch.Tensor.contiguous")
+    );
+    assert_eq!(
+        member_name("from torch import nn\nm = nn.Linear(4, 8)\nm.parame$0ters()\n").as_deref(),
+        Some("torch.nn.Module.parameters")
+    );
 }
 
 #[test]
@@ -46,6 +62,16 @@ fn annotations_give_types() {
 }
 
 #[test]
+fn classes_bases_and_self_attributes() {
+    let src = "import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc1 = nn.Linear(4, 8)\n    def forward(self, x):\n        h = self.fc1(x)\n        return h.re$0lu()\n";
+    assert_eq!(member_name(src).as_deref(), Some("torch.Tensor.relu"));
+    let src = "import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc1 = nn.Linear(4, 8)\n    def forward(self, x):\n        return self.fc$01(x)\n";
+    assert_eq!(variable_type(src).as_deref(), Some("torch.nn.Linear"));
+    let src = "import torch.nn as nn\nclass Net(nn.Module):\n    def go(self):\n        for p in self.para$0meters():\n            pass\n";
+    assert_eq!(member_name(src).as_deref(), Some("torch.nn.Module.parameters"));
+}
+
+#[test]
 fn unknown_receivers_and_user_methods_give_nothing() {
     assert_eq!(member_name("def f(x):\n    return x.vi$0ew(3)\n"), None);
     // A user class with its own `view` is not a tensor.
@@ -62,4 +88,23 @@ fn signatures_split_into_parameters() {
     assert_eq!(names, ["out", "dtype", "f"]);
     assert_eq!(params[1].annotation.as_deref(), Some("torch.dtype"));
     assert_eq!(params[2].default.as_deref(), Some("(1, 2)"));
+}
+
+#[test]
+fn a_binding_target_shows_the_value_bound_there() {
+    let base = "import torch\nimport torch.nn as nn\nclass MLP(nn.Module):\n    def forward(self, x: torch.Tensor) -> torch.Tensor:\n        return x\n";
+    let cases = [
+        ("log$0its = torch.zeros(3)\n", Some("torch.Tensor")),
+        ("model = MLP()\nmodel = model.to('cpu')\nlog$0its = model(xb)\n", Some("torch.Tensor")),
+        (
+            "def t(loader):\n    model = MLP()\n    for xb, yb in loader:\n        log$0its = model(xb)\n",
+            Some("torch.Tensor"),
+        ),
+        // The right-hand side reads the earlier binding, which is unknown here.
+        ("def t(h):\n    h = h + $0h\n", None),
+        ("def t(h):\n    $0h = torch.zeros(2)\n    h = h.sum()\n", Some("torch.Tensor")),
+    ];
+    for (tail, expected) in cases {
+        assert_eq!(variable_type(&format!("{base}{tail}")).as_deref(), expected, "{tail}");
+    }
 }

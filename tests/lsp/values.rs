@@ -1,0 +1,109 @@
+//! Values over LSP: methods, attributes and keyword arguments reached through values, on a real
+//! binary, with the negative cases (unknown receivers, a user class's own `view`, rebinding).
+
+use serde_json::{json, Value};
+
+use super::client::{find, Client};
+
+fn open_fixture() -> (Client, String, String) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/values/train.py");
+    let text = std::fs::read_to_string(&path).expect("fixture exists");
+    let uri = format!("file://{}", path.canonicalize().unwrap().display());
+    let (mut client, _) = Client::start(json!({}), None);
+    client.open(&uri, "python", &text);
+    (client, uri, text)
+}
+
+/// The hover's first line at `needle` + `delta` characters.
+fn first_line(client: &mut Client, uri: &str, text: &str, needle: &str, delta: u32) -> String {
+    let (line, col) = find(text, needle, delta);
+    client.hover_text(uri, line, col).lines().next().unwrap_or("").to_string()
+}
+
+#[test]
+fn methods_on_values() {
+    let (mut client, uri, text) = open_fixture();
+    let cases = [
+        ("data.view(-1)", 6, "**torch.Tensor.view** · method · PyTorch"),
+        ("contiguous()", 2, "**torch.Tensor.contiguous** · method · PyTorch"),
+        ("loss.backward()", 6, "**torch.Tensor.backward** · method · PyTorch"),
+        ("logits.softmax", 8, "**torch.Tensor.softmax** · method · PyTorch"),
+        ("model.parameters(), lr", 7, "**torch.nn.Module.parameters** · method · PyTorch"),
+        ("model.train()", 7, "**torch.nn.Module.train** · method · PyTorch"),
+        ("optimizer.zero_grad", 11, "**torch.optim.Optimizer.zero_grad** · method · PyTorch"),
+        // AdamW derives from Adam, which defines `step`, in torch 2.x.
+        ("optimizer.step", 11, "**torch.optim.Adam.step** · method · PyTorch"),
+        ("self.register_buffer", 6, "**torch.nn.Module.register_buffer** · method · PyTorch"),
+        ("p.grad", 3, "**torch.Tensor.grad** · attribute · PyTorch"),
+        ("super().__init__", 9, "**torch.nn.Module** · class · PyTorch"),
+    ];
+    for (needle, delta, expected) in cases {
+        let got = first_line(&mut client, &uri, &text, needle, delta);
+        assert_eq!(got, expected, "at {needle:?}");
+    }
+    // The hover says where the receiver's type came from.
+    let (line, col) = find(&text, "data.view(-1)", 6);
+    let hover = client.hover_text(&uri, line, col);
+    assert!(hover.contains("`data`: torch.Tensor, from `torch.randn(…)` at line 28"), "{hover}");
+    client.shutdown();
+}
+
+#[test]
+fn attributes_variables_and_keywords() {
+    let (mut client, uri, text) = open_fixture();
+    let got = first_line(&mut client, &uri, &text, "self.fc1(x", 6);
+    assert_eq!(got, "**fc1** · attribute · torch.nn.Linear");
+    let (line, col) = find(&text, "self.fc1(x", 6);
+    let hover = client.hover_text(&uri, line, col);
+    assert!(hover.contains("from `nn.Linear(…)` at line 11"), "{hover}");
+
+    let got = first_line(&mut client, &uri, &text, "logits = model(xb)", 2);
+    assert_eq!(got, "**logits** · variable · torch.Tensor");
+    let got = first_line(&mut client, &uri, &text, "lr=1e-3", 1);
+    assert_eq!(got, "**lr** · parameter of torch.optim.AdamW");
+    let (line, col) = find(&text, "lr=1e-3", 1);
+    let hover = client.hover_text(&uri, line, col);
+    // The parameter as the package declares it, and our words on it.
+    assert!(hover.contains("lr: float | Tensor = 1e-3"), "{hover}");
+    assert!(hover.contains("Learning rate"), "{hover}");
+    let got = first_line(&mut client, &uri, &text, "batch_size=32", 3);
+    assert_eq!(got, "**batch_size** · parameter of torch.utils.data.DataLoader");
+    client.shutdown();
+}
+
+#[test]
+fn unknown_receivers_shadowing_and_rebinding_get_no_answer() {
+    let (mut client, uri, text) = open_fixture();
+    for (needle, delta) in [("s.view(3)", 3), ("unknown.view(3)", 9), ("data.view(3)", 6), ("xb)", 0)] {
+        let (line, col) = find(&text, needle, delta);
+        assert_eq!(client.hover(&uri, line, col), Value::Null, "at {needle:?}");
+    }
+    client.shutdown();
+}
+
+#[test]
+fn member_completion_and_signature_help() {
+    let (mut client, uri, text) = open_fixture();
+    let (line, col) = find(&text, "data.view(-1)", 5);
+    let res = client.request(
+        "textDocument/completion",
+        json!({ "textDocument": { "uri": uri }, "position": { "line": line, "character": col } }),
+    );
+    let items = res["items"].as_array().cloned().unwrap_or_default();
+    let labels: Vec<&str> = items.iter().filter_map(|i| i["label"].as_str()).collect();
+    assert!(labels.contains(&"view") && labels.contains(&"softmax"), "{res}");
+
+    let (line, col) = find(&text, "weight_decay=0.01", 13);
+    let res = client.request(
+        "textDocument/signatureHelp",
+        json!({ "textDocument": { "uri": uri }, "position": { "line": line, "character": col } }),
+    );
+    let signature = &res["signatures"][0];
+    assert!(signature["label"].as_str().unwrap_or("").starts_with("torch.optim.AdamW("), "{res}");
+    let active = res["activeParameter"].as_u64().expect("an active parameter") as usize;
+    let offsets = &signature["parameters"][active]["label"];
+    let label = signature["label"].as_str().unwrap();
+    let (a, b) = (offsets[0].as_u64().unwrap() as usize, offsets[1].as_u64().unwrap() as usize);
+    assert_eq!(&label[a..b], "weight_decay");
+    client.shutdown();
+}
