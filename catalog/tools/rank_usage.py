@@ -20,7 +20,7 @@ import tempfile
 import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-DEFAULT_PACKAGES = ["lightning", "transformers", "diffusers", "accelerate", "torchvision", "timm", "flax", "optax",
+DEFAULT_PACKAGES = ["lightning", "transformers", "diffusers", "accelerate", "torchvision", "peft", "flax", "optax",
                     "deepspeed"]
 # DeepSpeed ships its CUDA kernels (csrc/*.cu) in its source distribution.
 SOURCE_SUFFIXES = (".py", ".cu", ".cuh", ".cpp", ".cc", ".h")
