@@ -29,7 +29,11 @@ pub fn hover(doc: &Document, catalog: &Catalog, offset: usize) -> Option<HoverRe
             HoverResult { range, markdown: insert_after_title(&markdown, &line) }
         }
         Answer::Variable { range, kind, value } => {
-            let label = values::type_label(&values, &value.ty)?;
+            let mut label = values::type_label(&values, &value.ty)?;
+            if value.origin.as_ref().is_some_and(|o| o.how == OriginKind::Annotated && may_be_none(&o.from)) {
+                // `x: Tensor | None`: the type flow reads through the `None`, the hover says it.
+                label.push_str(" | None");
+            }
             let mut out = format!("**{}** · {} · {label}\n\n", short_name(&value.text), kind.label());
             if let Some(origin) = &value.origin {
                 let _ = writeln!(out, "_{}_\n", origin_text(origin));
@@ -44,6 +48,13 @@ pub fn hover(doc: &Document, catalog: &Catalog, offset: usize) -> Option<HoverRe
             HoverResult { range, markdown: keyword_markdown(&values, catalog, callee, &param, via.as_ref()) }
         }
     })
+}
+
+/// Whether an annotation admits `None`: `Optional[T]`, `T | None`, `Union[T, None]`.
+fn may_be_none(annotation: &str) -> bool {
+    annotation.starts_with("Optional[")
+        || annotation.contains(".Optional[")
+        || annotation.split(['|', ',', '[', ']']).any(|part| part.trim() == "None")
 }
 
 /// `self.fc1` is shown as `fc1`, the name under the cursor.
@@ -129,4 +140,35 @@ fn keyword_markdown(
     }
     let _ = write!(out, "\n\n[Documentation]({})\n", symbol.docs);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ide::test_support::{catalog, fixture};
+
+    fn title(text: &str) -> Option<String> {
+        let (doc, offset) = fixture("a.py", text);
+        hover(&doc, catalog(), offset).map(|h| h.markdown.lines().next().unwrap_or("").to_string())
+    }
+
+    #[test]
+    fn optional_annotations_say_none() {
+        let src = "import torch\nclass C:\n    def __init__(self):\n        self.m$0ask: torch.Tensor | None = None\n";
+        assert_eq!(title(src).as_deref(), Some("**mask** · attribute · torch.Tensor | None"));
+        let src = "import torch\nfrom typing import Optional\ndef f(x$0: Optional[torch.Tensor]):\n    pass\n";
+        assert_eq!(title(src).as_deref(), Some("**x** · parameter · torch.Tensor | None"));
+        let src = "import torch\ndef f(x$0: torch.Tensor):\n    pass\n";
+        assert_eq!(title(src).as_deref(), Some("**x** · parameter · torch.Tensor"));
+    }
+
+    #[test]
+    fn may_be_none_reads_the_written_forms() {
+        assert!(may_be_none("Optional[torch.Tensor]"));
+        assert!(may_be_none("typing.Optional[Tensor]"));
+        assert!(may_be_none("Tensor | None"));
+        assert!(may_be_none("Union[Tensor, None]"));
+        assert!(!may_be_none("torch.Tensor"));
+        assert!(!may_be_none("NoneType2"));
+    }
 }

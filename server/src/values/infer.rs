@@ -149,14 +149,18 @@ impl<'a> Eval<'a> {
                 if let Some(list) = scope.bindings.get(name) {
                     let found = |b: &Binding| Found { scope: current, binding: b.clone() };
                     if first {
-                        // The latest binding before the use; a use before every binding (a loop
-                        // carrying it round) is left unknown.
-                        return list
-                            .iter()
-                            .take_while(|b| b.at <= offset)
-                            .last()
-                            .map(|b| vec![found(b)])
-                            .or(Some(Vec::new()));
+                        // The latest binding before the use, and the ones before it back to one
+                        // that surely ran (`x = A()` in an `if` and `x = B()` in its `else`: both);
+                        // a use before every binding (a loop carrying it round) is left unknown.
+                        let mut reaching = Vec::new();
+                        for b in list.iter().take_while(|b| b.at <= offset).collect::<Vec<_>>().into_iter().rev() {
+                            reaching.push(found(b));
+                            if self.dominates(b.statement, offset) {
+                                break;
+                            }
+                        }
+                        reaching.reverse();
+                        return Some(reaching);
                     }
                     return Some(list.iter().map(found).collect());
                 }
@@ -167,6 +171,26 @@ impl<'a> Eval<'a> {
             }
             first = false;
         }
+    }
+
+    /// Whether the statement at `statement` runs whenever code at `offset` (later, in the same scope)
+    /// does: every block around the statement also holds `offset`, except `with` bodies, which run.
+    fn dominates(&self, statement: usize, offset: usize) -> bool {
+        let Some(mut node) = self.root().descendant_for_byte_range(statement, statement) else { return false };
+        while let Some(parent) = node.parent() {
+            match parent.kind() {
+                "function_definition" | "class_definition" | "lambda" | "module" => return true,
+                "block" => {
+                    let runs = parent.parent().is_some_and(|p| p.kind() == "with_statement");
+                    if !runs && (offset < parent.start_byte() || parent.end_byte() < offset) {
+                        return false;
+                    }
+                }
+                _ => {}
+            }
+            node = parent;
+        }
+        true
     }
 
     pub fn name_type(&self, name: &str, key: usize, offset: usize) -> Ty {

@@ -139,8 +139,9 @@ pub fn answer_at(m: &ModuleValues, catalog: &Catalog, offset: usize) -> Option<A
                 Some(found) => found,
                 None => eval.lookup(name, key, ident.end_byte())?,
             };
-            let [found] = found.as_slice() else { return None };
-            let ty = eval.binding_type(found, name);
+            // Several bindings reach the use (`if`/`else`): the answer holds only when they agree.
+            let ty = Ty::join(found.iter().map(|f| eval.binding_type(f, name)));
+            let found = found.last()?;
             if !framework_type(&eval, &ty) {
                 return None;
             }
@@ -378,7 +379,8 @@ fn attribute_origin(eval: &Eval, class: usize, name: &str) -> Option<Origin> {
     origin(eval, binding)
 }
 
-/// A type as users read it: `torch.Tensor`, `tuple[torch.Tensor, torch.Tensor]`, `GPT`.
+/// A type as users read it: `torch.Tensor`, `tuple[torch.Tensor, torch.Tensor]`, `GPT`; a list,
+/// sequence or iterator of one type is `Iterable[torch.Tensor]`, all we know of it.
 pub fn type_label(m: &ModuleValues, ty: &Ty) -> Option<String> {
     let class_name = |class: usize| m.class(class).map(|c| c.name.to_string());
     Some(match ty {
@@ -388,7 +390,7 @@ pub fn type_label(m: &ModuleValues, ty: &Ty) -> Option<String> {
             let items: Vec<String> = items.iter().map(|t| type_label(m, t).unwrap_or_else(|| "?".into())).collect();
             format!("tuple[{}]", items.join(", "))
         }
-        Ty::Iter(elem) => format!("Iterator[{}]", type_label(m, elem)?),
+        Ty::Iter(elem) => format!("Iterable[{}]", type_label(m, elem)?),
         _ => return None,
     })
 }

@@ -108,3 +108,29 @@ fn a_binding_target_shows_the_value_bound_there() {
         assert_eq!(variable_type(&format!("{base}{tail}")).as_deref(), expected, "{tail}");
     }
 }
+
+#[test]
+fn bindings_in_branches_join() {
+    let base = "import torch\nfrom torch import nn\n";
+    let cases = [
+        ("def f(c):\n    if c:\n        m = nn.Linear(2, 2)\n    else:\n        m = nn.ReLU()\n    $0m\n", None),
+        (
+            "def f(c):\n    if c:\n        m = nn.Linear(2, 2)\n    else:\n        m = nn.Linear(3, 3)\n    $0m\n",
+            Some("torch.nn.Linear"),
+        ),
+        ("def f(c):\n    m = nn.ReLU()\n    if c:\n        m = nn.Linear(2, 2)\n    $0m\n", None),
+        // Inside the branch, its own binding holds.
+        (
+            "def f(c):\n    m = nn.ReLU()\n    if c:\n        m = nn.Linear(2, 2)\n        $0m\n",
+            Some("torch.nn.Linear"),
+        ),
+        // A `with` body always runs.
+        (
+            "def f(c):\n    m = nn.ReLU()\n    with torch.no_grad():\n        m = nn.Linear(2, 2)\n    $0m\n",
+            Some("torch.nn.Linear"),
+        ),
+    ];
+    for (tail, expected) in cases {
+        assert_eq!(variable_type(&format!("{base}{tail}")).as_deref(), expected, "{tail}");
+    }
+}

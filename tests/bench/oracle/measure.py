@@ -34,7 +34,10 @@ VENV = corpus.CACHE / "venv"
 # Import roots that are frameworks the catalog covers, and the package each is reported under.
 FRAMEWORKS = {"torch": "torch", "jax": "jax", "flax": "flax", "optax": "optax", "chex": "chex", "orbax": "orbax",
               "equinox": "equinox", "lightning": "lightning", "lightning_fabric": "lightning",
-              "pytorch_lightning": "lightning"}
+              "pytorch_lightning": "lightning", "tensorflow": "tensorflow", "keras": "keras"}
+# Packages that re-export another's names (`flax.linen.relu` is `jax.nn.relu`).
+BUILDS_ON = {"flax": "jax", "optax": "jax", "chex": "jax", "equinox": "jax", "orbax": "jax", "lightning": "torch",
+             "keras": "tensorflow"}
 NOT_DESCRIBED = "Not described in the tensorlens catalog yet"
 KINDS = {"module", "function", "class", "method", "attribute", "constant", "decorator", "type", "enum", "macro",
          "qualifier", "builtin", "namespace", "header", "variable", "parameter"}
@@ -141,7 +144,7 @@ class Target:
     cache: dict[str, "Target"] = {}
 
     def __init__(self, path: pathlib.Path):
-        rel = path.relative_to(SITE).with_suffix("")
+        rel = path.relative_to(package_root(path)).with_suffix("")
         parts = list(rel.parts)
         if parts[-1] == "__init__":
             parts.pop()
@@ -201,12 +204,23 @@ class Target:
         return ".".join([self.module, *scopes, name]) if name else self.module, param
 
 
+def package_root(path: pathlib.Path) -> pathlib.Path | None:
+    """The folder a definition's import path starts from: the site, or a typeshed stub package
+    (basedpyright bundles stubs for tensorflow, which the site does not hold)."""
+    if path.is_relative_to(SITE):
+        return SITE
+    parts = path.parts
+    if "typeshed-fallback" in parts and "stubs" in parts:
+        at = parts.index("stubs")
+        return pathlib.Path(*parts[:at + 2])
+    return None
+
+
 def framework_of(path: pathlib.Path) -> str | None:
-    try:
-        rel = path.relative_to(SITE)
-    except ValueError:
+    root = package_root(path)
+    if root is None:
         return None
-    return FRAMEWORKS.get(rel.parts[0].removesuffix(".py").removesuffix(".pyi"))
+    return FRAMEWORKS.get(path.relative_to(root).parts[0].removesuffix(".py").removesuffix(".pyi"))
 
 
 def location_path(loc: dict) -> pathlib.Path:
@@ -231,7 +245,8 @@ CONSTRUCTORS = ("__init__", "__new__", "__call__")
 
 def same_symbol(ours: str, oracle: str) -> bool:
     a, b = ours.split("."), oracle.split(".")
-    if FRAMEWORKS.get(a[0]) != FRAMEWORKS.get(b[0]):
+    pa, pb = FRAMEWORKS.get(a[0]), FRAMEWORKS.get(b[0])
+    if pa != pb and BUILDS_ON.get(pa) != pb:
         return False
     if a[-1] == b[-1]:
         return True
@@ -266,7 +281,7 @@ def parse_hover(hover) -> dict | None:
 def type_name(label: str) -> str:
     """The class a type label names: `torch.nn.Linear`, `Iterator[torch.Tensor]` -> torch.Tensor."""
     inner = re.findall(r"[A-Za-z_][\w.]*", label)
-    inner = [t for t in inner if t not in ("tuple", "Iterator", "list", "dict")]
+    inner = [t for t in inner if t not in ("tuple", "Iterable", "Iterator", "list", "dict", "None")]
     return inner[0] if len(inner) == 1 else ""
 
 
@@ -335,13 +350,20 @@ def main() -> int:
                 row.update(user_position(oracle, doc, mine, (line, col) in roles.self_attr))
             elif defs:
                 row["package"] = "stdlib or other"
-                row["verdict"] = "false" if mine else "silent"
+                row["ours"] = mine and mine["name"]
+                if mine and mine["kind"] == "symbol" and role == "import" and FRAMEWORKS.get(mine["name"].split(".")[0]) \
+                        and mine["name"].split(".")[-1] == name:
+                    # `torch.pi` is `math.pi`, re-exported: the checker follows it into the standard library.
+                    row["verdict"] = "re-export"
+                else:
+                    row["verdict"] = "false" if mine else "silent"
             else:
                 row["package"] = "unresolved"
                 row["verdict"] = "unverified" if mine else "silent"
             rows.append(row)
     oracle.close()
     ours.close()
+    settle_aliases(rows, pathlib.Path(args.binary).resolve())
     elapsed = time.monotonic() - started
     return report(rows, files, elapsed, args)
 
@@ -359,6 +381,23 @@ def verdict(mine: dict | None, qual: str, param: str | None) -> str:
         # The card answers for a system's root module only.
         return "same" if "." not in qual else "wrong"
     return "same" if same_symbol(mine["name"], qual) else "wrong"
+
+
+def settle_aliases(rows: list[dict], binary: pathlib.Path) -> None:
+    """A wrong answer whose oracle name is, in the catalog, an alias of our answer (`jnp.ndarray` is
+    `jax.Array`) is the same symbol."""
+    import subprocess
+    canonical: dict[str, str | None] = {}
+    for r in rows:
+        if r["verdict"] != "wrong" or not r.get("ours") or r.get("param"):
+            continue
+        name = r["oracle"]
+        if name not in canonical:
+            out = subprocess.run([str(binary), "catalog", "show", name], capture_output=True, text=True).stdout
+            m = TITLE.match(out.splitlines()[0]) if out else None
+            canonical[name] = m["name"] if m else None
+        if canonical[name] == r["ours"]:
+            r["verdict"] = "same"
 
 
 def user_position(oracle: Lsp, doc: dict, mine: dict | None, self_attr: bool) -> dict:
@@ -380,8 +419,13 @@ def user_position(oracle: Lsp, doc: dict, mine: dict | None, self_attr: bool) ->
                 target = Target.of(path)
                 defined = target.name_at(r["start"]["line"], r["start"]["character"], r["end"]["character"])
                 named.append(target.qualify(r["start"]["line"], defined)[0])
-            else:
-                named.append(checker_type.split("[")[0])
+            elif path.is_file():
+                # A user or standard-library class: its name, read at the definition.
+                text = path.read_text(errors="replace").splitlines()
+                row = text[r["start"]["line"]] if r["start"]["line"] < len(text) else ""
+                m2 = re.match(r"[A-Za-z_]\w*", row[r["start"]["character"]:])
+                if m2:
+                    named.append(m2.group(0))
     framework = [n for n in named if FRAMEWORKS.get(n.split(".")[0])]
     out = {"oracle_type": checker_type}
     if self_attr and framework:
@@ -401,11 +445,21 @@ def user_position(oracle: Lsp, doc: dict, mine: dict | None, self_attr: bool) ->
     out["ours"] = mine["name"]
     if mine["kind"] != "value":
         out["verdict"] = "false"  # a framework symbol where the checker sees the user's own code
-    elif not named:
+    elif not named and not checker_type == "None":
         out["verdict"] = "unverified"  # the checker does not know (`Module.__call__` gives `Any`)
     else:
         ours_class = (type_name(mine["name"]) or "?").split(".")[-1]
-        out["verdict"] = "type same" if any(n.split(".")[-1] == ours_class for n in named) else "false"
+        if checker_type == "None" and mine["name"].endswith("| None"):
+            ok = True  # `x: T | None = None`, which the checker narrows to `None` right there
+        elif re.match(r"(Iterable|tuple)\[", mine["name"]):
+            # A container of ours: its element must be what the checker's container holds.
+            if "[" not in (checker_type or "["):
+                out["verdict"] = "unverified"  # a bare `list`: the checker knows nothing of the elements
+                return out
+            ok = re.search(rf"\b{re.escape(ours_class)}\b", checker_type or "") is not None
+        else:
+            ok = any(n.split(".")[-1] == ours_class for n in named)
+        out["verdict"] = "type same" if ok else "false"
     return out
 
 
@@ -442,9 +496,10 @@ def report(rows: list[dict], files, elapsed: float, args) -> int:
     answers = [r for r in rows if r["verdict"] not in ("silent", "missed")]
     false = [r for r in answers if r["verdict"] == "false"]
     type_same = sum(r["verdict"] == "type same" for r in rows)
+    reexports = sum(r["verdict"] == "re-export" for r in rows)
     unverified = sum(r["verdict"] == "unverified" for r in rows)
     print(f"\n{len(answers)} answers in all: {len(false)} false ({share(len(false), len(answers)).strip()}) at user or "
-          f"standard-library code; {type_same} variable types confirmed by the checker, {unverified} it cannot check")
+          f"standard-library code; {type_same} variable types confirmed by the checker, {unverified} it cannot check; {reexports} standard-library names re-exported by a framework (torch.pi)")
     described_all = sum(r.get("described", False) for r in counted if r["verdict"] == "same")
     same_all = sum(r["verdict"] == "same" for r in counted)
     print(f"answers with our own summary: {share(described_all, same_all).strip()}")
