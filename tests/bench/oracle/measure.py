@@ -186,8 +186,10 @@ class Target:
                         break
                 if inner is None:
                     break
-                header_end = inner.body[0].lineno if inner.body else inner.end_lineno
-                if lineno < header_end or (lineno == inner.lineno and isinstance(inner, ast.ClassDef)):
+                body_start = inner.body[0].lineno if inner.body else (inner.end_lineno or inner.lineno) + 1
+                # The header: the `def`/`class` line and a signature spread over the lines before
+                # the body (a one-line `def f(x): ...` has its body on the same line).
+                if lineno == inner.lineno or lineno < body_start:
                     # On the def line itself or in its parameters.
                     if inner.name == name:
                         scopes.append(inner.name)
