@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ropey::Rope;
@@ -15,6 +16,7 @@ use crate::catalog::Catalog;
 use crate::parse::{self, Language};
 use crate::recognize::{self, ImportBinding, Recognition};
 use crate::text::{self, LineCol, PositionEncoding};
+use crate::values::workspace::UserModules;
 use crate::values::ModuleValues;
 
 /// Files above this size are kept as text but not parsed: recognition would stall the editor.
@@ -43,6 +45,8 @@ pub struct Document {
     /// the snapshots of this version.
     values: Arc<std::sync::OnceLock<Option<Arc<ModuleValues>>>>,
     outer_imports: Arc<[ImportBinding]>,
+    /// The workspace modules its imports may name (`from model import GPT`).
+    modules: Arc<UserModules>,
 }
 
 impl Document {
@@ -58,7 +62,13 @@ impl Document {
             pending_edits: Vec::new(),
             values: Arc::default(),
             outer_imports: Arc::from([]),
+            modules: Arc::default(),
         }
+    }
+
+    /// The file this document is, on disk: a `file:` URI's path, or a notebook cell's notebook.
+    pub fn path(&self) -> Option<PathBuf> {
+        file_path(&self.uri)
     }
 
     pub fn text(&self) -> String {
@@ -145,7 +155,10 @@ impl Document {
         self.values
             .get_or_init(|| {
                 let tree = self.tree.as_ref().filter(|_| self.language == Some(Language::Python))?;
-                Some(Arc::new(ModuleValues::new(Arc::from(self.text()), tree.clone(), &self.outer_imports)))
+                let path = self.path().map(|p| Arc::from(p.as_path()));
+                let values = ModuleValues::new(Arc::from(self.text()), tree.clone(), &self.outer_imports)
+                    .in_workspace(path, Some(self.modules.clone()));
+                Some(Arc::new(values))
             })
             .clone()
     }
@@ -176,10 +189,39 @@ fn notebook_of(uri: &str) -> Option<String> {
     Some(rest.split('#').next().unwrap_or(rest).to_string())
 }
 
+/// The path of a `file:` URI (percent-decoded), or of the notebook a `vscode-notebook-cell:` URI
+/// is a cell of. Other schemes (untitled buffers) have none.
+pub fn file_path(uri: &str) -> Option<PathBuf> {
+    let rest = uri.strip_prefix("file://").or_else(|| uri.strip_prefix("vscode-notebook-cell:"))?;
+    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+    let rest = rest.split(['#', '?']).next().unwrap_or(rest);
+    if !rest.starts_with('/') {
+        return None;
+    }
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Some(PathBuf::from(String::from_utf8(out).ok()?))
+}
+
 /// Every open document, keyed by URI.
 #[derive(Default)]
 pub struct DocumentStore {
     docs: HashMap<String, Document>,
+    modules: Arc<UserModules>,
 }
 
 impl DocumentStore {
@@ -192,6 +234,7 @@ impl DocumentStore {
     }
 
     pub fn open(&mut self, mut doc: Document, catalog: &Catalog) {
+        doc.modules = self.modules.clone();
         let outer = self.outer_imports(&doc);
         doc.analyze(catalog, &outer);
         let notebook = doc.notebook.clone();
@@ -237,6 +280,29 @@ impl DocumentStore {
             self.refresh_notebook(notebook.as_deref(), uri, catalog);
         }
         true
+    }
+
+    /// The workspace modules now on disk: every document's value types are worked out again
+    /// against them (recognition does not depend on them and is kept).
+    pub fn set_modules(&mut self, modules: Arc<UserModules>) {
+        self.modules = modules;
+        for doc in self.docs.values_mut() {
+            doc.modules = self.modules.clone();
+            doc.values = Arc::default();
+        }
+    }
+
+    pub fn modules(&self) -> &Arc<UserModules> {
+        &self.modules
+    }
+
+    /// The open Python documents that are files: what the workspace loader starts from.
+    pub fn python_files(&self) -> Vec<(PathBuf, Arc<str>)> {
+        self.docs
+            .values()
+            .filter(|d| d.language == Some(Language::Python))
+            .filter_map(|d| Some((d.path()?, Arc::from(d.text()))))
+            .collect()
     }
 
     /// Re-analyses every document from scratch after the catalog changed: what was recognized

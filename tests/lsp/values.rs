@@ -107,3 +107,48 @@ fn member_completion_and_signature_help() {
     assert_eq!(&label[a..b], "weight_decay");
     client.shutdown();
 }
+
+/// Polls a hover until its first line satisfies `done` (the workspace modules load off the request
+/// loop, after `didOpen` or a file change).
+fn wait_for_hover(client: &mut Client, uri: &str, at: (u32, u32), done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let first = client.hover_text(uri, at.0, at.1).lines().next().unwrap_or("").to_string();
+        if done(&first) || std::time::Instant::now() > deadline {
+            return first;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn classes_from_the_users_other_modules_and_their_changes_on_disk() {
+    let dir = std::env::temp_dir().join(format!("tensorlens-workspace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = "import torch.nn as nn\n\nclass GPT(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.head = nn.Linear(4, 4)\n\n    def forward(self, x):\n        return self.head(x)\n\n    def configure(self):\n        return None\n";
+    std::fs::write(dir.join("model.py"), model).unwrap();
+    let train = "from model import GPT\n\nmodel = GPT()\nmodel.parameters()\nmodel.configure()\nout = model(x)\nout.softmax(-1)\n";
+    let train_path = dir.join("train.py");
+    std::fs::write(&train_path, train).unwrap();
+    let uri = format!("file://{}", train_path.display());
+    let (mut client, _) = Client::start(json!({}), Some(&dir));
+    client.open(&uri, "python", train);
+
+    let parameters = find(train, "model.parameters", 7);
+    let first = wait_for_hover(&mut client, &uri, parameters, |l| l.contains("torch.nn.Module.parameters"));
+    assert_eq!(first, "**torch.nn.Module.parameters** · method · PyTorch");
+    let (line, col) = find(train, "out.softmax", 5);
+    assert_eq!(client.hover_text(&uri, line, col).lines().next(), Some("**torch.Tensor.softmax** · method · PyTorch"));
+    // The user's own method is not a framework member.
+    let (line, col) = find(train, "model.configure", 7);
+    assert_eq!(client.hover(&uri, line, col), Value::Null);
+
+    // model.py changes on disk: GPT no longer derives from nn.Module, and the answer goes.
+    std::fs::write(dir.join("model.py"), "class GPT:\n    def parameters(self):\n        return []\n").unwrap();
+    let changed = format!("file://{}", dir.join("model.py").display());
+    client.notify("workspace/didChangeWatchedFiles", json!({ "changes": [{ "uri": changed, "type": 2 }] }));
+    let first = wait_for_hover(&mut client, &uri, parameters, |l| l.is_empty());
+    assert_eq!(first, "", "after the change, `parameters` is the user's own");
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,6 +13,7 @@ use crate::catalog::{self, Catalog};
 use crate::documents::{Document, DocumentStore};
 use crate::ide;
 use crate::text::PositionEncoding;
+use crate::values::workspace;
 
 /// Where users keep their own catalog files, relative to a workspace root.
 pub const USER_CATALOG_DIR: &str = ".tensorlens/catalog";
@@ -37,6 +38,8 @@ pub(super) struct State {
     pub(super) work_done_progress: std::sync::atomic::AtomicBool,
     pub(super) kernels: super::kernels::KernelState,
     pub(super) timing: super::timing::TimingState,
+    /// Counts workspace-module loads, so that an older load finishing late does not win.
+    modules_generation: std::sync::atomic::AtomicU64,
 }
 
 /// What a request needs, taken under the lock and used after it is released.
@@ -76,6 +79,7 @@ impl Server {
                 work_done_progress: Default::default(),
                 kernels: Default::default(),
                 timing: Default::default(),
+                modules_generation: Default::default(),
             }),
         }
     }
@@ -112,6 +116,27 @@ impl Server {
         .await
         .unwrap_or_default();
         self.client.publish_diagnostics(uri, diags, Some(version)).await;
+    }
+
+    /// Reads the workspace modules the open Python files import (`from model import GPT`), off
+    /// the request loop; only reads files, never runs them.
+    async fn reload_modules(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let generation = self.state.modules_generation.fetch_add(1, SeqCst) + 1;
+        let roots = self.state.roots.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let seeds = lock(&self.state.documents).python_files();
+        let catalog = self.catalog();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let framework = |root: &str| catalog.knows_python_module(root);
+            workspace::load(&roots, &seeds, &framework, &workspace::Disk)
+        })
+        .await;
+        let Ok(loaded) = loaded else { return };
+        if self.state.modules_generation.load(SeqCst) != generation {
+            return; // a newer load is on its way
+        }
+        tracing::debug!("{} workspace modules loaded", loaded.len());
+        lock(&self.state.documents).set_modules(Arc::new(loaded));
     }
 
     /// The folders user catalog files are read from: each workspace root's `.tensorlens/catalog`,
@@ -278,10 +303,14 @@ impl LanguageServer for Server {
         // Reload user catalogs when their files change on disk, where the client can watch files.
         if self.state.watch_files.load(std::sync::atomic::Ordering::Relaxed) {
             let options = DidChangeWatchedFilesRegistrationOptions {
-                watchers: vec![FileSystemWatcher {
-                    glob_pattern: GlobPattern::String(format!("**/{USER_CATALOG_DIR}/*.toml")),
-                    kind: None,
-                }],
+                watchers: vec![
+                    FileSystemWatcher {
+                        glob_pattern: GlobPattern::String(format!("**/{USER_CATALOG_DIR}/*.toml")),
+                        kind: None,
+                    },
+                    // The user's own modules, which the value types read.
+                    FileSystemWatcher { glob_pattern: GlobPattern::String("**/*.py".into()), kind: None },
+                ],
             };
             let watch = Registration {
                 id: "tensorlens-catalog-watch".into(),
@@ -314,7 +343,11 @@ impl LanguageServer for Server {
             self.publish_catalog_text_diagnostics(uri).await;
             return;
         }
+        let python = item.language_id == "python" || uri.as_str().ends_with(".py");
         self.publish_diagnostics(uri).await;
+        if python {
+            self.reload_modules().await;
+        }
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -353,13 +386,20 @@ impl LanguageServer for Server {
         if params.changes.iter().any(|change| is_user_catalog_file(&change.uri)) {
             self.load_user_catalogs().await;
         }
+        if params.changes.iter().any(|change| change.uri.as_str().ends_with(".py")) {
+            self.reload_modules().await;
+        }
     }
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
         if is_user_catalog_file(&params.text_document.uri) {
             self.load_user_catalogs().await;
         } else {
+            let python = params.text_document.uri.as_str().ends_with(".py");
             self.reanalyze_after_save(&params.text_document.uri).await;
+            if python {
+                self.reload_modules().await;
+            }
         }
     }
 

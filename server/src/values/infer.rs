@@ -8,12 +8,14 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use tree_sitter::{Node, Tree};
 
 use super::scopes::{self, Binding, ClassData, ScopeData, ScopeKind, Source, Step, MODULE};
-use super::ty::{self, Ty};
+use super::ty::{self, Foreign, Ty};
+use super::workspace::UserModules;
 use crate::catalog::Catalog;
 
 /// Nested evaluation deeper than this gives up (deep chains, or a cycle the guards did not see).
@@ -31,6 +33,11 @@ pub struct ModuleValues {
     scopes: Mutex<HashMap<usize, Option<Arc<ScopeData>>>>,
     classes: Mutex<HashMap<usize, Option<Arc<ClassData>>>>,
     memo: Mutex<HashMap<MemoKey, Ty>>,
+    /// The file on disk, for imports relative to it.
+    path: Option<Arc<Path>>,
+    /// The workspace modules its imports may name (for an open document; the files of the set
+    /// get it from the evaluation that reaches them).
+    modules: Option<Arc<UserModules>>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -49,7 +56,16 @@ impl ModuleValues {
             scopes: Mutex::default(),
             classes: Mutex::default(),
             memo: Mutex::default(),
+            path: None,
+            modules: None,
         }
+    }
+
+    /// Where the file is, and the workspace modules its imports are looked up in.
+    pub fn in_workspace(mut self, path: Option<Arc<Path>>, modules: Option<Arc<UserModules>>) -> ModuleValues {
+        self.path = path;
+        self.modules = modules;
+        self
     }
 
     pub(super) fn scope(&self, key: usize) -> Option<Arc<ScopeData>> {
@@ -88,11 +104,29 @@ pub struct Eval<'a> {
     pub catalog: &'a Catalog,
     active: RefCell<HashSet<MemoKey>>,
     depth: std::cell::Cell<u32>,
+    modules: Option<Arc<UserModules>>,
+    /// Files crossed to get here: `train.py` -> `model.py` -> `layers.py` is 2.
+    hops: u32,
 }
+
+/// Imports are followed this many files away from the document asked about.
+const MAX_HOPS: u32 = 3;
 
 impl<'a> Eval<'a> {
     pub fn new(m: &'a ModuleValues, catalog: &'a Catalog) -> Eval<'a> {
-        Eval { m, catalog, active: RefCell::default(), depth: Default::default() }
+        Eval { m, catalog, active: RefCell::default(), depth: Default::default(), modules: m.modules.clone(), hops: 0 }
+    }
+
+    /// An evaluation of another workspace file, reached from this one.
+    fn across(&self, other: &'a ModuleValues) -> Eval<'a> {
+        Eval {
+            m: other,
+            catalog: self.catalog,
+            active: RefCell::default(),
+            depth: std::cell::Cell::new(self.depth.get()),
+            modules: self.modules.clone(),
+            hops: self.hops + 1,
+        }
     }
 
     pub fn root(&self) -> Node<'a> {
@@ -271,7 +305,7 @@ impl<'a> Eval<'a> {
                     _ => Ty::Unknown,
                 }
             }
-            Source::Import(target) => Ty::Symbol(target.clone()),
+            Source::Import(target) => self.import(target),
             Source::Def(def) => Ty::UserFunction(*def),
             Source::Class(class) => Ty::UserClass(*class),
             Source::Opaque => {
@@ -403,7 +437,7 @@ impl<'a> Eval<'a> {
             Ty::Instance(class) => self.array_of(class),
             _ => None,
         };
-        let user = |t: &Ty| matches!(t, Ty::UserInstance(_));
+        let user = |t: &Ty| matches!(t, Ty::UserInstance(_) | Ty::Foreign(_));
         match (array(left), array(right)) {
             (Some(a), Some(b)) if a == b => a,
             (Some(_), Some(_)) => Ty::Unknown,
@@ -466,6 +500,8 @@ impl<'a> Eval<'a> {
                 }
             }
             Ty::Instance(class) => self.instance_member(class, name, object),
+            Ty::UserModule(file) => self.module_member(file, name),
+            Ty::Foreign(foreign) => self.foreign_member(foreign, name, object),
             Ty::UserInstance(class) => self.user_member(*class, name, object, false),
             Ty::Super(class) => self.user_member(*class, name, &Ty::UserInstance(*class), true),
             Ty::UserClass(class) => {
@@ -526,6 +562,9 @@ impl<'a> Eval<'a> {
         for base in self.user_bases(class) {
             let ty = match &base {
                 Ty::UserClass(parent) => self.user_member_at(*parent, name, receiver, false, depth + 1),
+                // A base from another file: its own names end the search there.
+                Ty::ForeignClass(foreign) if foreign.own.contains(name) => return Ty::Unknown,
+                Ty::ForeignClass(foreign) => self.foreign_member(foreign, name, receiver),
                 Ty::Symbol(qualified) => match ty::member(self.catalog, qualified, name) {
                     Some(m) => match self.catalog.kind_of(m.symbol) {
                         "method" | "function" | "decorator" => {
@@ -573,11 +612,30 @@ impl<'a> Eval<'a> {
                 match base {
                     Ty::Symbol(name) => res.push(name),
                     Ty::UserClass(parent) => stack.push((parent, depth + 1)),
+                    Ty::ForeignClass(foreign) => res.extend(foreign.ancestors.iter().cloned()),
                     _ => {}
                 }
             }
         }
         res
+    }
+
+    /// Whether a user base from another file (through any user bases here) binds `name` itself.
+    pub fn foreign_base_owns(&self, class: usize, name: &str) -> bool {
+        let mut stack = vec![(class, 0)];
+        while let Some((class, depth)) = stack.pop() {
+            if depth > 12 {
+                continue;
+            }
+            for base in self.user_bases(class) {
+                match base {
+                    Ty::ForeignClass(foreign) if foreign.own.contains(name) => return true,
+                    Ty::UserClass(parent) => stack.push((parent, depth + 1)),
+                    _ => {}
+                }
+            }
+        }
+        false
     }
 
     fn derives_from(&self, class: usize, ancestor: &str) -> bool {
@@ -624,8 +682,133 @@ impl<'a> Eval<'a> {
             Ty::UserFunction(def) => self.user_returns(*def),
             Ty::UserMethod { def, .. } => self.user_returns(*def),
             Ty::UserInstance(class) => self.call_user_instance(*class),
+            Ty::ForeignClass(foreign) => Ty::Foreign(foreign.clone()),
+            Ty::Foreign(foreign) => foreign.call.clone(),
+            Ty::ForeignFunction(returns) => (**returns).clone(),
             _ => Ty::Unknown,
         }
+    }
+
+    // ----- the user's other modules ------------------------------------------------------------
+
+    /// What an import binds: a catalog name, or a module, class or function of the workspace.
+    pub(super) fn import(&self, target: &Arc<str>) -> Ty {
+        let root = target.split('.').next().unwrap_or("");
+        let framework =
+            !root.is_empty() && (self.catalog.knows_python_module(root) || self.catalog.lookup(target).is_some());
+        if !framework {
+            let ty = self.workspace_import(target);
+            if ty.is_known() {
+                return ty;
+            }
+        }
+        Ty::Symbol(target.clone())
+    }
+
+    fn workspace_import(&self, target: &str) -> Ty {
+        let (Some(modules), Some(from)) = (&self.modules, &self.m.path) else { return Ty::Unknown };
+        if self.hops >= MAX_HOPS {
+            return Ty::Unknown;
+        }
+        let Some((file, rest)) = modules.resolve(from, target) else { return Ty::Unknown };
+        let mut ty = Ty::UserModule(Arc::from(file.as_path()));
+        for name in &rest {
+            ty = self.attribute(&ty, name);
+        }
+        ty
+    }
+
+    /// `name` in a workspace module: its top-level binding made usable here, or a submodule.
+    fn module_member(&self, file: &Path, name: &str) -> Ty {
+        let Some(modules) = self.modules.clone() else { return Ty::Unknown };
+        if self.hops >= MAX_HOPS {
+            return Ty::Unknown;
+        }
+        if let Some(other) = modules.file(file) {
+            let eval = self.across(other);
+            let ty = match eval.lookup(name, MODULE, other.text.len()) {
+                Some(found) if !found.is_empty() => Ty::join(found.iter().map(|f| eval.binding_type(f, name))),
+                _ => Ty::Unknown,
+            };
+            let ty = eval.export(ty);
+            if ty.is_known() {
+                return ty;
+            }
+        }
+        // `import pkg` then `pkg.sub`: a submodule of the package.
+        if file.file_name().is_some_and(|n| n == "__init__.py") {
+            if let Some(dir) = file.parent() {
+                for candidate in [dir.join(format!("{name}.py")), dir.join(name).join("__init__.py")] {
+                    if modules.file(&candidate).is_some() {
+                        return Ty::UserModule(Arc::from(candidate.as_path()));
+                    }
+                }
+            }
+        }
+        Ty::Unknown
+    }
+
+    /// A type of this file made usable in the file that imports it: its classes and functions
+    /// become foreign ones, worked out here.
+    fn export(&self, ty: Ty) -> Ty {
+        match ty {
+            Ty::UserClass(class) => self.foreign(class).map_or(Ty::Unknown, Ty::ForeignClass),
+            Ty::UserInstance(class) => self.foreign(class).map_or(Ty::Unknown, Ty::Foreign),
+            Ty::UserFunction(def) => match self.export(self.user_returns(def)) {
+                returns if returns.is_known() => Ty::ForeignFunction(Arc::new(returns)),
+                _ => Ty::Unknown,
+            },
+            Ty::Tuple(items) => Ty::Tuple(items.into_iter().map(|t| self.export(t)).collect()),
+            Ty::Iter(elem) => match self.export(*elem) {
+                elem if elem.is_known() => Ty::Iter(Box::new(elem)),
+                _ => Ty::Unknown,
+            },
+            Ty::Method { .. } | Ty::UserMethod { .. } | Ty::Super(_) | Ty::Unknown => Ty::Unknown,
+            Ty::Symbol(name) if name.starts_with("builtins.") => Ty::Unknown,
+            // Catalog symbols and instances, None, workspace modules and foreign types.
+            other => other,
+        }
+    }
+
+    fn foreign(&self, class: usize) -> Option<Arc<Foreign>> {
+        let data = self.m.class(class)?;
+        let file = self.m.path.clone()?;
+        let mut own = std::collections::BTreeSet::new();
+        let mut stack = vec![(class, 0)];
+        while let Some((c, depth)) = stack.pop() {
+            if depth > 12 {
+                continue;
+            }
+            if let Some(scope) = self.m.scope(c) {
+                own.extend(scope.bindings.keys().cloned());
+            }
+            if let Some(d) = self.m.class(c) {
+                own.extend(d.self_attrs.keys().cloned());
+            }
+            for base in self.user_bases(c) {
+                match base {
+                    Ty::UserClass(parent) => stack.push((parent, depth + 1)),
+                    Ty::ForeignClass(f) => own.extend(f.own.iter().cloned()),
+                    _ => {}
+                }
+            }
+        }
+        let call = self.export(self.call_user_instance(class));
+        Some(Arc::new(Foreign { name: data.name.clone(), file, ancestors: self.catalog_ancestors(class), own, call }))
+    }
+
+    /// A member of a foreign instance: a framework member through its bases, unless the user's
+    /// classes bind the name themselves.
+    fn foreign_member(&self, foreign: &Foreign, name: &str, receiver: &Ty) -> Ty {
+        if foreign.own.contains(name) {
+            return Ty::Unknown;
+        }
+        foreign
+            .ancestors
+            .iter()
+            .map(|class| self.instance_member(class, name, receiver))
+            .find(Ty::is_known)
+            .unwrap_or(Ty::Unknown)
     }
 
     fn builtin_call(&self, name: &str, args: &[Node], key: usize) -> Ty {
@@ -875,6 +1058,7 @@ impl<'a> Eval<'a> {
                 _ => Ty::Unknown,
             },
             Ty::UserClass(class) => Ty::UserInstance(class),
+            Ty::ForeignClass(foreign) => Ty::Foreign(foreign),
             Ty::None => Ty::None,
             _ => Ty::Unknown,
         }

@@ -7,6 +7,7 @@
 mod infer;
 mod scopes;
 pub mod ty;
+pub mod workspace;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -177,6 +178,8 @@ fn is_binding_target(ident: Node) -> bool {
 fn catalog_member(eval: &Eval, receiver: &Ty, name: &str) -> Option<ty::Member> {
     match receiver {
         Ty::Instance(class) => ty::member(eval.catalog, class, name),
+        Ty::Foreign(foreign) if foreign.own.contains(name) => None,
+        Ty::Foreign(foreign) => foreign.ancestors.iter().find_map(|base| ty::member(eval.catalog, base, name)),
         Ty::UserInstance(class) | Ty::Super(class) => {
             let skip_own = matches!(receiver, Ty::Super(_));
             match eval.attribute(receiver, name) {
@@ -202,6 +205,9 @@ fn catalog_member(eval: &Eval, receiver: &Ty, name: &str) -> Option<ty::Member> 
                     if !skip_own && eval.m.scope(*class).is_some_and(|s| s.bindings.contains_key(name)) {
                         return None;
                     }
+                    if eval.foreign_base_owns(*class, name) {
+                        return None; // a user base in another file binds it
+                    }
                     eval.catalog_ancestors(*class).iter().find_map(|base| ty::member(eval.catalog, base, name))
                 }
             }
@@ -217,6 +223,7 @@ fn framework_type(eval: &Eval, ty: &Ty) -> bool {
         Ty::Tuple(items) => items.iter().any(|t| framework_type(eval, t)),
         Ty::Iter(elem) => framework_type(eval, elem),
         Ty::UserInstance(class) => !eval.catalog_ancestors(*class).is_empty(),
+        Ty::Foreign(foreign) => !foreign.ancestors.is_empty(),
         _ => false,
     }
 }
@@ -391,6 +398,7 @@ pub fn type_label(m: &ModuleValues, ty: &Ty) -> Option<String> {
             format!("tuple[{}]", items.join(", "))
         }
         Ty::Iter(elem) => format!("Iterable[{}]", type_label(m, elem)?),
+        Ty::Foreign(foreign) => foreign.name.to_string(),
         _ => return None,
     })
 }
@@ -402,6 +410,7 @@ pub fn described_class(eval: &Eval, ty: &Ty) -> Option<SymbolIdx> {
         Ty::Instance(class) => eval.catalog.lookup(class),
         Ty::UserInstance(class) => eval.catalog_ancestors(*class).iter().find_map(|c| eval.catalog.lookup(c)),
         Ty::Iter(elem) => described_class(eval, elem),
+        Ty::Foreign(foreign) => foreign.ancestors.iter().find_map(|c| eval.catalog.lookup(c)),
         _ => None,
     }
 }
@@ -440,6 +449,10 @@ pub fn members_at(m: &ModuleValues, catalog: &Catalog, dot: usize) -> Option<Vec
                 out.extend(data.self_attrs.keys().map(|k| (k.to_string(), None)));
             }
             classes.extend(eval.catalog_ancestors(*class));
+        }
+        Ty::Foreign(foreign) => {
+            out.extend(foreign.own.iter().filter(|k| !k.starts_with('_')).map(|k| (k.to_string(), None)));
+            classes.extend(foreign.ancestors.iter().cloned());
         }
         _ => return None,
     }

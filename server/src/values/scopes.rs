@@ -527,9 +527,8 @@ impl Walker<'_> {
             }
             return;
         }
-        let module = node.child_by_field_name("module_name");
-        // Relative imports name the user's own package: their names are the user's.
-        let module = module.filter(|m| m.kind() == "dotted_name").map(|m| text(src, m));
+        // `from .model import GPT` keeps its dots (`.model.GPT`): the workspace resolves it.
+        let module = node.child_by_field_name("module_name").map(|m| text(src, m));
         let items: Vec<Node> = node.children_by_field_name("name", &mut walker).collect();
         for item in items {
             let (name, alias) = match item.kind() {
@@ -542,7 +541,10 @@ impl Walker<'_> {
             };
             let bound = text(src, alias.unwrap_or(name));
             let source = match module {
-                Some(module) => Source::Import(Arc::from(format!("{module}.{}", text(src, name)))),
+                Some(module) => {
+                    let sep = if module.ends_with('.') { "" } else { "." };
+                    Source::Import(Arc::from(format!("{module}{sep}{}", text(src, name))))
+                }
                 None => Source::Opaque,
             };
             bind(self.data, bound, Binding { at, statement, source });

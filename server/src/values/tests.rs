@@ -134,3 +134,91 @@ fn bindings_in_branches_join() {
         assert_eq!(variable_type(&format!("{base}{tail}")).as_deref(), expected, "{tail}");
     }
 }
+
+mod across_files {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::parse::{self, Language};
+    use crate::values::workspace::{self, Reader, UserModules};
+
+    const MODEL: &str = "import torch.nn as nn\n\nclass GPT(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.lm_head = nn.Linear(2, 2)\n\n    def forward(self, x):\n        return self.lm_head(x)\n\n    def configure(self):\n        pass\n\n    def train(self, mode=True):\n        return self\n\ndef make():\n    return nn.Linear(2, 2)\n";
+
+    struct Files(Vec<(&'static str, &'static str)>);
+
+    impl Reader for Files {
+        fn read(&self, path: &Path) -> Option<String> {
+            self.0.iter().find(|(p, _)| Path::new(p) == path).map(|(_, t)| t.to_string())
+        }
+    }
+
+    fn values_of(path: &str, text: &str, files: Vec<(&'static str, &'static str)>) -> (ModuleValues, usize) {
+        let offset = text.find("$0").unwrap_or(0);
+        let text: Arc<str> = Arc::from(text.replacen("$0", "", 1));
+        let seeds = vec![(PathBuf::from(path), text.clone())];
+        let framework = |root: &str| catalog().knows_python_module(root);
+        let set: UserModules = workspace::load(&[PathBuf::from("/w")], &seeds, &framework, &Files(files));
+        let tree = parse::parse_str(Language::Python, &text).unwrap();
+        let values =
+            ModuleValues::new(text, tree, &[]).in_workspace(Some(Arc::from(Path::new(path))), Some(Arc::new(set)));
+        (values, offset)
+    }
+
+    fn member(path: &str, text: &str, files: Vec<(&'static str, &'static str)>) -> Option<String> {
+        let (values, offset) = values_of(path, text, files);
+        match answer_at(&values, catalog(), offset)? {
+            Answer::Member { member, .. } => Some(member.name.to_string()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_class_imported_from_the_workspace_resolves_through_its_bases() {
+        let files = || vec![("/w/model.py", MODEL)];
+        let member_of = |src: &str| member("/w/train.py", src, files());
+        assert_eq!(
+            member_of("from model import GPT\nmodel = GPT()\nmodel.parame$0ters()\n").as_deref(),
+            Some("torch.nn.Module.parameters")
+        );
+        // What calling it gives comes from its forward, worked out in model.py.
+        assert_eq!(
+            member_of("from model import GPT\nmodel = GPT()\nlogits = model(x)\nlogits.soft$0max(-1)\n").as_deref(),
+            Some("torch.Tensor.softmax")
+        );
+        assert_eq!(
+            member_of("import model as m\nnet = m.GPT()\nnet.zero_$0grad()\n").as_deref(),
+            Some("torch.nn.Module.zero_grad")
+        );
+        assert_eq!(
+            member_of("from model import make\nmake().forw$0ard(x)\n").as_deref(),
+            Some("torch.nn.Linear.forward")
+        );
+        // The user's own methods, and one shadowing a framework name, are never framework members.
+        assert_eq!(member_of("from model import GPT\nmodel = GPT()\nmodel.tra$0in()\n"), None);
+        assert_eq!(member_of("from model import GPT\nmodel = GPT()\nmodel.confi$0gure()\n"), None);
+        // A missing module, or a name it does not define, gives nothing.
+        assert_eq!(member_of("from other import GPT\nmodel = GPT()\nmodel.parame$0ters()\n"), None);
+        assert_eq!(member_of("from model import Nope\nmodel = Nope()\nmodel.parame$0ters()\n"), None);
+    }
+
+    #[test]
+    fn relative_imports_and_variable_hovers() {
+        let files = vec![("/w/pkg/model.py", MODEL), ("/w/pkg/__init__.py", "")];
+        let src = "from .model import GPT\nmodel = GPT()\nmodel.parame$0ters()\n";
+        assert_eq!(member("/w/pkg/train.py", src, files.clone()).as_deref(), Some("torch.nn.Module.parameters"));
+        let (values, offset) = values_of("/w/pkg/train.py", "from .model import GPT\nmo$0del = GPT()\n", files);
+        match answer_at(&values, catalog(), offset) {
+            Some(Answer::Variable { value, .. }) => assert_eq!(type_label(&values, &value.ty).as_deref(), Some("GPT")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_user_base_from_another_file_carries_its_own_names() {
+        let files = vec![("/w/model.py", MODEL)];
+        let src = "from model import GPT\nclass Tiny(GPT):\n    def go(self):\n        self.tra$0in()\n        self.parameters()\n";
+        assert_eq!(member("/w/train.py", src, files.clone()), None);
+        let src = "from model import GPT\nclass Tiny(GPT):\n    def go(self):\n        self.parame$0ters()\n";
+        assert_eq!(member("/w/train.py", src, files).as_deref(), Some("torch.nn.Module.parameters"));
+    }
+}

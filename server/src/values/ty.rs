@@ -44,6 +44,28 @@ pub enum Ty {
     Tuple(Vec<Ty>),
     /// A list, iterator or generator whose elements are known.
     Iter(Box<Ty>),
+    /// A module of the user's workspace (`import model`), by its file.
+    UserModule(Arc<std::path::Path>),
+    /// A class from another file of the user's workspace, and its instances.
+    ForeignClass(Arc<Foreign>),
+    Foreign(Arc<Foreign>),
+    /// A function from another file of the user's workspace: what calling it gives.
+    ForeignFunction(Arc<Ty>),
+}
+
+/// What the importing file needs of a class defined in another workspace file, worked out there:
+/// `from model import GPT` makes `GPT(...)` an instance whose framework members resolve through
+/// its bases, and whose own names are never mistaken for framework members.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Foreign {
+    pub name: Arc<str>,
+    pub file: Arc<std::path::Path>,
+    /// The catalog classes it derives from, nearest first.
+    pub ancestors: Vec<Arc<str>>,
+    /// Every name its class bodies (its own and its user bases') bind, and every `self.x` they set.
+    pub own: std::collections::BTreeSet<Arc<str>>,
+    /// What calling an instance gives (`forward`'s result for an `nn.Module`).
+    pub call: Ty,
 }
 
 impl Ty {
