@@ -207,6 +207,66 @@ impl<'a> Eval<'a> {
         }
     }
 
+    /// `if isinstance(x, C):` around a use narrows `x` to a `C` in that branch (a tuple of classes
+    /// to their common type, which is unknown when they differ), unless `x` is bound again between.
+    pub fn narrowed(&self, name: &str, key: usize, offset: usize) -> Option<Ty> {
+        let mut node = self.root().descendant_for_byte_range(offset, offset)?;
+        while let Some(parent) = node.parent() {
+            match parent.kind() {
+                "function_definition" | "class_definition" | "lambda" | "module" => return None,
+                "if_statement" | "elif_clause"
+                    if parent.child_by_field_name("consequence").is_some_and(|c| c.id() == node.id()) =>
+                {
+                    let condition = parent.child_by_field_name("condition")?;
+                    if let Some(class) = self.isinstance_of(condition, name) {
+                        let rebound = self.m.scope(key).is_some_and(|scope| {
+                            scope.bindings.get(name).is_some_and(|list| {
+                                list.iter().any(|b| b.statement > condition.end_byte() && b.statement < offset)
+                            })
+                        });
+                        if !rebound {
+                            return Some(if class.kind() == "tuple" {
+                                let mut walker = class.walk();
+                                let items: Vec<Node> = class.named_children(&mut walker).collect();
+                                Ty::join(items.into_iter().map(|c| self.class_instance(self.expr(c, key))))
+                            } else {
+                                self.class_instance(self.expr(class, key))
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+            node = parent;
+        }
+        None
+    }
+
+    /// The class argument of `isinstance(name, C)` in a condition (or the left of an `and`).
+    fn isinstance_of(&self, condition: Node<'a>, name: &str) -> Option<Node<'a>> {
+        match condition.kind() {
+            "call" => {
+                let function = condition.child_by_field_name("function")?;
+                if self.text(function) != "isinstance" {
+                    return None;
+                }
+                let args = condition.child_by_field_name("arguments")?;
+                let mut walker = args.walk();
+                let items: Vec<Node> = args.named_children(&mut walker).filter(|n| n.kind() != "comment").collect();
+                match items.as_slice() {
+                    [subject, class] if subject.kind() == "identifier" && self.text(*subject) == name => Some(*class),
+                    _ => None,
+                }
+            }
+            "boolean_operator" if condition.child_by_field_name("operator").is_some_and(|o| o.kind() == "and") => {
+                let left = condition.child_by_field_name("left")?;
+                self.isinstance_of(left, name)
+            }
+            "parenthesized_expression" => self.isinstance_of(condition.named_child(0)?, name),
+            _ => None,
+        }
+    }
+
     /// Whether the statement at `statement` runs whenever code at `offset` (later, in the same scope)
     /// does: every block around the statement also holds `offset`, except `with` bodies, which run.
     fn dominates(&self, statement: usize, offset: usize) -> bool {
@@ -228,6 +288,9 @@ impl<'a> Eval<'a> {
     }
 
     pub fn name_type(&self, name: &str, key: usize, offset: usize) -> Ty {
+        if let Some(narrowed) = self.narrowed(name, key, offset) {
+            return narrowed;
+        }
         match self.lookup(name, key, offset) {
             Some(found) => Ty::join(found.iter().map(|f| self.binding_type(f, name))),
             None => {

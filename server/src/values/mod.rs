@@ -140,8 +140,13 @@ pub fn answer_at(m: &ModuleValues, catalog: &Catalog, offset: usize) -> Option<A
                 Some(found) => found,
                 None => eval.lookup(name, key, ident.end_byte())?,
             };
-            // Several bindings reach the use (`if`/`else`): the answer holds only when they agree.
-            let ty = Ty::join(found.iter().map(|f| eval.binding_type(f, name)));
+            // `isinstance` narrowing wins; else several bindings reaching the use (`if`/`else`)
+            // must agree.
+            let narrowed = eval.narrowed(name, key, ident.start_byte());
+            let ty = match &narrowed {
+                Some(ty) => ty.clone(),
+                None => Ty::join(found.iter().map(|f| eval.binding_type(f, name))),
+            };
             let found = found.last()?;
             if !framework_type(&eval, &ty) {
                 return None;
@@ -150,7 +155,7 @@ pub fn answer_at(m: &ModuleValues, catalog: &Catalog, offset: usize) -> Option<A
                 Source::Param { .. } => VariableKind::Parameter,
                 _ => VariableKind::Variable,
             };
-            let origin = origin(&eval, &found.binding);
+            let origin = if narrowed.is_some() { None } else { origin(&eval, &found.binding) };
             Some(Answer::Variable { range, kind, value: Typed { text: name.to_string(), ty, origin } })
         }
     }

@@ -222,3 +222,30 @@ mod across_files {
         assert_eq!(member("/w/train.py", src, files).as_deref(), Some("torch.nn.Module.parameters"));
     }
 }
+
+#[test]
+fn isinstance_narrows_in_its_branch() {
+    let base = "import torch\nfrom torch import nn\n";
+    let cases = [
+        ("def f(m: nn.Module):\n    if isinstance(m, nn.Linear):\n        $0m\n", Some("torch.nn.Linear")),
+        (
+            "def f(m: nn.Module):\n    if isinstance(m, nn.Linear) and m.bias is not None:\n        $0m\n",
+            Some("torch.nn.Linear"),
+        ),
+        (
+            "def f(m: nn.Module):\n    if x:\n        pass\n    elif isinstance(m, nn.Embedding):\n        $0m\n",
+            Some("torch.nn.Embedding"),
+        ),
+        // Two classes: their union, which we do not name.
+        ("def f(m: nn.Module):\n    if isinstance(m, (nn.Linear, nn.Embedding)):\n        $0m\n", None),
+        // Outside the branch, and after a new binding, the narrowing is gone.
+        ("def f(m: nn.Module):\n    if isinstance(m, nn.Linear):\n        pass\n    $0m\n", Some("torch.nn.Module")),
+        (
+            "def f(m: nn.Module):\n    if isinstance(m, nn.Linear):\n        m = nn.ReLU()\n        $0m\n",
+            Some("torch.nn.ReLU"),
+        ),
+    ];
+    for (tail, expected) in cases {
+        assert_eq!(variable_type(&format!("{base}{tail}")).as_deref(), expected, "{tail}");
+    }
+}

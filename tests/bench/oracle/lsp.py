@@ -7,7 +7,8 @@ import threading
 
 
 class Lsp:
-    def __init__(self, command: list[str], root: str, settings: dict | None = None, cwd: str | None = None):
+    def __init__(self, command: list[str], root: str, settings: dict | None = None, cwd: str | None = None,
+                 folders: list[str] | None = None):
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, cwd=cwd)
         self.settings = settings or {}
@@ -17,7 +18,8 @@ class Lsp:
         threading.Thread(target=self._read, daemon=True).start()
         uri = "file://" + root
         self.request("initialize", {
-            "processId": None, "rootUri": uri, "workspaceFolders": [{"uri": uri, "name": "corpus"}],
+            "processId": None, "rootUri": uri,
+            "workspaceFolders": [{"uri": "file://" + f, "name": f.rsplit("/", 1)[-1]} for f in (folders or [root])],
             "capabilities": {
                 "textDocument": {"hover": {"contentFormat": ["markdown", "plaintext"]},
                                  "definition": {"linkSupport": False}, "typeDefinition": {"linkSupport": False}},

@@ -179,9 +179,8 @@ class Target:
             lineno = line + 1
             while True:
                 inner = None
-                for child in ast.iter_child_nodes(node):
-                    if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) \
-                            and child.lineno <= lineno <= (child.end_lineno or child.lineno):
+                for child in definitions(node):
+                    if child.lineno <= lineno <= (child.end_lineno or child.lineno):
                         inner = child
                         break
                 if inner is None:
@@ -216,6 +215,17 @@ def package_root(path: pathlib.Path) -> pathlib.Path | None:
         at = parts.index("stubs")
         return pathlib.Path(*parts[:at + 2])
     return None
+
+
+def definitions(node: ast.AST):
+    """The classes and functions a scope defines, also under `if TYPE_CHECKING:`, `try:` and the like."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield child
+        elif isinstance(child, (ast.If, ast.Try, ast.With)) or type(child).__name__ == "TryStar":
+            yield from definitions(child)
+        elif isinstance(child, ast.ExceptHandler):
+            yield from definitions(child)
 
 
 def framework_of(path: pathlib.Path) -> str | None:
@@ -314,7 +324,9 @@ def main() -> int:
     oracle = Lsp([str(VENV / "bin" / "basedpyright-langserver"), "--stdio"], str(root),
                  settings={"basedpyright": {"analysis": {"typeCheckingMode": "off", "extraPaths": [str(SITE)]}}},
                  cwd=str(root))
-    ours = Lsp([str(pathlib.Path(args.binary).resolve()), "serve"], str(root), cwd=str(root))
+    # Each project is a workspace folder, as a user opening it would have it (its own imports resolve).
+    folders = [str(corpus.project_dir(p)) for p in corpus.projects()]
+    ours = Lsp([str(pathlib.Path(args.binary).resolve()), "serve"], str(root), cwd=str(root), folders=folders)
     rows = []
     started = time.monotonic()
     files = [(p, f) for p, f in corpus.files() if not args.files or any(s in str(f) for s in args.files)]
@@ -324,6 +336,7 @@ def main() -> int:
         uri = "file://" + str(path)
         oracle.open(uri, text)
         ours.open(uri, text)
+        settle(ours, uri)
         roles = Roles()
         roles.visit(ast.parse(text))
         for line, col, name in identifiers(text):
@@ -344,6 +357,11 @@ def main() -> int:
                 qual, param = target.qualify(r["start"]["line"], defined if defined.isidentifier() else "")
                 row.update(package=framework_of(location_path(d)), oracle=qual, param=param)
                 row["verdict"] = verdict(mine, qual, param)
+                if row["verdict"] == "wrong" and param is None and mine and mine["kind"] == "symbol" \
+                        and defined.isidentifier() and defined != name and mine["name"].split(".")[-1] == name:
+                    # We name what is written (`F.logsigmoid`); the checker went on through an
+                    # assignment (`logsigmoid = log_sigmoid`) or lost its way: not comparable.
+                    row["verdict"] = "renamed by the checker"
                 row["described"] = bool(mine and mine["described"])
                 row["ours"] = mine and mine["name"]
             elif any(location_path(x).is_relative_to(root) for x in defs):
@@ -370,6 +388,14 @@ def main() -> int:
     return report(rows, files, elapsed, args)
 
 
+def settle(ours: Lsp, uri: str) -> None:
+    """Waits until the server has read the workspace modules the file imports: the load runs off
+    the request loop after didOpen, and a hover in between would not see them."""
+    # There is no notification for it; a short pause past the load is enough for the corpus's sizes.
+    ours.request("textDocument/hover", {"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})
+    time.sleep(1.0)
+
+
 def verdict(mine: dict | None, qual: str, param: str | None) -> str:
     if mine is None:
         return "missed"
@@ -393,13 +419,16 @@ def settle_aliases(rows: list[dict], binary: pathlib.Path) -> None:
     for r in rows:
         if r["verdict"] != "wrong" or not r.get("ours") or r.get("param"):
             continue
-        name = r["oracle"]
-        if name not in canonical:
-            out = subprocess.run([str(binary), "catalog", "show", name], capture_output=True, text=True).stdout
-            m = TITLE.match(out.splitlines()[0]) if out else None
-            canonical[name] = m["name"] if m else None
-        if canonical[name] == r["ours"]:
-            r["verdict"] = "same"
+        # The checker's name, and the written name in our answer's module (`torch.clip`, which the
+        # catalog knows as torch.clamp).
+        written = r["ours"].rsplit(".", 1)[0] + "." + r["name"]
+        for name in (r["oracle"], written):
+            if name not in canonical:
+                out = subprocess.run([str(binary), "catalog", "show", name], capture_output=True, text=True).stdout
+                m = TITLE.match(out.splitlines()[0]) if out else None
+                canonical[name] = m["name"] if m else None
+            if canonical[name] == r["ours"] and same_symbol(r["ours"].rsplit(".", 1)[0] + "." + r["name"], r["oracle"]):
+                r["verdict"] = "same"
 
 
 def user_position(oracle: Lsp, doc: dict, mine: dict | None, self_attr: bool) -> dict:
@@ -458,7 +487,13 @@ def user_position(oracle: Lsp, doc: dict, mine: dict | None, self_attr: bool) ->
             if "[" not in (checker_type or "["):
                 out["verdict"] = "unverified"  # a bare `list`: the checker knows nothing of the elements
                 return out
-            ok = re.search(rf"\b{re.escape(ours_class)}\b", checker_type or "") is not None
+            ours_names = [t.split(".")[-1] for t in re.findall(r"[A-Za-z_][\w.]*", mine["name"])
+                          if t not in ("tuple", "Iterable", "None")]
+            missing = [n for n in ours_names if not re.search(rf"\b{re.escape(n)}\b", checker_type or "")]
+            if missing and mine["name"].startswith("tuple["):
+                out["verdict"] = "unverified"  # the checker spells an element by an alias (`PRNGKey`)
+                return out
+            ok = not missing
         else:
             ok = any(n.split(".")[-1] == ours_class for n in named)
         out["verdict"] = "type same" if ok else "false"
@@ -470,7 +505,8 @@ def share(part: int, whole: int) -> str:
 
 
 def report(rows: list[dict], files, elapsed: float, args) -> int:
-    counted = [r for r in rows if r.get("oracle") or r.get("role") == "user attribute"]
+    counted = [r for r in rows if (r.get("oracle") or r.get("role") == "user attribute")
+               and r["verdict"] != "renamed by the checker"]
     framework = [r for r in counted if r.get("oracle")]
     lines_total = sum(len(f.read_text().splitlines()) for _, f in files)
     print(f"oracle: basedpyright 1.40.2 on {len(files)} files, {lines_total} lines, {len(rows)} identifiers "
@@ -499,9 +535,11 @@ def report(rows: list[dict], files, elapsed: float, args) -> int:
     false = [r for r in answers if r["verdict"] == "false"]
     type_same = sum(r["verdict"] == "type same" for r in rows)
     reexports = sum(r["verdict"] == "re-export" for r in rows)
+    renamed = sum(r["verdict"] == "renamed by the checker" for r in rows)
     unverified = sum(r["verdict"] == "unverified" for r in rows)
     print(f"\n{len(answers)} answers in all: {len(false)} false ({share(len(false), len(answers)).strip()}) at user or "
-          f"standard-library code; {type_same} variable types confirmed by the checker, {unverified} it cannot check; {reexports} standard-library names re-exported by a framework (torch.pi)")
+          f"standard-library code; {type_same} variable types confirmed by the checker, {unverified} it cannot check; {reexports} standard-library names re-exported by a framework (torch.pi); "
+          f"{renamed} positions where the checker names another identifier than the one written (left out)")
     described_all = sum(r.get("described", False) for r in counted if r["verdict"] == "same")
     same_all = sum(r["verdict"] == "same" for r in counted)
     print(f"answers with our own summary: {share(described_all, same_all).strip()}")
