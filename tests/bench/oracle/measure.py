@@ -357,10 +357,11 @@ def main() -> int:
                 qual, param = target.qualify(r["start"]["line"], defined if defined.isidentifier() else "")
                 row.update(package=framework_of(location_path(d)), oracle=qual, param=param)
                 row["verdict"] = verdict(mine, qual, param)
-                if row["verdict"] == "wrong" and param is None and mine and mine["kind"] == "symbol" \
-                        and defined.isidentifier() and defined != name and mine["name"].split(".")[-1] == name:
-                    # We name what is written (`F.logsigmoid`); the checker went on through an
-                    # assignment (`logsigmoid = log_sigmoid`) or lost its way: not comparable.
+                if row["verdict"] != "same" and param is None and defined.isidentifier() and defined != name \
+                        and defined not in CONSTRUCTORS and role != "keyword":
+                    # The checker names another identifier than the one written: it went on through
+                    # an assignment (`logsigmoid = log_sigmoid`) or lost its way (`module.weight`
+                    # answered with the function the value is passed to). Not comparable.
                     row["verdict"] = "renamed by the checker"
                 row["described"] = bool(mine and mine["described"])
                 row["ours"] = mine and mine["name"]
