@@ -608,6 +608,9 @@ class Package:
                 r = self.resolve_from(b[1], b[2])
                 if r is not None:
                     return r
+                if b[1].split(".")[0] not in self.roots and external_symbol(f"{b[1]}.{b[2]}"):
+                    # `from jax.nn import relu` in flax.linen: another harvested package's symbol
+                    return ("external", f"{b[1]}.{b[2]}")
             elif b[0] == "module":
                 if b[1] in self.modules:
                     return ("module", b[1])
@@ -984,6 +987,59 @@ class Harvester:
                 fields.extend(p.strip() for p in split_params(inner) if p.strip() and p.strip() != "*")
         return fields
 
+    def under_transform(self, d: Def, depth=0) -> bool:
+        """Whether a base class (not `d` itself) is decorated with typing's `dataclass_transform`: every
+        class deriving from it is then a dataclass to type checkers (flax.linen.Module's subclasses)."""
+        if depth > 8 or not isinstance(d.node, ast.ClassDef):
+            return False
+        for b in self.bases(d):
+            if not isinstance(b.node, ast.ClassDef):
+                continue
+            if any(n.split(".")[-1] == "dataclass_transform" for n in deco_names(b.node)):
+                return True
+            if self.under_transform(b, depth + 1):
+                return True
+        return False
+
+    def transform_fields(self, d: Def, depth=0) -> list[tuple[dict, bool]]:
+        """The generated constructor's fields of a class under a `dataclass_transform` base, bases'
+        fields first, each with whether it is keyword-only."""
+        if depth > 8 or not self.under_transform(d):
+            return []
+        fields: dict[str, tuple[dict, bool]] = {}
+        for base in reversed(self.bases(d)):
+            for rec, kw in self.transform_fields(base, depth + 1):
+                fields[rec["name"]] = (rec, kw)
+        class_kw = any(k.arg == "kw_only" and getattr(k.value, "value", False) is True for k in d.node.keywords)
+        for item in self.class_body(d.node.body):
+            if not (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)):
+                continue
+            if "ClassVar" in ast.unparse(item.annotation):
+                continue
+            value, kw = item.value, class_kw
+            if isinstance(value, ast.Call) and ast.unparse(value.func).split(".")[-1].endswith("field"):
+                kws = {k.arg: k.value for k in value.keywords}
+                if getattr(kws.get("init"), "value", True) is False:
+                    continue
+                kw = kw or getattr(kws.get("kw_only"), "value", False) is True
+                value = kws.get("default", kws.get("default_factory") and ast.Constant(...))
+            fields[item.target.id] = (param(item.target.id, item.annotation, value, d.source), kw)
+        return list(fields.values())
+
+    def transform_params(self, d: Def) -> list[dict] | None:
+        if not self.under_transform(d):
+            return None
+        fields = self.transform_fields(d)
+        return [r for r, kw in fields if not kw] + [r for r, kw in fields if kw]
+
+    def transform_signature(self, d: Def, name: str) -> str | None:
+        if not self.under_transform(d):
+            return None
+        fields = self.transform_fields(d)
+        items = [r["name"] + (f"={r['default']}" if "default" in r else "") for r, kw in fields if not kw]
+        kws = [r["name"] + (f"={r['default']}" if "default" in r else "") for r, kw in fields if kw]
+        return f"{name}({', '.join(items + (['*'] + kws if kws else []))})"
+
     def class_signature(self, d: Def, name: str, depth=0) -> str | None:
         if depth > 8 or not isinstance(d.node, ast.ClassDef):
             return None
@@ -994,6 +1050,8 @@ class Harvester:
                 for item in self.class_body(node.body):
                     if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == fn_name:
                         return f"{name}({params(item, d.stub_sources.get(id(node), d.source), drop_first=True)})"
+        if (sig := self.transform_signature(d, name)) is not None:
+            return sig
         decos = [n.split(".")[-1] for n in deco_names(d.node)]
         base_names = [ast.unparse(b.value if isinstance(b, ast.Subscript) else b).split(".")[-1]
                       for b in d.node.bases]
@@ -1044,6 +1102,8 @@ class Harvester:
                 for item in self.class_body(node.body):
                     if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == fn_name:
                         return param_list(item, d.stub_sources.get(id(node), d.source), drop_first=True)
+        if (plist := self.transform_params(d)) is not None:
+            return plist
         base_names = [ast.unparse(b.value if isinstance(b, ast.Subscript) else b).split(".")[-1]
                       for b in d.node.bases]
         if self.is_dataclass_like(d) or "NamedTuple" in base_names:
@@ -1317,6 +1377,13 @@ class Harvester:
             name = self.primary[t]
             aliases = sorted(p for p in ps if p != name and p not in primaries)
             rec = {"name": name}
+            if t[0] == "external":
+                rec.update(kind="reexport", target=t[1])
+                if aliases:
+                    rec["aliases"] = aliases[:MAX_ALIASES]
+                rec["_def"] = None
+                self.add(records, rec)
+                continue
             if t[0] == "module":
                 rec["kind"] = "module"
                 d = None
@@ -1360,16 +1427,17 @@ class Harvester:
             rec = records[name]
             d = rec.pop("_def")
             defmod = d.mod if d is not None else None
-            rec["docs"] = self.docs(name, rec["kind"], defmod)
+            if rec["kind"] != "reexport":
+                rec["docs"] = self.docs(name, rec["kind"], defmod)
             if "returns" not in rec and name in CURATED_RETURNS:
                 rec["returns"] = CURATED_RETURNS[name]
-            ordered = {k: rec[k] for k in ("name", "kind", "signature", "aliases", "docs", "returns", "bases",
-                                           "params") if k in rec}
+            ordered = {k: rec[k] for k in ("name", "kind", "target", "signature", "aliases", "docs", "returns",
+                                           "bases", "params") if k in rec}
             out.append(ordered)
         return out
 
     KIND_RANK = {"class": 0, "enum": 0, "function": 1, "type": 2, "constant": 3, "attribute": 4, "method": 5,
-                 "module": 6}
+                 "module": 6, "reexport": 7}
 
     def add(self, records: dict, rec: dict):
         old = records.get(rec["name"])
@@ -1459,6 +1527,28 @@ class Harvester:
 # ---------------------------------------------------------------------------------------------------------
 
 _EXTERNAL: dict[str, tuple[str, str]] | None = None
+_EXTERNAL_NAMES: dict[str, str] | None = None
+
+
+def external_symbol(dotted: str) -> str | None:
+    """The name another harvested package lists `dotted` under (any kind, by name or alias), from the
+    facts already in catalog/facts: whether a re-export such as flax.linen.relu (jax.nn.relu) has a
+    target the catalog knows."""
+    global _EXTERNAL_NAMES
+    if _EXTERNAL_NAMES is None:
+        _EXTERNAL_NAMES = {}
+        for path in sorted(DEFAULT_OUT.glob("*.jsonl")):
+            with open(path, encoding="utf-8") as fh:
+                header = json.loads(fh.readline() or "{}")
+                if header.get("language") != "python":
+                    continue
+                for line in fh:
+                    rec = json.loads(line)
+                    if rec.get("kind") == "reexport":
+                        continue
+                    for n in [rec["name"]] + rec.get("aliases", []):
+                        _EXTERNAL_NAMES.setdefault(n, rec["name"])
+    return _EXTERNAL_NAMES.get(dotted)
 
 
 def external_class(dotted: str | None, own_package: str) -> str | None:

@@ -44,7 +44,12 @@ pub struct Fact {
     pub kind: String,
     #[serde(default)]
     pub signature: Option<String>,
+    #[serde(default)]
     pub docs: String,
+    /// `kind = "reexport"`: the other package's name this one re-exports (flax.linen.relu is
+    /// jax.nn.relu); the name becomes an alias of that symbol.
+    #[serde(default)]
+    pub target: Option<String>,
     #[serde(default)]
     pub aliases: Vec<String>,
     #[serde(default)]
@@ -90,6 +95,9 @@ pub struct FactsFile {
     pub facts: Vec<Fact>,
 }
 
+/// The kind of a fact that only names another package's symbol (its `target`).
+pub const REEXPORT: &str = "reexport";
+
 /// Parses a facts file; lines that do not parse are reported and skipped.
 pub fn parse_facts(text: &str) -> Result<(FactsFile, Vec<String>), String> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
@@ -99,6 +107,10 @@ pub fn parse_facts(text: &str) -> Result<(FactsFile, Vec<String>), String> {
     let mut problems = Vec::new();
     for (idx, line) in lines.enumerate() {
         match serde_json::from_str::<Fact>(line) {
+            Ok(fact) if fact.kind == REEXPORT => match fact.target {
+                Some(_) => facts.push(fact),
+                None => problems.push(format!("line {}: {}: a reexport without a target", idx + 2, fact.name)),
+            },
             Ok(fact) if !KINDS.contains(&fact.kind.as_str()) => {
                 problems.push(format!("line {}: {}: unknown kind {:?}", idx + 2, fact.name, fact.kind))
             }
@@ -209,13 +221,20 @@ pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile], operations: &[Ope
             report.curated += 1;
         }
     }
+    let mut reexports: Vec<&Fact> = Vec::new();
     for file in facts {
         let source = format!("{} {}", file.header.package, file.header.version);
         let fixed_system = file.header.system.as_deref().and_then(|id| system_idx.get(id).copied());
         for fact in &file.facts {
+            if fact.kind == REEXPORT {
+                reexports.push(fact); // after every file: the target may come from a later one
+                continue;
+            }
             if let Some(&idx) = std::iter::once(&fact.name).chain(&fact.aliases).find_map(|n| by_name.get(n.as_str())) {
                 let record = &mut records[idx];
-                if record.symbol.name == fact.name {
+                // The same object under another of its names (flax.linen.max_pool is listed as
+                // flax.nnx.max_pool) fills in as well.
+                if record.symbol.name == fact.name || fact.aliases.iter().any(|a| *a == record.symbol.name) {
                     fill_from_fact(&mut record.symbol, fact);
                 }
                 report.facts_merged += 1;
@@ -251,6 +270,17 @@ pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile], operations: &[Ope
             });
             report.facts += 1;
         }
+    }
+
+    for fact in reexports {
+        let Some(&idx) = fact.target.as_deref().and_then(|t| by_name.get(t)) else {
+            report.facts_without_system += 1;
+            continue;
+        };
+        for name in std::iter::once(&fact.name).chain(&fact.aliases) {
+            by_name.entry(name.clone()).or_insert(idx);
+        }
+        report.facts_merged += 1;
     }
 
     // Sort by name, then renumber the name table.

@@ -331,3 +331,50 @@ fn readme_example_user_file_is_valid() {
     assert!(catalog.equivalents(adam).contains(&catalog.lookup("torch.optim.AdamW").unwrap()));
     assert_eq!(catalog.system(catalog.system_of(catalog.lookup("okLaunchFusedAdam").unwrap())).id, "ourkernels");
 }
+
+#[test]
+fn reexports_become_aliases_of_their_target_in_any_file() {
+    use super::index::{build, parse_facts, Record};
+    let curated: CatalogFile = toml::from_str(
+        "[system]\nid = \"lib\"\nname = \"Lib\"\ngroup = \"research\"\nmaintainer = \"m\"\nsummary = \"s\"\ndocs = \"https://lib.dev\"\npython_modules = [\"lib\", \"wrap\"]\n\n[[symbols]]\nname = \"lib.nn.pool\"\nkind = \"function\"\nsummary = \"Pools, in our words.\"\ndocs = \"https://lib.dev/pool\"\n",
+    )
+    .unwrap();
+    // The re-exporting package comes first: its target is only known once the other file is read.
+    let (wrap, problems) = parse_facts(concat!(
+        "{\"package\": \"wrap\", \"version\": \"1\", \"language\": \"python\"}\n",
+        "{\"name\": \"wrap.relu\", \"kind\": \"reexport\", \"target\": \"lib.nn.relu\", \"aliases\": [\"wrap.act.relu\"]}\n",
+        "{\"name\": \"wrap.gone\", \"kind\": \"reexport\", \"target\": \"lib.nn.nothing\"}\n",
+        "{\"name\": \"wrap.untargeted\", \"kind\": \"reexport\"}\n",
+    ))
+    .unwrap();
+    assert_eq!(problems.len(), 1, "a reexport needs a target: {problems:?}");
+    let (lib, problems) = parse_facts(concat!(
+        "{\"package\": \"lib\", \"version\": \"2\", \"language\": \"python\"}\n",
+        "{\"name\": \"lib.nn.relu\", \"kind\": \"function\", \"signature\": \"lib.nn.relu(x)\", \"docs\": \"https://lib.dev/relu\"}\n",
+        "{\"name\": \"lib.other.pool\", \"kind\": \"function\", \"signature\": \"lib.other.pool(x, window)\", \"docs\": \"https://lib.dev/p\", \"aliases\": [\"lib.nn.pool\"]}\n",
+    ))
+    .unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let (blobs, report) = build(&[curated], &[wrap, lib], &[]);
+    assert_eq!(report.facts_without_system, 1, "the reexport of a missing name is left out");
+    let offsets: Vec<usize> =
+        blobs.offsets.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()) as usize).collect();
+    let records: Vec<Record> =
+        offsets.windows(2).map(|w| postcard::from_bytes(&blobs.records[w[0]..w[1]]).unwrap()).collect();
+    let names: Vec<&str> = records.iter().map(|r| r.symbol.name.as_ref()).collect();
+    assert_eq!(names, ["lib.nn.pool", "lib.nn.relu"], "a reexport makes no record of its own");
+    assert_eq!(
+        records[0].symbol.signature.as_deref(),
+        Some("lib.other.pool(x, window)"),
+        "a fact listing the curated name as an alias fills it in"
+    );
+    let index: Vec<u32> = blobs.name_index.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+    let entries: Vec<(&str, u32)> = index
+        .chunks(3)
+        .map(|e| (std::str::from_utf8(&blobs.names[e[0] as usize..(e[0] + e[1]) as usize]).unwrap(), e[2]))
+        .collect();
+    for name in ["wrap.relu", "wrap.act.relu"] {
+        assert!(entries.contains(&(name, 1)), "{name} names lib.nn.relu: {entries:?}");
+    }
+    assert!(!entries.iter().any(|(n, _)| *n == "wrap.gone"));
+}
