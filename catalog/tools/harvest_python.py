@@ -1263,6 +1263,8 @@ class Harvester:
                 flat.append(m)
         types = []
         for m in flat:
+            if len(flat) > 1 and ast.unparse(m).rpartition(".")[2] == "Any":
+                continue  # `Union[jax.Array, Any]` (flax.typing.Array): the checker finds members on X
             t = self.type_text(m, mod, ctx, depth + 1)
             if t is None:
                 return None
@@ -1448,8 +1450,8 @@ class Harvester:
         seen_local: set = set()
         for item in self.class_body(node.body):
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                if item.name.startswith("_"):
-                    continue
+                if item.name.startswith("_") and item.name != "__call__":
+                    continue  # __call__ says what calling an instance gives (a Flax layer's output)
                 mk = method_kind(item)
                 if mk == "skip":
                     continue

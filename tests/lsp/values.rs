@@ -152,3 +152,38 @@ fn classes_from_the_users_other_modules_and_their_changes_on_disk() {
     client.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn flax_and_optax_values_and_keywords() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/values/flax_train.py");
+    let text = std::fs::read_to_string(&path).expect("fixture exists");
+    let uri = format!("file://{}", path.canonicalize().unwrap().display());
+    let (mut client, _) = Client::start(json!({}), None);
+    client.open(&uri, "python", &text);
+    let cases = [
+        // A Linen layer called on its input gives what its __call__ says: a jax.Array.
+        ("x.reshape", 2, "**jax.Array.reshape** · method · JAX"),
+        ("nn.relu", 3, "**jax.nn.relu** · function · JAX"),
+        ("nn.initializers.lecun_normal", 16, "**jax.nn.initializers.lecun_normal** · function · JAX"),
+        ("nn.compact", 3, "**flax.linen.compact** · decorator · Flax"),
+        ("model.init(", 6, "**flax.linen.Module.init** · method · Flax"),
+        ("tx.init(", 3, "**optax.GradientTransformation.init** · method · Optax"),
+        ("TrainState.create", 11, "**flax.training.train_state.TrainState.create** · method · Flax"),
+        ("state.apply_gradients", 6, "**flax.training.train_state.TrainState.apply_gradients** · method · Flax"),
+        ("features=self", 0, "**features** · parameter of flax.linen.Dense"),
+        // Conv's fields are declared on its private base; the parameter is Conv's all the same.
+        ("kernel_size=", 0, "**kernel_size** · parameter of flax.linen.Conv"),
+        ("weight_decay=", 0, "**weight_decay** · parameter of optax.adamw"),
+    ];
+    for (needle, delta, expected) in cases {
+        let got = first_line(&mut client, &uri, &text, needle, delta);
+        assert_eq!(got, expected, "at {needle:?}");
+    }
+    let (line, col) = find(&text, "features=self", 0);
+    let hover = client.hover_text(&uri, line, col);
+    assert!(hover.contains("Width of the output's last axis."), "our words on the parameter: {hover}");
+    // The layer's own user class has no catalog `hidden`: nothing is said.
+    let (line, col) = find(&text, "self.hidden", 5);
+    assert!(!client.hover_text(&uri, line, col).contains("parameter of"), "a user field is not a framework symbol");
+    client.shutdown();
+}

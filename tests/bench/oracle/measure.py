@@ -356,7 +356,7 @@ def main() -> int:
                 defined = target.name_at(r["start"]["line"], r["start"]["character"], r["end"]["character"])
                 qual, param = target.qualify(r["start"]["line"], defined if defined.isidentifier() else "")
                 row.update(package=framework_of(location_path(d)), oracle=qual, param=param)
-                row["verdict"] = verdict(mine, qual, param)
+                row["verdict"] = verdict(mine, qual, param, target)
                 if row["verdict"] != "same" and param is None and defined.isidentifier() and defined != name \
                         and defined not in CONSTRUCTORS and role != "keyword":
                     # The checker names another identifier than the one written: it went on through
@@ -397,13 +397,29 @@ def settle(ours: Lsp, uri: str) -> None:
     time.sleep(1.0)
 
 
-def verdict(mine: dict | None, qual: str, param: str | None) -> str:
+def verdict(mine: dict | None, qual: str, param: str | None, target: "Target | None" = None) -> str:
     if mine is None:
         return "missed"
     if param is not None:
         if mine["kind"] != "keyword":
             return "wrong"
         return "same" if mine["param"] == param and same_symbol(mine["name"], qual) else "wrong"
+    if mine["kind"] == "keyword":
+        # A dataclass field (`features: int` in flax.linen.Dense) is the keyword's definition: the
+        # same when it is our parameter of the class that declares the field, or of a subclass
+        # declared in the same file (`class Conv(_Conv)`).
+        owner, _, field = qual.rpartition(".")
+        if mine["param"] != field:
+            return "wrong"
+        if same_symbol(mine["name"], owner):
+            return "same"
+        callee = mine["name"].rpartition(".")[2]
+        base = owner.rpartition(".")[2]
+        tree = target.tree if target is not None else None
+        subclass = tree is not None and any(
+            isinstance(n, ast.ClassDef) and n.name == callee
+            and any(ast.unparse(b).rpartition(".")[2] == base for b in n.bases) for n in ast.walk(tree))
+        return "same" if subclass and same_symbol(mine["name"].rpartition(".")[0] + "." + base, owner) else "wrong"
     if mine["kind"] == "value":
         return "wrong"
     if mine["kind"] == "card":
