@@ -297,11 +297,17 @@ impl DocumentStore {
     }
 
     /// The open Python documents that are files: what the workspace loader starts from.
-    pub fn python_files(&self) -> Vec<(PathBuf, Arc<str>)> {
+    pub fn python_files(&self) -> Vec<crate::values::workspace::Seed> {
         self.docs
             .values()
             .filter(|d| d.language == Some(Language::Python))
-            .filter_map(|d| Some((d.path()?, Arc::from(d.text()))))
+            .filter_map(|d| {
+                Some(crate::values::workspace::Seed {
+                    path: d.path()?,
+                    text: Arc::from(d.text()),
+                    tree: d.tree.clone()?,
+                })
+            })
             .collect()
     }
 

@@ -155,10 +155,10 @@ mod across_files {
     fn values_of(path: &str, text: &str, files: Vec<(&'static str, &'static str)>) -> (ModuleValues, usize) {
         let offset = text.find("$0").unwrap_or(0);
         let text: Arc<str> = Arc::from(text.replacen("$0", "", 1));
-        let seeds = vec![(PathBuf::from(path), text.clone())];
+        let tree = parse::parse_str(Language::Python, &text).unwrap();
+        let seeds = vec![workspace::Seed { path: PathBuf::from(path), text: text.clone(), tree: tree.clone() }];
         let framework = |root: &str| catalog().knows_python_module(root);
         let set: UserModules = workspace::load(&[PathBuf::from("/w")], &seeds, &framework, &Files(files));
-        let tree = parse::parse_str(Language::Python, &text).unwrap();
         let values =
             ModuleValues::new(text, tree, &[]).in_workspace(Some(Arc::from(Path::new(path))), Some(Arc::new(set)));
         (values, offset)

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tree_sitter::Node;
+use tree_sitter::{Node, Tree};
 
 use super::infer::ModuleValues;
 use crate::parse::{self, Language};
@@ -166,24 +166,26 @@ impl Reader for Disk {
     }
 }
 
-/// Loads the workspace modules the `seeds` (open documents: path and text) import, following
-/// imports `MAX_DEPTH` deep. `framework` says which import roots are framework packages, which are
-/// never looked for on disk. Blocking file I/O: run it off the request loop.
-pub fn load(
-    roots: &[PathBuf],
-    seeds: &[(PathBuf, Arc<str>)],
-    framework: &dyn Fn(&str) -> bool,
-    reader: &dyn Reader,
-) -> UserModules {
+/// An open document a load starts from, with the tree the editor's copy already has (a seed is
+/// never parsed again: a 20,000-line file's second tree would double the server's memory).
+pub struct Seed {
+    pub path: PathBuf,
+    pub text: Arc<str>,
+    pub tree: Tree,
+}
+
+/// Loads the workspace modules the `seeds` (open documents) import, following imports
+/// `MAX_DEPTH` deep. `framework` says which import roots are framework packages, which are never
+/// looked for on disk. Blocking file I/O: run it off the request loop.
+pub fn load(roots: &[PathBuf], seeds: &[Seed], framework: &dyn Fn(&str) -> bool, reader: &dyn Reader) -> UserModules {
     let mut files: HashMap<PathBuf, Arc<ModuleValues>> = HashMap::new();
     let mut tried: HashSet<PathBuf> = HashSet::new();
-    let mut queue: VecDeque<(PathBuf, Arc<str>, usize)> =
-        seeds.iter().map(|(path, text)| (path.clone(), text.clone(), 0)).collect();
-    while let Some((path, text, depth)) = queue.pop_front() {
+    let mut queue: VecDeque<(PathBuf, Arc<str>, Tree, usize)> =
+        seeds.iter().map(|s| (s.path.clone(), s.text.clone(), s.tree.clone(), 0)).collect();
+    while let Some((path, text, tree, depth)) = queue.pop_front() {
         if depth >= MAX_DEPTH {
             continue;
         }
-        let Some(tree) = parse::parse_str(Language::Python, &text) else { continue };
         for target in import_targets(tree.root_node(), &text) {
             let root = target.split('.').next().unwrap_or("");
             if !target.starts_with('.') && framework(root) {
@@ -197,13 +199,17 @@ pub fn load(
                     continue;
                 }
                 // An open document is read as the editor has it, saved or not.
-                let open = seeds.iter().find(|(p, _)| *p == candidate).map(|(_, text)| text.clone());
-                let Some(found) = open.or_else(|| reader.read(&candidate).map(Arc::from)) else { continue };
-                let Some(tree) = parse::parse_str(Language::Python, &found) else { break };
-                let values = ModuleValues::new(found.clone(), tree, &[])
+                let open = seeds.iter().find(|s| s.path == candidate).map(|s| (s.text.clone(), s.tree.clone()));
+                let from_disk = || {
+                    let text: Arc<str> = Arc::from(reader.read(&candidate)?);
+                    let tree = parse::parse_str(Language::Python, &text)?;
+                    Some((text, tree))
+                };
+                let Some((found, tree)) = open.or_else(from_disk) else { continue };
+                let values = ModuleValues::new(found.clone(), tree.clone(), &[])
                     .in_workspace(Some(Arc::from(candidate.as_path())), None);
                 files.insert(candidate.clone(), Arc::new(values));
-                queue.push_back((candidate, found, depth + 1));
+                queue.push_back((candidate, found, tree, depth + 1));
                 break;
             }
         }
@@ -221,6 +227,11 @@ mod tests {
         fn read(&self, path: &Path) -> Option<String> {
             self.0.iter().find(|(p, _)| Path::new(p) == path).map(|(_, t)| t.to_string())
         }
+    }
+
+    fn seed(path: &str, text: &str) -> Seed {
+        let tree = parse::parse_str(Language::Python, text).expect("parses");
+        Seed { path: PathBuf::from(path), text: Arc::from(text), tree }
     }
 
     fn names(c: &[(PathBuf, Vec<String>)]) -> Vec<String> {
@@ -255,7 +266,7 @@ mod tests {
             ("/w/layers.py", "class Block: pass\n"),
             ("/w/torch.py", "raise SystemExit\n"),
         ]);
-        let seeds = vec![(PathBuf::from("/w/train.py"), Arc::from("import torch\nfrom model import GPT\n"))];
+        let seeds = vec![seed("/w/train.py", "import torch\nfrom model import GPT\n")];
         let set = load(&[PathBuf::from("/w")], &seeds, &|root| root == "torch", &reader);
         let mut paths: Vec<String> = set.paths().map(|p| p.display().to_string()).collect();
         paths.sort();
@@ -267,10 +278,7 @@ mod tests {
     #[test]
     fn open_documents_are_read_as_the_editor_has_them() {
         let reader = Files(vec![("/w/model.py", "class Old: pass\n")]);
-        let seeds = vec![
-            (PathBuf::from("/w/train.py"), Arc::from("from model import GPT\n")),
-            (PathBuf::from("/w/model.py"), Arc::from("class GPT: pass\n")),
-        ];
+        let seeds = vec![seed("/w/train.py", "from model import GPT\n"), seed("/w/model.py", "class GPT: pass\n")];
         let set = load(&[PathBuf::from("/w")], &seeds, &|_| false, &reader);
         let model = set.file(Path::new("/w/model.py")).expect("the open model.py is in the set");
         assert!(model.text.contains("class GPT"));
@@ -285,7 +293,7 @@ mod tests {
             ("/w/c.py", "import d\n"),
             ("/w/d.py", "x = 1\n"),
         ]);
-        let seeds = vec![(PathBuf::from("/w/main.py"), Arc::from("import a\n"))];
+        let seeds = vec![seed("/w/main.py", "import a\n")];
         let set = load(&[PathBuf::from("/w")], &seeds, &|_| false, &reader);
         assert_eq!(set.len(), MAX_DEPTH);
     }

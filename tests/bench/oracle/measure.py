@@ -408,6 +408,9 @@ def verdict(mine: dict | None, qual: str, param: str | None, target: "Target | N
         # A dataclass field (`features: int` in flax.linen.Dense) is the keyword's definition: the
         # same when it is our parameter of the class that declares the field, or of a subclass
         # declared in the same file (`class Conv(_Conv)`).
+        if same_symbol(mine["name"], qual):
+            # The checker lands on the callee itself when it cannot pick one overload's parameter.
+            return "same"
         owner, _, field = qual.rpartition(".")
         if mine["param"] != field:
             return "wrong"
