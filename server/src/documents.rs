@@ -22,6 +22,45 @@ use crate::values::ModuleValues;
 /// Files above this size are kept as text but not parsed: recognition would stall the editor.
 pub const MAX_PARSED_BYTES: usize = 8 * 1024 * 1024;
 
+/// Why a change from the client was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeError {
+    NotOpen,
+    Stale {
+        version: i32,
+        held: i32,
+    },
+    PastTheEnd {
+        at: LineCol,
+        lines: u32,
+    },
+    Inverted {
+        start: LineCol,
+        end: LineCol,
+    },
+    /// The change at `index` of a batch; none of the batch was applied.
+    InBatch {
+        index: usize,
+        error: Box<ChangeError>,
+    },
+}
+
+impl std::fmt::Display for ChangeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChangeError::NotOpen => write!(f, "the document is not open"),
+            ChangeError::Stale { version, held } => write!(f, "version {version} is older than the {held} held"),
+            ChangeError::PastTheEnd { at, lines } => {
+                write!(f, "line {} is past the end of a document of {lines} lines", at.line)
+            }
+            ChangeError::Inverted { start, end } => {
+                write!(f, "the range ends ({}:{}) before it starts ({}:{})", end.line, end.col, start.line, start.col)
+            }
+            ChangeError::InBatch { index, error } => write!(f, "change {index} of the batch: {error}"),
+        }
+    }
+}
+
 /// One change from the client: replace `range` (or everything) with `text`.
 #[derive(Clone, Debug)]
 pub struct Change {
@@ -75,21 +114,22 @@ impl Document {
         self.rope.to_string()
     }
 
-    /// Applies one change to the text and the tree. Out-of-range positions are clamped (a line past
-    /// the end means the end of the document); an inverted range is put the right way round.
-    pub fn apply(&mut self, change: &Change, encoding: PositionEncoding) {
+    /// Applies one change to the text and the tree. A column past the end of its line means the
+    /// line's end, as the protocol says; a line past the last one, or an end before the start, makes
+    /// no sense and is refused with the document left as it was.
+    pub fn apply(&mut self, change: &Change, encoding: PositionEncoding) -> Result<(), ChangeError> {
         let Some((start, end)) = change.range else {
             self.rope = Rope::from_str(&change.text);
             self.tree = None;
             self.pending_edits.clear();
-            return;
+            return Ok(());
         };
-        let len = self.rope.len_bytes();
-        let mut start_byte = text::offset(&self.rope, start, encoding).unwrap_or(len);
-        let mut end_byte = text::offset(&self.rope, end, encoding).unwrap_or(len);
+        let lines = self.rope.len_lines() as u32;
+        let start_byte =
+            text::offset(&self.rope, start, encoding).ok_or(ChangeError::PastTheEnd { at: start, lines })?;
+        let end_byte = text::offset(&self.rope, end, encoding).ok_or(ChangeError::PastTheEnd { at: end, lines })?;
         if start_byte > end_byte {
-            tracing::warn!("{}: inverted change range {start:?}..{end:?}, applied as {end:?}..{start:?}", self.uri);
-            std::mem::swap(&mut start_byte, &mut end_byte);
+            return Err(ChangeError::Inverted { start, end });
         }
         let start_position = text::point(&self.rope, start_byte);
         let old_end_position = text::point(&self.rope, end_byte);
@@ -110,6 +150,7 @@ impl Document {
             tree.edit(&edit);
             self.pending_edits.push(edit);
         }
+        Ok(())
     }
 
     /// Re-parses (incrementally when a tree exists) and re-runs recognition.
@@ -247,8 +288,9 @@ impl DocumentStore {
         self.docs.remove(uri)
     }
 
-    /// Applies a batch of changes for `version`. Returns false (and changes nothing) for an unknown
-    /// document or a version older than the one held.
+    /// Applies a batch of changes for `version`, all or none: a batch with a change that makes no
+    /// sense, for a document that is not open or for an older version leaves everything as it was
+    /// (the client's next full sync repairs it).
     pub fn change(
         &mut self,
         uri: &str,
@@ -256,18 +298,22 @@ impl DocumentStore {
         changes: &[Change],
         encoding: PositionEncoding,
         catalog: &Catalog,
-    ) -> bool {
+    ) -> Result<(), ChangeError> {
         let Some(doc) = self.docs.get_mut(uri) else {
-            tracing::warn!("change to a document that is not open: {uri}");
-            return false;
+            return Err(ChangeError::NotOpen);
         };
         if version < doc.version {
-            tracing::warn!("{uri}: stale change for version {version}, document is at {}", doc.version);
-            return false;
+            return Err(ChangeError::Stale { version, held: doc.version });
         }
         let imports_before = doc.recognition.module_imports.clone();
-        for change in changes {
-            doc.apply(change, encoding);
+        // Cheap copies (a rope and a tree share their nodes) to put back if a later change fails.
+        let before = (doc.rope.clone(), doc.tree.clone(), doc.pending_edits.len());
+        for (index, change) in changes.iter().enumerate() {
+            if let Err(error) = doc.apply(change, encoding) {
+                (doc.rope, doc.tree) = (before.0, before.1);
+                doc.pending_edits.truncate(before.2);
+                return Err(ChangeError::InBatch { index, error: Box::new(error) });
+            }
         }
         doc.version = version;
         let mut doc = self.docs.remove(uri).expect("present above");
@@ -279,7 +325,7 @@ impl DocumentStore {
         if imports_changed {
             self.refresh_notebook(notebook.as_deref(), uri, catalog);
         }
-        true
+        Ok(())
     }
 
     /// The workspace modules now on disk: every document's value types are worked out again
@@ -400,13 +446,18 @@ mod tests {
             doc.analyze(catalog(), &[]);
             let mut model = BASE.to_string();
             for (l1, c1, l2, c2, text) in edits {
-                let len = model.len();
-                let a = utf16_offset_to_byte(&model, l1, c1).unwrap_or(len);
-                let b = utf16_offset_to_byte(&model, l2, c2).unwrap_or(len);
-                let (start, end) = (a.min(b), a.max(b));
-                model.replace_range(start..end, &text);
-                let change = Change { range: Some((LineCol { line: l1, col: c1 }, LineCol { line: l2, col: c2 })), text };
-                doc.apply(&change, PositionEncoding::Utf16);
+                let a = utf16_offset_to_byte(&model, l1, c1);
+                let b = utf16_offset_to_byte(&model, l2, c2);
+                let change = Change { range: Some((LineCol { line: l1, col: c1 }, LineCol { line: l2, col: c2 })), text: text.clone() };
+                let applied = doc.apply(&change, PositionEncoding::Utf16);
+                match (a, b) {
+                    (Some(start), Some(end)) if start <= end => {
+                        prop_assert!(applied.is_ok());
+                        model.replace_range(start..end, &text);
+                    }
+                    // Past the last line or inverted: refused, the text as it was.
+                    _ => prop_assert!(applied.is_err()),
+                }
                 doc.analyze(catalog(), &[]);
             }
             prop_assert_eq!(doc.text(), model.clone());
@@ -425,9 +476,9 @@ mod tests {
         doc.analyze(catalog(), &[]);
         let lc = |line, col| LineCol { line, col };
         for (start, end, text) in
-            [(lc(1, 0), lc(0, 13), "F🔥x"), (lc(0, 28), lc(0, 28), ""), (lc(1, 0), lc(1, 0), "🔥")]
+            [(lc(0, 13), lc(1, 0), "F🔥x"), (lc(0, 28), lc(0, 28), ""), (lc(1, 0), lc(1, 0), "🔥")]
         {
-            doc.apply(&Change { range: Some((start, end)), text: text.into() }, PositionEncoding::Utf16);
+            doc.apply(&Change { range: Some((start, end)), text: text.into() }, PositionEncoding::Utf16).unwrap();
             doc.analyze(catalog(), &[]);
         }
         let mut fresh = Document::new("file:///a.py", "python", 0, &doc.text());
@@ -440,9 +491,43 @@ mod tests {
         let mut store = DocumentStore::default();
         store.open(Document::new("file:///a.py", "python", 5, "import torch\n"), catalog());
         let change = [Change { range: None, text: "x".into() }];
-        assert!(!store.change("file:///a.py", 4, &change, PositionEncoding::Utf16, catalog()));
-        assert!(!store.change("file:///missing.py", 9, &change, PositionEncoding::Utf16, catalog()));
+        assert_eq!(
+            store.change("file:///a.py", 4, &change, PositionEncoding::Utf16, catalog()),
+            Err(ChangeError::Stale { version: 4, held: 5 })
+        );
+        assert_eq!(
+            store.change("file:///missing.py", 9, &change, PositionEncoding::Utf16, catalog()),
+            Err(ChangeError::NotOpen)
+        );
         assert_eq!(store.get("file:///a.py").unwrap().text(), "import torch\n");
+    }
+
+    #[test]
+    fn a_batch_with_a_change_that_makes_no_sense_is_refused_whole() {
+        let mut store = DocumentStore::default();
+        let text = "import torch\ntorch.zeros(1)\n";
+        store.open(Document::new("file:///a.py", "python", 1, text), catalog());
+        let lc = |line, col| LineCol { line, col };
+        let fine = Change { range: Some((lc(1, 0), lc(1, 5))), text: "jax".into() };
+        for bad in [
+            Change { range: Some((lc(1, 9), lc(0, 2))), text: String::new() },
+            Change { range: Some((lc(0, 0), lc(7, 0))), text: "x".into() },
+        ] {
+            let got = store.change("file:///a.py", 2, &[fine.clone(), bad], PositionEncoding::Utf16, catalog());
+            assert!(matches!(got, Err(ChangeError::InBatch { index: 1, .. })), "{got:?}");
+            let doc = store.get("file:///a.py").unwrap();
+            assert_eq!((doc.text().as_str(), doc.version), (text, 1));
+        }
+        // The tree still matches the text: a later valid edit parses as a fresh document would.
+        assert!(store.change("file:///a.py", 3, &[fine], PositionEncoding::Utf16, catalog()).is_ok());
+        let doc = store.get("file:///a.py").unwrap();
+        let mut fresh = Document::new("file:///a.py", "python", 0, &doc.text());
+        fresh.analyze(catalog(), &[]);
+        assert_eq!(
+            doc.tree.as_ref().unwrap().root_node().to_sexp(),
+            fresh.tree.as_ref().unwrap().root_node().to_sexp()
+        );
+        assert_eq!(doc.recognition, fresh.recognition);
     }
 
     #[test]
@@ -456,7 +541,7 @@ mod tests {
         assert_eq!(names, ["torch.nn.functional", "torch.nn.functional.gelu"]);
         // Removing the import in the first cell updates the second.
         let change = [Change { range: None, text: "\n".into() }];
-        assert!(store.change(&cell("0"), 2, &change, PositionEncoding::Utf16, catalog()));
+        assert!(store.change(&cell("0"), 2, &change, PositionEncoding::Utf16, catalog()).is_ok());
         assert!(store.get(&cell("1")).unwrap().recognition.references().next().is_none());
         // Another notebook does not see them.
         store.open(Document::new("vscode-notebook-cell:/w/other.ipynb#W0", "python", 1, "F.gelu(x)\n"), catalog());

@@ -281,7 +281,7 @@ fn in_process_edit(text: &str, runs: usize) -> Vec<Duration> {
                 Change { range: Some((pos, LineCol { line, col: col + 1 })), text: String::new() }
             };
             let started = Instant::now();
-            doc.apply(&change, PositionEncoding::Utf16);
+            doc.apply(&change, PositionEncoding::Utf16).expect("a valid edit");
             doc.analyze(&catalog, &[]);
             let took = started.elapsed();
             std::hint::black_box(&doc.recognition);

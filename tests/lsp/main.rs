@@ -318,6 +318,44 @@ fn bad_input_gets_empty_answers_not_crashes() {
 }
 
 #[test]
+fn changes_that_make_no_sense_are_refused_and_the_document_kept() {
+    let (mut client, _) = utf16_client();
+    let uri = "file:///tmp/refused.py";
+    let text = "import torch\ntorch.zeros(1)\n";
+    client.open(uri, "python", text);
+    let change = |client: &mut Client, version: i32, changes: Value| {
+        client.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": changes }),
+        );
+    };
+    let range = |sl: u32, sc: u32, el: u32, ec: u32| json!({ "start": { "line": sl, "character": sc }, "end": { "line": el, "character": ec } });
+    // An end before its start (applied with its ends swapped, it would delete most of the file).
+    change(&mut client, 2, json!([{ "range": range(1, 9, 0, 3), "text": "" }]));
+    // A line past the end, after a valid change in the same batch: none of the batch applies.
+    change(
+        &mut client,
+        3,
+        json!([{ "range": range(0, 0, 0, 0), "text": "#" }, { "range": range(9, 0, 9, 1), "text": "x" }]),
+    );
+    // A version going backwards, and a document that is not open.
+    change(&mut client, 0, json!([{ "text": "gone" }]));
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": "file:///tmp/never-opened.py", "version": 5 }, "contentChanges": [{ "text": "x" }] }),
+    );
+    let state = client.request("tensorlens/viewFileText", json!({ "uri": uri }));
+    assert_eq!(state["text"].as_str().unwrap(), text);
+    assert_eq!(state["version"], 1);
+    assert!(client.hover_text(uri, 1, 8).starts_with("**torch.zeros**"), "alive and answering on the same text");
+    // The client's next sync is applied as usual.
+    change(&mut client, 4, json!([{ "range": range(1, 6, 1, 11), "text": "ones" }]));
+    let state = client.request("tensorlens/viewFileText", json!({ "uri": uri }));
+    assert_eq!(state["text"].as_str().unwrap(), "import torch\ntorch.ones(1)\n");
+    client.shutdown();
+}
+
+#[test]
 fn user_catalog_files_extend_and_report() {
     let root = std::env::temp_dir().join(format!("tensorlens-ws-{}", std::process::id()));
     let dir = root.join(".tensorlens/catalog");

@@ -359,6 +359,13 @@ impl LanguageServer for Server {
             let encoding = self.encoding();
             lock(&self.state.documents).change(uri.as_str(), params.text_document.version, &changes, encoding, &catalog)
         };
+        let applied = match applied {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!("{}: change refused, the document is unchanged: {error}", uri.as_str());
+                false
+            }
+        };
         if applied && is_user_catalog_file(&uri) {
             self.publish_catalog_text_diagnostics(uri).await;
         } else if applied {
