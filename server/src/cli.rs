@@ -51,7 +51,7 @@ fn explain_file(path: &Path, catalog: &Catalog, json: bool, out: &mut impl Write
     if doc.language.is_none() {
         return Err(format_err!("not a Python, CUDA or C/C++ file (by its extension)"));
     }
-    doc.analyze(catalog, &[]);
+    doc.analyze(catalog, &[]).map_err(|panic| format_err!("analysis failed: {panic}"))?;
     let diagnostics = ide::diagnostics(&doc, catalog);
     if !json {
         writeln!(out, "{}", path.display())?;

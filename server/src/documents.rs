@@ -13,6 +13,7 @@ use ropey::Rope;
 use tree_sitter::{InputEdit, Tree};
 
 use crate::catalog::Catalog;
+use crate::panics::Panic;
 use crate::parse::{self, Language};
 use crate::recognize::{self, ImportBinding, Recognition};
 use crate::text::{self, LineCol, PositionEncoding};
@@ -22,7 +23,7 @@ use crate::values::ModuleValues;
 /// Files above this size are kept as text but not parsed: recognition would stall the editor.
 pub const MAX_PARSED_BYTES: usize = 8 * 1024 * 1024;
 
-/// Why a change from the client was refused.
+/// Why a change from the client was refused, or went wrong after it was applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChangeError {
     NotOpen,
@@ -43,6 +44,9 @@ pub enum ChangeError {
         index: usize,
         error: Box<ChangeError>,
     },
+    /// The changes were applied but analysing the new text panicked: the document holds the new
+    /// text without a tree or references until the next edit.
+    Analysis(Panic),
 }
 
 impl std::fmt::Display for ChangeError {
@@ -57,6 +61,7 @@ impl std::fmt::Display for ChangeError {
                 write!(f, "the range ends ({}:{}) before it starts ({}:{})", end.line, end.col, start.line, start.col)
             }
             ChangeError::InBatch { index, error } => write!(f, "change {index} of the batch: {error}"),
+            ChangeError::Analysis(panic) => write!(f, "the change was applied but its analysis failed: {panic}"),
         }
     }
 }
@@ -153,8 +158,19 @@ impl Document {
         Ok(())
     }
 
-    /// Re-parses (incrementally when a tree exists) and re-runs recognition.
-    pub fn analyze(&mut self, catalog: &Catalog, outer_imports: &[ImportBinding]) {
+    /// Re-parses (incrementally when a tree exists) and re-runs recognition. A panic in them leaves
+    /// the text as it is and the document without a tree or references (features answer nothing
+    /// for it until the next edit), and comes back as `Err`.
+    pub fn analyze(&mut self, catalog: &Catalog, outer_imports: &[ImportBinding]) -> Result<(), Panic> {
+        crate::panics::catch(|| self.analyze_unguarded(catalog, outer_imports)).inspect_err(|_| {
+            self.tree = None;
+            self.pending_edits.clear();
+            self.recognition = Arc::default();
+            self.values = Arc::default();
+        })
+    }
+
+    fn analyze_unguarded(&mut self, catalog: &Catalog, outer_imports: &[ImportBinding]) {
         let Some(language) = self.language else { return };
         self.values = Arc::default();
         self.outer_imports = Arc::from(outer_imports);
@@ -274,14 +290,16 @@ impl DocumentStore {
         self.docs.keys()
     }
 
-    pub fn open(&mut self, mut doc: Document, catalog: &Catalog) {
+    /// Opens a document; it is kept (text and version) even when its analysis panics.
+    pub fn open(&mut self, mut doc: Document, catalog: &Catalog) -> Result<(), Panic> {
         doc.modules = self.modules.clone();
         let outer = self.outer_imports(&doc);
-        doc.analyze(catalog, &outer);
+        let analyzed = doc.analyze(catalog, &outer);
         let notebook = doc.notebook.clone();
         let uri = doc.uri.clone();
         self.docs.insert(uri.clone(), doc);
         self.refresh_notebook(notebook.as_deref(), &uri, catalog);
+        analyzed
     }
 
     pub fn close(&mut self, uri: &str) -> Option<Document> {
@@ -318,14 +336,14 @@ impl DocumentStore {
         doc.version = version;
         let mut doc = self.docs.remove(uri).expect("present above");
         let outer = self.outer_imports(&doc);
-        doc.analyze(catalog, &outer);
+        let analyzed = doc.analyze(catalog, &outer);
         let notebook = doc.notebook.clone();
         let imports_changed = doc.recognition.module_imports != imports_before;
         self.docs.insert(uri.to_string(), doc);
         if imports_changed {
             self.refresh_notebook(notebook.as_deref(), uri, catalog);
         }
-        Ok(())
+        analyzed.map_err(ChangeError::Analysis)
     }
 
     /// The workspace modules now on disk: every document's value types are worked out again
@@ -365,7 +383,9 @@ impl DocumentStore {
             let mut doc = self.docs.remove(&uri).expect("listed above");
             doc.recognition = Arc::default();
             let outer = self.outer_imports(&doc);
-            doc.analyze(catalog, &outer);
+            if let Err(panic) = doc.analyze(catalog, &outer) {
+                tracing::error!("{uri}: analysis failed: {panic}\n{}", panic.backtrace);
+            }
             self.docs.insert(uri, doc);
         }
     }
@@ -392,7 +412,9 @@ impl DocumentStore {
         for uri in siblings {
             let mut doc = self.docs.remove(&uri).expect("listed above");
             let outer = self.outer_imports(&doc);
-            doc.analyze(catalog, &outer);
+            if let Err(panic) = doc.analyze(catalog, &outer) {
+                tracing::error!("{uri}: analysis failed: {panic}\n{}", panic.backtrace);
+            }
             self.docs.insert(uri, doc);
         }
     }
@@ -443,7 +465,7 @@ mod tests {
         #[test]
         fn incremental_matches_full_reparse(edits in proptest::collection::vec(edit_strategy(), 1..25)) {
             let mut doc = Document::new("file:///a.py", "python", 0, BASE);
-            doc.analyze(catalog(), &[]);
+            doc.analyze(catalog(), &[]).unwrap();
             let mut model = BASE.to_string();
             for (l1, c1, l2, c2, text) in edits {
                 let a = utf16_offset_to_byte(&model, l1, c1);
@@ -458,11 +480,11 @@ mod tests {
                     // Past the last line or inverted: refused, the text as it was.
                     _ => prop_assert!(applied.is_err()),
                 }
-                doc.analyze(catalog(), &[]);
+                doc.analyze(catalog(), &[]).unwrap();
             }
             prop_assert_eq!(doc.text(), model.clone());
             let mut fresh = Document::new("file:///a.py", "python", 0, &model);
-            fresh.analyze(catalog(), &[]);
+            fresh.analyze(catalog(), &[]).unwrap();
             prop_assert_eq!(doc.tree.as_ref().unwrap().root_node().to_sexp(), fresh.tree.as_ref().unwrap().root_node().to_sexp());
             prop_assert_eq!(&doc.recognition, &fresh.recognition);
         }
@@ -473,23 +495,23 @@ mod tests {
     #[test]
     fn chunks_with_syntax_errors_are_recognized_again() {
         let mut doc = Document::new("file:///a.py", "python", 0, BASE);
-        doc.analyze(catalog(), &[]);
+        doc.analyze(catalog(), &[]).unwrap();
         let lc = |line, col| LineCol { line, col };
         for (start, end, text) in
             [(lc(0, 13), lc(1, 0), "F🔥x"), (lc(0, 28), lc(0, 28), ""), (lc(1, 0), lc(1, 0), "🔥")]
         {
             doc.apply(&Change { range: Some((start, end)), text: text.into() }, PositionEncoding::Utf16).unwrap();
-            doc.analyze(catalog(), &[]);
+            doc.analyze(catalog(), &[]).unwrap();
         }
         let mut fresh = Document::new("file:///a.py", "python", 0, &doc.text());
-        fresh.analyze(catalog(), &[]);
+        fresh.analyze(catalog(), &[]).unwrap();
         assert_eq!(doc.recognition, fresh.recognition);
     }
 
     #[test]
     fn stale_and_unknown_changes_are_refused() {
         let mut store = DocumentStore::default();
-        store.open(Document::new("file:///a.py", "python", 5, "import torch\n"), catalog());
+        store.open(Document::new("file:///a.py", "python", 5, "import torch\n"), catalog()).unwrap();
         let change = [Change { range: None, text: "x".into() }];
         assert_eq!(
             store.change("file:///a.py", 4, &change, PositionEncoding::Utf16, catalog()),
@@ -506,7 +528,7 @@ mod tests {
     fn a_batch_with_a_change_that_makes_no_sense_is_refused_whole() {
         let mut store = DocumentStore::default();
         let text = "import torch\ntorch.zeros(1)\n";
-        store.open(Document::new("file:///a.py", "python", 1, text), catalog());
+        store.open(Document::new("file:///a.py", "python", 1, text), catalog()).unwrap();
         let lc = |line, col| LineCol { line, col };
         let fine = Change { range: Some((lc(1, 0), lc(1, 5))), text: "jax".into() };
         for bad in [
@@ -522,7 +544,7 @@ mod tests {
         assert!(store.change("file:///a.py", 3, &[fine], PositionEncoding::Utf16, catalog()).is_ok());
         let doc = store.get("file:///a.py").unwrap();
         let mut fresh = Document::new("file:///a.py", "python", 0, &doc.text());
-        fresh.analyze(catalog(), &[]);
+        fresh.analyze(catalog(), &[]).unwrap();
         assert_eq!(
             doc.tree.as_ref().unwrap().root_node().to_sexp(),
             fresh.tree.as_ref().unwrap().root_node().to_sexp()
@@ -534,8 +556,8 @@ mod tests {
     fn notebook_cells_share_imports() {
         let mut store = DocumentStore::default();
         let cell = |n: &str| format!("vscode-notebook-cell:/w/train.ipynb#W{n}sZmlsZQ%3D%3D");
-        store.open(Document::new(&cell("0"), "python", 1, "import torch.nn.functional as F\n"), catalog());
-        store.open(Document::new(&cell("1"), "python", 1, "y = F.gelu(x)\n"), catalog());
+        store.open(Document::new(&cell("0"), "python", 1, "import torch.nn.functional as F\n"), catalog()).unwrap();
+        store.open(Document::new(&cell("1"), "python", 1, "y = F.gelu(x)\n"), catalog()).unwrap();
         let names: Vec<_> =
             store.get(&cell("1")).unwrap().recognition.references().map(|r| r.name.to_string()).collect();
         assert_eq!(names, ["torch.nn.functional", "torch.nn.functional.gelu"]);
@@ -544,7 +566,9 @@ mod tests {
         assert!(store.change(&cell("0"), 2, &change, PositionEncoding::Utf16, catalog()).is_ok());
         assert!(store.get(&cell("1")).unwrap().recognition.references().next().is_none());
         // Another notebook does not see them.
-        store.open(Document::new("vscode-notebook-cell:/w/other.ipynb#W0", "python", 1, "F.gelu(x)\n"), catalog());
+        store
+            .open(Document::new("vscode-notebook-cell:/w/other.ipynb#W0", "python", 1, "F.gelu(x)\n"), catalog())
+            .unwrap();
         assert!(store.get("vscode-notebook-cell:/w/other.ipynb#W0").unwrap().recognition.references().next().is_none());
     }
 
@@ -552,7 +576,7 @@ mod tests {
     fn huge_files_are_kept_but_not_parsed() {
         let text = "x = 1\n".repeat(MAX_PARSED_BYTES / 6 + 10);
         let mut doc = Document::new("file:///big.py", "python", 0, &text);
-        doc.analyze(catalog(), &[]);
+        doc.analyze(catalog(), &[]).unwrap();
         assert!(doc.tree.is_none());
         assert_eq!(doc.rope.len_bytes(), text.len());
     }

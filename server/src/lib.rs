@@ -11,6 +11,7 @@ pub mod documents;
 pub mod ide;
 pub mod kernels;
 pub mod lsp;
+pub mod panics;
 pub mod parse;
 pub mod recognize;
 pub mod text;

@@ -255,7 +255,7 @@ fn open_costs(text: &str) -> (Duration, Duration) {
     let parse = started.elapsed();
     let started = Instant::now();
     let mut doc = Document::new("file:///bench.py", "python", 0, text);
-    doc.analyze(&catalog, &[]);
+    doc.analyze(&catalog, &[]).expect("analysis");
     (parse, started.elapsed())
 }
 
@@ -264,7 +264,7 @@ fn open_costs(text: &str) -> (Duration, Duration) {
 fn in_process_edit(text: &str, runs: usize) -> Vec<Duration> {
     let catalog = Catalog::builtin();
     let mut doc = Document::new("file:///bench.py", "python", 0, text);
-    doc.analyze(&catalog, &[]);
+    doc.analyze(&catalog, &[]).expect("analysis");
     let middle = text.lines().count() / 2;
     let (line, col) = text
         .lines()
@@ -282,7 +282,7 @@ fn in_process_edit(text: &str, runs: usize) -> Vec<Duration> {
             };
             let started = Instant::now();
             doc.apply(&change, PositionEncoding::Utf16).expect("a valid edit");
-            doc.analyze(&catalog, &[]);
+            doc.analyze(&catalog, &[]).expect("analysis");
             let took = started.elapsed();
             std::hint::black_box(&doc.recognition);
             took

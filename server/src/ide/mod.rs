@@ -43,7 +43,7 @@ pub(crate) mod test_support {
         let offset = text.find("$0").unwrap_or(0);
         let text = text.replacen("$0", "", 1);
         let mut doc = Document::new(path, "", 0, &text);
-        doc.analyze(catalog(), &[]);
+        doc.analyze(catalog(), &[]).expect("analysis");
         (doc, offset)
     }
 }

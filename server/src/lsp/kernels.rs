@@ -209,7 +209,7 @@ impl Server {
         let state = self.state.clone();
         let uri = uri.clone();
         let timing_enabled = self.kernel_settings().timing_enabled != Some(false);
-        super::server::run_blocking(move || {
+        self.blocking(super::server::Feature::Kernels, move || {
             let text = snap.doc.text();
             let kernels = DocumentKernels::new(&text, language);
             let results = lock(&state.kernels.results).get(uri.as_str()).cloned().unwrap_or_default();
@@ -293,7 +293,7 @@ impl Server {
         let progress = self.begin_progress(token, title).await;
         let cancel = Cancel::default();
         let _cancel_on_drop = CancelOnDrop(cancel.clone());
-        let work = super::server::run_blocking(move || work(&cancel));
+        let work = self.blocking(super::server::Feature::Kernels, move || work(&cancel));
         tokio::pin!(work);
         // Heavy headers (cooperative groups, CUTLASS) can make a compile take many seconds, and a
         // measurement takes up to its budget: say how long it has been running, so slow work never
@@ -376,7 +376,7 @@ impl Server {
     pub(super) async fn kernel_toolchain_command(&self) -> Result<Option<LSPAny>> {
         let state = self.state.clone();
         let settings = self.kernel_settings();
-        super::server::run_blocking(move || {
+        self.blocking(super::server::Feature::Kernels, move || {
             let toolchain = state.kernels.toolchain(&settings);
             let mut value = serde_json::to_value(&*toolchain).unwrap_or_default();
             value["summary"] = toolchain.summary().into();

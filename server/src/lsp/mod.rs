@@ -14,6 +14,7 @@ pub use server::Server;
 
 /// Serves LSP on stdin/stdout until the client exits.
 pub async fn serve_stdio() {
+    crate::panics::install();
     let (service, socket) = tower_lsp_server::LspService::build(Server::new)
         .custom_method(ext::SEARCH_CATALOG, Server::search_catalog)
         .custom_method(ext::VIEW_FILE_TEXT, Server::view_file_text)

@@ -10,8 +10,9 @@ use tower_lsp_server::{Client, LanguageServer};
 use super::config::Config;
 use super::{capabilities, ext, from_proto, to_proto};
 use crate::catalog::{self, Catalog};
-use crate::documents::{Document, DocumentStore};
+use crate::documents::{ChangeError, Document, DocumentStore};
 use crate::ide;
+use crate::panics::{self, Panic};
 use crate::text::PositionEncoding;
 use crate::values::workspace;
 
@@ -40,6 +41,8 @@ pub(super) struct State {
     pub(super) timing: super::timing::TimingState,
     /// Counts workspace-module loads, so that an older load finishing late does not win.
     modules_generation: std::sync::atomic::AtomicU64,
+    /// The features whose failure the user has been shown.
+    told: Mutex<std::collections::HashSet<Feature>>,
 }
 
 /// What a request needs, taken under the lock and used after it is released.
@@ -55,12 +58,73 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs pure work off the async runtime; a panic becomes an internal error instead of a lost request.
-pub(super) async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|err| {
-        tracing::error!("request failed: {err}");
-        jsonrpc::Error::internal_error()
-    })
+/// A feature, for telling the user once per kind of failure rather than once per keystroke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Feature {
+    Analysis,
+    Diagnostics,
+    CatalogSearch,
+    Hover,
+    Completion,
+    SignatureHelp,
+    Links,
+    CodeActions,
+    Symbols,
+    Kernels,
+}
+
+impl Feature {
+    fn label(self) -> &'static str {
+        match self {
+            Feature::Analysis => "analysing a document",
+            Feature::Diagnostics => "diagnostics",
+            Feature::CatalogSearch => "catalog search",
+            Feature::Hover => "hover",
+            Feature::Completion => "completion",
+            Feature::SignatureHelp => "signature help",
+            Feature::Links => "document links",
+            Feature::CodeActions => "code actions",
+            Feature::Symbols => "workspace symbols",
+            Feature::Kernels => "kernel analysis",
+        }
+    }
+}
+
+impl Server {
+    /// Runs pure work off the async runtime; a panic in it is reported and becomes an internal
+    /// error answer instead of a lost request.
+    pub(super) async fn blocking<T: Send + 'static>(
+        &self,
+        feature: Feature,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        match tokio::task::spawn_blocking(move || panics::catch(f)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(panic)) => {
+                self.report(feature, &panic).await;
+                Err(jsonrpc::Error {
+                    message: format!("{} failed: {panic}", feature.label()).into(),
+                    ..jsonrpc::Error::internal_error()
+                })
+            }
+            Err(join) => {
+                tracing::error!("{} did not finish: {join}", feature.label());
+                Err(jsonrpc::Error::internal_error())
+            }
+        }
+    }
+
+    /// Logs a panic with its backtrace, and tells the user the first time this feature fails.
+    pub(super) async fn report(&self, feature: Feature, panic: &Panic) {
+        tracing::error!("{} failed: {panic}\n{}", feature.label(), panic.backtrace);
+        if lock(&self.state.told).insert(feature) {
+            let text = format!(
+                "tensorlens: {} failed ({panic}). The server keeps running; its log has the details, please report them.",
+                feature.label()
+            );
+            self.client.show_message(MessageType::ERROR, text).await;
+        }
+    }
 }
 
 impl Server {
@@ -80,6 +144,7 @@ impl Server {
                 kernels: Default::default(),
                 timing: Default::default(),
                 modules_generation: Default::default(),
+                told: Mutex::default(),
             }),
         }
     }
@@ -105,16 +170,17 @@ impl Server {
         let Some(snap) = self.snapshot(&uri) else { return };
         let version = snap.doc.version;
         let state = self.state.clone();
-        let diags = run_blocking(move || {
-            let mut diags: Vec<Diagnostic> = ide::diagnostics(&snap.doc, &snap.catalog)
-                .iter()
-                .map(|d| to_proto::diagnostic(&snap.doc, d, snap.encoding))
-                .collect();
-            diags.extend(state.kernels.diagnostics(&snap.doc, snap.encoding));
-            diags
-        })
-        .await
-        .unwrap_or_default();
+        let diags = self
+            .blocking(Feature::Diagnostics, move || {
+                let mut diags: Vec<Diagnostic> = ide::diagnostics(&snap.doc, &snap.catalog)
+                    .iter()
+                    .map(|d| to_proto::diagnostic(&snap.doc, d, snap.encoding))
+                    .collect();
+                diags.extend(state.kernels.diagnostics(&snap.doc, snap.encoding));
+                diags
+            })
+            .await
+            .unwrap_or_default();
         self.client.publish_diagnostics(uri, diags, Some(version)).await;
     }
 
@@ -208,7 +274,10 @@ impl Server {
     async fn publish_catalog_text_diagnostics(&self, uri: Uri) {
         let Some(snap) = self.snapshot(&uri) else { return };
         let version = snap.doc.version;
-        let diags = run_blocking(move || catalog_text_diagnostics(&snap.doc, snap.encoding)).await.unwrap_or_default();
+        let diags = self
+            .blocking(Feature::Diagnostics, move || catalog_text_diagnostics(&snap.doc, snap.encoding))
+            .await
+            .unwrap_or_default();
         self.client.publish_diagnostics(uri, diags, Some(version)).await;
     }
 
@@ -221,7 +290,7 @@ impl Server {
     /// `tensorlens/searchCatalog`.
     pub async fn search_catalog(&self, params: ext::SearchCatalogParams) -> Result<Vec<ext::CatalogEntry>> {
         let catalog = self.catalog();
-        run_blocking(move || {
+        self.blocking(Feature::CatalogSearch, move || {
             catalog::search(&catalog, &params.query, params.limit.unwrap_or(50).min(500))
                 .into_iter()
                 .map(|idx| to_proto::catalog_entry(&catalog, idx))
@@ -334,10 +403,13 @@ impl LanguageServer for Server {
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let item = params.text_document;
         let uri = item.uri.clone();
-        {
+        let opened = {
             let doc = Document::new(item.uri.as_str(), &item.language_id, item.version, &item.text);
             let catalog = self.catalog();
-            lock(&self.state.documents).open(doc, &catalog);
+            lock(&self.state.documents).open(doc, &catalog)
+        };
+        if let Err(panic) = opened {
+            self.report(Feature::Analysis, &panic).await;
         }
         if is_user_catalog_file(&uri) {
             self.publish_catalog_text_diagnostics(uri).await;
@@ -361,6 +433,10 @@ impl LanguageServer for Server {
         };
         let applied = match applied {
             Ok(()) => true,
+            Err(ChangeError::Analysis(panic)) => {
+                self.report(Feature::Analysis, &panic).await;
+                true
+            }
             Err(error) => {
                 tracing::error!("{}: change refused, the document is unchanged: {error}", uri.as_str());
                 false
@@ -422,7 +498,7 @@ impl LanguageServer for Server {
         let position = params.text_document_position_params;
         let Some(snap) = self.snapshot(&position.text_document.uri) else { return Ok(None) };
         let state = self.state.clone();
-        run_blocking(move || {
+        self.blocking(Feature::Hover, move || {
             let offset = from_proto::offset(&snap.doc, position.position, snap.encoding)?;
             let analysis =
                 match (state.kernels.hover_markdown(&snap.doc, offset), state.timing.hover_markdown(&snap.doc, offset))
@@ -449,7 +525,7 @@ impl LanguageServer for Server {
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
         let position = params.text_document_position;
         let Some(snap) = self.snapshot(&position.text_document.uri) else { return Ok(None) };
-        run_blocking(move || {
+        self.blocking(Feature::Completion, move || {
             let offset = from_proto::offset(&snap.doc, position.position, snap.encoding)?;
             let items = ide::completions(&snap.doc, &snap.catalog, offset);
             (!items.is_empty()).then(|| to_proto::completions(items))
@@ -460,7 +536,7 @@ impl LanguageServer for Server {
     async fn signature_help(&self, params: SignatureHelpParams) -> Result<Option<SignatureHelp>> {
         let position = params.text_document_position_params;
         let Some(snap) = self.snapshot(&position.text_document.uri) else { return Ok(None) };
-        run_blocking(move || {
+        self.blocking(Feature::SignatureHelp, move || {
             let offset = from_proto::offset(&snap.doc, position.position, snap.encoding)?;
             ide::signature_help(&snap.doc, &snap.catalog, offset).map(to_proto::signature_help)
         })
@@ -469,7 +545,7 @@ impl LanguageServer for Server {
 
     async fn document_link(&self, params: DocumentLinkParams) -> Result<Option<Vec<DocumentLink>>> {
         let Some(snap) = self.snapshot(&params.text_document.uri) else { return Ok(None) };
-        run_blocking(move || {
+        self.blocking(Feature::Links, move || {
             let links = ide::document_links(&snap.doc, &snap.catalog);
             Some(links.into_iter().filter_map(|l| to_proto::document_link(&snap.doc, l, snap.encoding)).collect())
         })
@@ -479,7 +555,7 @@ impl LanguageServer for Server {
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
         let uri = params.text_document.uri.clone();
         let Some(snap) = self.snapshot(&uri) else { return Ok(None) };
-        run_blocking(move || {
+        self.blocking(Feature::CodeActions, move || {
             let range = from_proto::range(&snap.doc, params.range, snap.encoding);
             let actions = ide::code_actions(&snap.doc, &snap.catalog, range);
             let only = params.context.only.as_ref();
@@ -501,7 +577,7 @@ impl LanguageServer for Server {
 
     async fn symbol(&self, params: WorkspaceSymbolParams) -> Result<Option<WorkspaceSymbolResponse>> {
         let catalog = self.catalog();
-        run_blocking(move || {
+        self.blocking(Feature::Symbols, move || {
             let found = catalog::search(&catalog, &params.query, 200);
             let symbols = found.into_iter().filter_map(|idx| to_proto::workspace_symbol(&catalog, idx)).collect();
             Some(WorkspaceSymbolResponse::Flat(symbols))
