@@ -91,6 +91,11 @@ pub struct Document {
     outer_imports: Arc<[ImportBinding]>,
     /// The workspace modules its imports may name (`from model import GPT`).
     modules: Arc<UserModules>,
+    /// The catalog its recognition was made against (`Catalog::id`).
+    pub catalog_id: u64,
+    /// Changes on every analysis, so that work prepared from a copy can tell whether the
+    /// document moved on meanwhile.
+    stamp: u64,
 }
 
 impl Document {
@@ -107,6 +112,8 @@ impl Document {
             values: Arc::default(),
             outer_imports: Arc::from([]),
             modules: Arc::default(),
+            catalog_id: 0,
+            stamp: 0,
         }
     }
 
@@ -162,6 +169,9 @@ impl Document {
     /// the text as it is and the document without a tree or references (features answer nothing
     /// for it until the next edit), and comes back as `Err`.
     pub fn analyze(&mut self, catalog: &Catalog, outer_imports: &[ImportBinding]) -> Result<(), Panic> {
+        static STAMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        self.stamp = STAMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.catalog_id = catalog.id();
         crate::panics::catch(|| self.analyze_unguarded(catalog, outer_imports)).inspect_err(|_| {
             self.tree = None;
             self.pending_edits.clear();
@@ -274,8 +284,16 @@ pub fn file_path(uri: &str) -> Option<PathBuf> {
     Some(PathBuf::from(String::from_utf8(out).ok()?))
 }
 
+/// Documents re-analysed against a new catalog, off the store, with the analysis stamps they had
+/// when copied.
+pub struct Reanalysis {
+    catalog_id: u64,
+    stamps: HashMap<String, u64>,
+    docs: HashMap<String, Document>,
+}
+
 /// Every open document, keyed by URI.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct DocumentStore {
     docs: HashMap<String, Document>,
     modules: Arc<UserModules>,
@@ -380,6 +398,45 @@ impl DocumentStore {
     pub fn reanalyze_all(&mut self, catalog: &Catalog) {
         let uris: Vec<String> = self.docs.keys().cloned().collect();
         for uri in uris {
+            let mut doc = self.docs.remove(&uri).expect("listed above");
+            doc.recognition = Arc::default();
+            let outer = self.outer_imports(&doc);
+            if let Err(panic) = doc.analyze(catalog, &outer) {
+                tracing::error!("{uri}: analysis failed: {panic}\n{}", panic.backtrace);
+            }
+            self.docs.insert(uri, doc);
+        }
+    }
+
+    /// The documents re-analysed against `catalog`, worked out on a copy (documents are cheap to
+    /// copy) so that the store's owner need not hold its lock meanwhile; `install` puts them in.
+    pub fn reanalyzed(mut self, catalog: &Catalog) -> Reanalysis {
+        let stamps = self.docs.iter().map(|(uri, doc)| (uri.clone(), doc.stamp)).collect();
+        self.reanalyze_all(catalog);
+        Reanalysis { catalog_id: catalog.id(), stamps, docs: self.docs }
+    }
+
+    /// Installs documents re-analysed against `catalog`: those that did not change since the copy
+    /// was taken are swapped in; any other (edited or opened meanwhile) is analysed again here.
+    /// Afterwards every document is recognized against `catalog`.
+    pub fn install(&mut self, reanalysis: Reanalysis, catalog: &Catalog) {
+        debug_assert_eq!(reanalysis.catalog_id, catalog.id());
+        let Reanalysis { stamps, mut docs, .. } = reanalysis;
+        let mut stale = Vec::new();
+        for (uri, doc) in self.docs.iter_mut() {
+            let unchanged = stamps.get(uri) == Some(&doc.stamp);
+            match docs.remove(uri) {
+                Some(mut fresh) if unchanged && fresh.catalog_id == catalog.id() => {
+                    if !Arc::ptr_eq(&fresh.modules, &self.modules) {
+                        fresh.modules = self.modules.clone();
+                        fresh.values = Arc::default();
+                    }
+                    *doc = fresh;
+                }
+                _ => stale.push(uri.clone()),
+            }
+        }
+        for uri in stale {
             let mut doc = self.docs.remove(&uri).expect("listed above");
             doc.recognition = Arc::default();
             let outer = self.outer_imports(&doc);

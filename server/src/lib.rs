@@ -16,3 +16,4 @@ pub mod parse;
 pub mod recognize;
 pub mod text;
 pub mod values;
+pub mod workspace;

@@ -415,6 +415,62 @@ fn catalog_paths_from_settings_and_watched_files_reload() {
 }
 
 #[test]
+fn hovers_racing_catalog_reloads_always_answer_from_one_catalog() {
+    // Each version of the user catalog puts a different number of symbols before `mylib.alpha`,
+    // so a document recognized against one version and looked up in another would show a pad's
+    // summary (or fail); every answer must be alpha's, of some version.
+    let root = std::env::temp_dir().join(format!("tensorlens-race-{}", std::process::id()));
+    let dir = root.join(".tensorlens/catalog");
+    std::fs::create_dir_all(&dir).unwrap();
+    let version = |n: usize| {
+        let mut toml = String::from(
+            "[system]\nid = \"mylib\"\nname = \"My lib\"\ngroup = \"research\"\nmaintainer = \"us\"\nsummary = \"In-house.\"\ndocs = \"https://example.com\"\npython_modules = [\"mylib\"]\n",
+        );
+        for i in 0..(n * 7) % 11 {
+            toml += &format!("\n[[symbols]]\nname = \"mylib.pad{i}\"\nkind = \"function\"\nsummary = \"Pad {i}.\"\ndocs = \"https://example.com/p\"\n");
+        }
+        toml += &format!("\n[[symbols]]\nname = \"mylib.alpha\"\nkind = \"function\"\nsummary = \"Alpha version {n}.\"\ndocs = \"https://example.com/a\"\n");
+        toml
+    };
+    let file = dir.join("mylib.toml");
+    std::fs::write(&file, version(0)).unwrap();
+    let capabilities = json!({ "workspace": { "didChangeWatchedFiles": { "dynamicRegistration": true } } });
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tensorlens"));
+    command.arg("serve");
+    let (mut client, _) = Client::spawn_with_options(command, capabilities, Some(&root), json!({}));
+    let uri = format!("file://{}/use.py", root.display());
+    client.open(&uri, "python", "import mylib\nmylib.alpha()\nmylib.alpha(1)\n");
+    assert!(eventually(|| client.hover_text(&uri, 1, 8).contains("Alpha version 0.")));
+    let changed = format!("file://{}", file.display());
+    let mut seen = std::collections::BTreeSet::new();
+    for n in 1..=30 {
+        // Written whole and renamed into place: a reader must not see half a file, which would be
+        // a catalog without mylib (consistent, but not what this test is about).
+        std::fs::write(dir.join("next.tmp"), version(n)).unwrap();
+        std::fs::rename(dir.join("next.tmp"), &file).unwrap();
+        client.notify("workspace/didChangeWatchedFiles", json!({ "changes": [{ "uri": changed, "type": 2 }] }));
+        let ids: Vec<i64> = (0..6)
+            .map(|k| {
+                let params =
+                    json!({ "textDocument": { "uri": uri }, "position": { "line": 1 + k % 2, "character": 8 } });
+                client.send_request("textDocument/hover", params)
+            })
+            .collect();
+        for id in ids {
+            let answer = client.response_to(id);
+            let text = answer["result"]["contents"]["value"].as_str().unwrap_or_else(|| panic!("no hover: {answer}"));
+            assert!(text.starts_with("**mylib.alpha**") && !text.contains("Pad "), "{text}");
+            let shown = text.split("Alpha version ").nth(1).and_then(|rest| rest.split('.').next()).unwrap();
+            seen.insert(shown.parse::<usize>().unwrap());
+        }
+    }
+    assert!(eventually(|| client.hover_text(&uri, 1, 8).contains("Alpha version 30.")));
+    assert!(seen.len() > 1, "the hovers never saw a reload: {seen:?}");
+    client.shutdown();
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
 fn catalog_file_problems_land_on_their_line() {
     let root = std::env::temp_dir().join(format!("tensorlens-live-{}", std::process::id()));
     let dir = root.join(".tensorlens/catalog");

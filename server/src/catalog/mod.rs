@@ -105,6 +105,9 @@ struct UserLayer {
 
 #[derive(Debug, Default)]
 pub struct Catalog {
+    /// Tells catalogs apart: a document records the one it was recognized against, since its
+    /// symbol indices mean nothing in another.
+    id: u64,
     systems: Vec<System<'static>>,
     user: UserLayer,
     /// Python module roots, C prefixes, headers and namespaces: sorted for binary search.
@@ -157,7 +160,9 @@ impl Catalog {
         }
         user.names.sort();
         user.names.dedup_by(|later, earlier| later.0 == earlier.0);
-        let mut res = Catalog { systems, user, ..Default::default() };
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut res = Catalog { id, systems, user, ..Default::default() };
         let mut equivalents: HashMap<SymbolIdx, Vec<SymbolIdx>> = HashMap::new();
         for (idx, (symbol, _)) in res.user.symbols.iter().enumerate() {
             let idx = base + idx as SymbolIdx;
@@ -185,6 +190,11 @@ impl Catalog {
         let builtin = Catalog::builtin();
         let (files, problems) = load_user_dir(dir, &builtin);
         (Catalog::new(files), problems)
+    }
+
+    /// Unique to this catalog value (user catalog reloads make new ones).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn systems(&self) -> &[System<'static>] {

@@ -10,11 +10,12 @@ use tower_lsp_server::{Client, LanguageServer};
 use super::config::Config;
 use super::{capabilities, ext, from_proto, to_proto};
 use crate::catalog::{self, Catalog};
-use crate::documents::{ChangeError, Document, DocumentStore};
+use crate::documents::{ChangeError, Document};
 use crate::ide;
 use crate::panics::{self, Panic};
 use crate::text::PositionEncoding;
 use crate::values::workspace;
+use crate::workspace::{NewCatalog, Workspace};
 
 /// Where users keep their own catalog files, relative to a workspace root.
 pub const USER_CATALOG_DIR: &str = ".tensorlens/catalog";
@@ -25,8 +26,8 @@ pub struct Server {
 }
 
 pub(super) struct State {
-    documents: Mutex<DocumentStore>,
-    catalog: RwLock<Arc<Catalog>>,
+    /// Open documents and the catalog they were recognized against, under one lock.
+    workspace: Mutex<Workspace>,
     encoding: RwLock<PositionEncoding>,
     roots: RwLock<Vec<PathBuf>>,
     pub(super) config: RwLock<Config>,
@@ -39,8 +40,10 @@ pub(super) struct State {
     pub(super) work_done_progress: std::sync::atomic::AtomicBool,
     pub(super) kernels: super::kernels::KernelState,
     pub(super) timing: super::timing::TimingState,
-    /// Counts workspace-module loads, so that an older load finishing late does not win.
+    /// Count workspace-module loads and catalog reloads, so that an older one finishing late
+    /// does not win.
     modules_generation: std::sync::atomic::AtomicU64,
+    catalog_generation: std::sync::atomic::AtomicU64,
     /// The features whose failure the user has been shown.
     told: Mutex<std::collections::HashSet<Feature>>,
 }
@@ -132,8 +135,7 @@ impl Server {
         Server {
             client,
             state: Arc::new(State {
-                documents: Mutex::default(),
-                catalog: RwLock::new(Arc::new(Catalog::builtin())),
+                workspace: Mutex::new(Workspace::new(Arc::new(Catalog::builtin()))),
                 encoding: RwLock::new(PositionEncoding::Utf16),
                 roots: RwLock::default(),
                 config: RwLock::default(),
@@ -144,13 +146,14 @@ impl Server {
                 kernels: Default::default(),
                 timing: Default::default(),
                 modules_generation: Default::default(),
+                catalog_generation: Default::default(),
                 told: Mutex::default(),
             }),
         }
     }
 
     fn catalog(&self) -> Arc<Catalog> {
-        self.state.catalog.read().unwrap_or_else(|e| e.into_inner()).clone()
+        lock(&self.state.workspace).catalog()
     }
 
     fn encoding(&self) -> PositionEncoding {
@@ -158,11 +161,12 @@ impl Server {
     }
 
     pub(super) fn snapshot(&self, uri: &Uri) -> Option<Snapshot> {
-        let doc = lock(&self.state.documents).get(uri.as_str()).cloned();
-        if doc.is_none() {
+        let snap = lock(&self.state.workspace).snapshot(uri.as_str());
+        if snap.is_none() {
             tracing::debug!("request for a document that is not open: {}", uri.as_str());
         }
-        Some(Snapshot { doc: doc?, catalog: self.catalog(), encoding: self.encoding() })
+        let crate::workspace::Snapshot { doc, catalog } = snap?;
+        Some(Snapshot { doc, catalog, encoding: self.encoding() })
     }
 
     /// Catalog diagnostics from the current text, plus the compiler's from the last kernel analyses.
@@ -190,7 +194,7 @@ impl Server {
         use std::sync::atomic::Ordering::SeqCst;
         let generation = self.state.modules_generation.fetch_add(1, SeqCst) + 1;
         let roots = self.state.roots.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let seeds = lock(&self.state.documents).python_files();
+        let seeds = lock(&self.state.workspace).python_files();
         let catalog = self.catalog();
         let loaded = tokio::task::spawn_blocking(move || {
             let framework = |root: &str| catalog.knows_python_module(root);
@@ -202,7 +206,7 @@ impl Server {
             return; // a newer load is on its way
         }
         tracing::debug!("{} workspace modules loaded", loaded.len());
-        lock(&self.state.documents).set_modules(Arc::new(loaded));
+        lock(&self.state.workspace).set_modules(Arc::new(loaded));
     }
 
     /// The folders user catalog files are read from: each workspace root's `.tensorlens/catalog`,
@@ -213,10 +217,14 @@ impl Server {
         roots.iter().map(|r| r.join(USER_CATALOG_DIR)).chain(config.catalog_paths).collect()
     }
 
-    /// Loads user catalog files and reports their problems on the files.
+    /// Loads user catalog files and reports their problems on the files. The open documents are
+    /// re-analysed against the new catalog before either is visible to a request.
     async fn load_user_catalogs(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let generation = self.state.catalog_generation.fetch_add(1, SeqCst) + 1;
         let dirs = self.user_catalog_dirs();
-        let (catalog, problems) = tokio::task::spawn_blocking(move || {
+        let documents = lock(&self.state.workspace).copy_documents();
+        let loaded = tokio::task::spawn_blocking(move || {
             let builtin = Catalog::builtin();
             let mut files = Vec::new();
             let mut problems = Vec::new();
@@ -225,13 +233,14 @@ impl Server {
                 files.extend(user);
                 problems.extend(user_problems);
             }
-            (Catalog::new(files), problems)
+            (NewCatalog::prepare(documents, Arc::new(Catalog::new(files))), problems)
         })
-        .await
-        .unwrap_or_else(|_| (Catalog::builtin(), Vec::new()));
-        *self.state.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
-        let catalog = self.catalog();
-        lock(&self.state.documents).reanalyze_all(&catalog);
+        .await;
+        let Ok((new_catalog, problems)) = loaded else { return };
+        if self.state.catalog_generation.load(SeqCst) != generation {
+            return; // a newer reload is on its way
+        }
+        lock(&self.state.workspace).publish(new_catalog);
 
         let mut by_file: Vec<(Uri, Vec<Diagnostic>)> = Vec::new();
         for problem in problems {
@@ -283,8 +292,10 @@ impl Server {
 
     /// `tensorlens/viewFileText`.
     pub async fn view_file_text(&self, params: TextDocumentIdentifier) -> Result<Option<ext::ViewFileTextResult>> {
-        let docs = lock(&self.state.documents);
-        Ok(docs.get(params.uri.as_str()).map(|doc| ext::ViewFileTextResult { version: doc.version, text: doc.text() }))
+        let ws = lock(&self.state.workspace);
+        Ok(ws
+            .document(params.uri.as_str())
+            .map(|doc| ext::ViewFileTextResult { version: doc.version, text: doc.text() }))
     }
 
     /// `tensorlens/searchCatalog`.
@@ -405,8 +416,7 @@ impl LanguageServer for Server {
         let uri = item.uri.clone();
         let opened = {
             let doc = Document::new(item.uri.as_str(), &item.language_id, item.version, &item.text);
-            let catalog = self.catalog();
-            lock(&self.state.documents).open(doc, &catalog)
+            lock(&self.state.workspace).open(doc)
         };
         if let Err(panic) = opened {
             self.report(Feature::Analysis, &panic).await;
@@ -427,9 +437,8 @@ impl LanguageServer for Server {
         let uri = params.text_document.uri;
         let changes: Vec<_> = params.content_changes.into_iter().map(from_proto::change).collect();
         let applied = {
-            let catalog = self.catalog();
             let encoding = self.encoding();
-            lock(&self.state.documents).change(uri.as_str(), params.text_document.version, &changes, encoding, &catalog)
+            lock(&self.state.workspace).change(uri.as_str(), params.text_document.version, &changes, encoding)
         };
         let applied = match applied {
             Ok(()) => true,
@@ -487,7 +496,7 @@ impl LanguageServer for Server {
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
-        let closed = lock(&self.state.documents).close(params.text_document.uri.as_str());
+        let closed = lock(&self.state.workspace).close(params.text_document.uri.as_str());
         self.state.kernels.forget(params.text_document.uri.as_str());
         if closed.is_some() && !is_user_catalog_file(&params.text_document.uri) {
             self.client.publish_diagnostics(params.text_document.uri, Vec::new(), None).await;
