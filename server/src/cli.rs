@@ -10,6 +10,7 @@ use crate::documents::Document;
 use crate::ide;
 use crate::kernels::analyze::{AnalyzeError, Analyzer, Severity};
 use crate::kernels::document::{DocumentKernels, KernelSite};
+use crate::kernels::report::KernelReport;
 use crate::kernels::timing::{duration, timing_summary, timing_warnings, WorkerPool, WORKER_START_ALLOWANCE_SECONDS};
 use crate::kernels::toolchain::{Settings, Toolchain};
 use crate::kernels::worker::{Answer, Op};
@@ -129,7 +130,7 @@ pub fn catalog_search(query: &str, limit: usize, json: bool) -> anyhow::Result<(
         println!("nothing in the catalog matches {query:?}");
     }
     for idx in found {
-        let entry = crate::lsp::to_proto::catalog_entry(&catalog, idx);
+        let entry = crate::catalog::CatalogEntry::new(&catalog, idx);
         if json {
             println!("{}", serde_json::to_string(&entry)?);
         } else {
@@ -312,10 +313,8 @@ pub fn kernel_analyze(path: &Path, only: Option<&str>, settings: &Settings, json
         let line = text[..site.name_range.start].matches('\n').count() + 1;
         match result {
             Ok(analysis) if json => {
-                let mut value = serde_json::to_value(&analysis)?;
-                value["file"] = file.clone().into();
-                value["line"] = line.into();
-                writeln!(out, "{value}")?;
+                let report = KernelReport::analyzed(&kernels, site, &file, analysis);
+                writeln!(out, "{}", serde_json::to_string(&report)?)?;
             }
             Ok(analysis) => {
                 writeln!(out, "{file}:{line}: {}  {}", analysis.name_expression, analysis.summary())?;
@@ -336,17 +335,8 @@ pub fn kernel_analyze(path: &Path, only: Option<&str>, settings: &Settings, json
                     _ => Vec::new(),
                 };
                 if json {
-                    let placed: Vec<serde_json::Value> = messages
-                        .iter()
-                        .map(|m| {
-                            let at = text[..m.range.start].matches('\n').count() + 1;
-                            serde_json::json!({ "line": at, "severity": m.severity, "message": m.message })
-                        })
-                        .collect();
-                    let value = serde_json::json!({
-                        "file": file, "line": line, "name": site.kernel.name, "error": err.to_string(), "messages": placed,
-                    });
-                    writeln!(out, "{value}")?;
+                    let report = KernelReport::failed(&kernels, site, &file, &err, &messages);
+                    writeln!(out, "{}", serde_json::to_string(&report)?)?;
                 } else {
                     writeln!(out, "{file}:{line}: {}: {err}", site.kernel.name)?;
                     for m in messages {

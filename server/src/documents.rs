@@ -13,6 +13,7 @@ use ropey::Rope;
 use tree_sitter::{InputEdit, Tree};
 
 use crate::catalog::Catalog;
+use crate::kernels::document::DocumentKernels;
 use crate::panics::Panic;
 use crate::parse::{self, Language};
 use crate::recognize::{self, ImportBinding, Recognition};
@@ -88,6 +89,8 @@ pub struct Document {
     /// The types of values (Python), worked out on first use after each analysis and shared by
     /// the snapshots of this version.
     values: Arc<std::sync::OnceLock<Option<Arc<ModuleValues>>>>,
+    /// The kernels it defines, found on first use after each analysis.
+    kernels: Arc<std::sync::OnceLock<Option<Arc<DocumentKernels>>>>,
     outer_imports: Arc<[ImportBinding]>,
     /// The workspace modules its imports may name (`from model import GPT`).
     modules: Arc<UserModules>,
@@ -110,6 +113,7 @@ impl Document {
             notebook: notebook_of(uri),
             pending_edits: Vec::new(),
             values: Arc::default(),
+            kernels: Arc::default(),
             outer_imports: Arc::from([]),
             modules: Arc::default(),
             catalog_id: 0,
@@ -177,12 +181,14 @@ impl Document {
             self.pending_edits.clear();
             self.recognition = Arc::default();
             self.values = Arc::default();
+            self.kernels = Arc::default();
         })
     }
 
     fn analyze_unguarded(&mut self, catalog: &Catalog, outer_imports: &[ImportBinding]) {
         let Some(language) = self.language else { return };
         self.values = Arc::default();
+        self.kernels = Arc::default();
         self.outer_imports = Arc::from(outer_imports);
         if self.rope.len_bytes() > MAX_PARSED_BYTES {
             if self.tree.is_some() || self.version == 0 {
@@ -226,6 +232,18 @@ impl Document {
                 let values = ModuleValues::new(Arc::from(self.text()), tree.clone(), &self.outer_imports)
                     .in_workspace(path, Some(self.modules.clone()));
                 Some(Arc::new(values))
+            })
+            .clone()
+    }
+
+    /// The kernels of this version (CUDA files, and CUDA source in Python strings), found from
+    /// the document's own tree where it has one.
+    pub fn kernels(&self) -> Option<Arc<DocumentKernels>> {
+        self.kernels
+            .get_or_init(|| {
+                let language = self.language?;
+                let kernels = DocumentKernels::of_parsed(&self.text(), language, self.tree.as_ref());
+                Some(Arc::new(kernels))
             })
             .clone()
     }

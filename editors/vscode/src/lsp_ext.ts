@@ -32,6 +32,7 @@ export interface KernelAnalysis {
   registers?: number;
   occupancy?: number | null;
   error?: string;
+  /** Document lines are 1-based, as in `tensorlens kernel analyze --json`. */
   messages?: { line: number; severity: string; message: string }[];
 }
 

@@ -10,7 +10,7 @@ pub mod index;
 pub mod schema;
 mod search;
 
-pub use search::search;
+pub use search::{search, CatalogEntry};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,37 @@
 //! Catalog search for `workspace/symbol` and `tensorlens catalog search`.
 
+use serde::{Deserialize, Serialize};
+
 use super::{Catalog, SymbolIdx};
+
+/// One catalog symbol, as plugins show it in a picker and `tensorlens catalog search --json`
+/// prints it.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogEntry {
+    pub name: String,
+    pub kind: String,
+    pub system: String,
+    pub summary: String,
+    pub signature: Option<String>,
+    pub docs: String,
+    pub equivalents: Vec<String>,
+}
+
+impl CatalogEntry {
+    pub fn new(catalog: &Catalog, idx: SymbolIdx) -> CatalogEntry {
+        let symbol = catalog.symbol(idx);
+        CatalogEntry {
+            name: symbol.name.to_string(),
+            kind: symbol.kind.to_string(),
+            system: catalog.system(catalog.system_of(idx)).name.to_string(),
+            summary: symbol.summary.to_string(),
+            signature: symbol.signature.as_deref().map(str::to_string),
+            docs: symbol.docs.to_string(),
+            equivalents: catalog.equivalents(idx).into_iter().map(|eq| catalog.symbol(eq).name.to_string()).collect(),
+        }
+    }
+}
 
 /// Symbols matching `query`, best first. Names are scored by their last segment (exact, prefix,
 /// substring) and then the full name; within a score, described symbols come before harvested

@@ -45,6 +45,11 @@ impl CudaSource {
         CudaSource { text, tree }
     }
 
+    /// A source already parsed with the CUDA grammar (an open .cu document's own tree).
+    pub fn with_tree(text: String, tree: Tree) -> CudaSource {
+        CudaSource { text, tree: Some(tree) }
+    }
+
     pub fn kernels(&self) -> Vec<KernelDef> {
         let mut kernels = Vec::new();
         if let Some(tree) = &self.tree {

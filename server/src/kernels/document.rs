@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use super::analyze::{Analysis, AnalyzeError, Analyzer, CompilerMessage, Severity, Target};
-use super::device_code::{file_dir, IncludeResolver, KernelDef};
+use super::device_code::{file_dir, CudaSource, IncludeResolver, KernelDef};
 use super::embedded::{cuda_sources, EmbeddedSource};
 use super::spec::{launch_spec, substitute_template};
 use super::stats::StopRule;
@@ -23,6 +23,8 @@ pub struct KernelSite {
     /// Document bytes of the whole definition and of its name.
     pub range: Range<usize>,
     pub name_range: Range<usize>,
+    /// A hash of the definition's text, to tell a result that the kernel was edited since.
+    pub text_hash: u64,
 }
 
 pub struct DocumentKernels {
@@ -30,6 +32,13 @@ pub struct DocumentKernels {
     pub sites: Vec<KernelSite>,
     /// Byte offsets where the document's lines start.
     document_line_starts: Vec<usize>,
+}
+
+pub fn text_hash(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// A compiler message placed in the document.
@@ -42,14 +51,30 @@ pub struct PlacedMessage {
 
 impl DocumentKernels {
     pub fn new(text: &str, language: Language) -> DocumentKernels {
-        let sources = cuda_sources(text, language);
+        DocumentKernels::from_sources(text, cuda_sources(text, language))
+    }
+
+    /// The kernels of a document that is already parsed: a CUDA file's own tree is used as it is
+    /// rather than parsed again.
+    pub fn of_parsed(text: &str, language: Language, tree: Option<&tree_sitter::Tree>) -> DocumentKernels {
+        match (language, tree) {
+            (Language::Cuda, Some(tree)) => {
+                let source = CudaSource::with_tree(text.to_string(), tree.clone());
+                DocumentKernels::from_sources(text, vec![EmbeddedSource::whole(source)])
+            }
+            _ => DocumentKernels::new(text, language),
+        }
+    }
+
+    fn from_sources(text: &str, sources: Vec<EmbeddedSource>) -> DocumentKernels {
         let mut sites = Vec::new();
         for (idx, embedded) in sources.iter().enumerate() {
             for kernel in embedded.source.kernels() {
                 let range = embedded.to_document(kernel.range.start)..embedded.to_document(kernel.range.end);
                 let name_range =
                     embedded.to_document(kernel.name_range.start)..embedded.to_document(kernel.name_range.end);
-                sites.push(KernelSite { kernel, source: idx, range, name_range });
+                let text_hash = text_hash(text.get(range.clone()).unwrap_or_default());
+                sites.push(KernelSite { kernel, source: idx, range, name_range, text_hash });
             }
         }
         let document_line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
@@ -77,6 +102,11 @@ impl DocumentKernels {
     ) -> Target<'a> {
         let includes = IncludeResolver { dirs: toolchain.include_dirs.clone(), file_dir: file_dir(Path::new(path)) };
         Target { source: &self.sources[site.source].source, kernel: &site.kernel, path, includes, line_in_document }
+    }
+
+    /// Zero-based line of a document byte.
+    pub fn line_of(&self, byte: usize) -> usize {
+        self.document_line_starts.partition_point(|&s| s <= byte).saturating_sub(1)
     }
 
     /// Zero-based document line of a zero-based line of the `source`th CUDA source.

@@ -16,6 +16,11 @@ pub struct EmbeddedSource {
 }
 
 impl EmbeddedSource {
+    /// A whole CUDA document, already parsed.
+    pub fn whole(source: CudaSource) -> EmbeddedSource {
+        EmbeddedSource { source, start: 0, map: None }
+    }
+
     /// The document byte of a byte of the source.
     pub fn to_document(&self, offset: usize) -> usize {
         match &self.map {
@@ -45,7 +50,7 @@ impl EmbeddedSource {
 pub fn cuda_sources(text: &str, language: Language) -> Vec<EmbeddedSource> {
     match language {
         Language::Python => python_strings_with_kernels(text),
-        _ => vec![EmbeddedSource { source: CudaSource::new(text.to_string()), start: 0, map: None }],
+        _ => vec![EmbeddedSource::whole(CudaSource::new(text.to_string()))],
     }
 }
 

@@ -12,6 +12,8 @@ pub mod expr;
 pub mod nvrtc;
 pub mod occupancy;
 pub mod ptxas;
+pub mod report;
+pub mod session;
 pub mod spec;
 pub mod stats;
 pub mod timing;

@@ -7,7 +7,6 @@ pub mod ext;
 pub mod from_proto;
 mod kernels;
 pub mod server;
-mod timing;
 pub mod to_proto;
 
 pub use server::Server;

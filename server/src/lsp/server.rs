@@ -38,8 +38,7 @@ pub(super) struct State {
     /// Whether the client takes `workspace/codeLens/refresh` and `window/workDoneProgress/create`.
     pub(super) code_lens_refresh: std::sync::atomic::AtomicBool,
     pub(super) work_done_progress: std::sync::atomic::AtomicBool,
-    pub(super) kernels: super::kernels::KernelState,
-    pub(super) timing: super::timing::TimingState,
+    pub(super) kernels: crate::kernels::session::KernelSession,
     /// Count workspace-module loads and catalog reloads, so that an older one finishing late
     /// does not win.
     modules_generation: std::sync::atomic::AtomicU64,
@@ -144,7 +143,6 @@ impl Server {
                 code_lens_refresh: Default::default(),
                 work_done_progress: Default::default(),
                 kernels: Default::default(),
-                timing: Default::default(),
                 modules_generation: Default::default(),
                 catalog_generation: Default::default(),
                 told: Mutex::default(),
@@ -180,7 +178,7 @@ impl Server {
                     .iter()
                     .map(|d| to_proto::diagnostic(&snap.doc, d, snap.encoding))
                     .collect();
-                diags.extend(state.kernels.diagnostics(&snap.doc, snap.encoding));
+                diags.extend(super::kernels::diagnostics(&state.kernels, &snap.doc, snap.encoding));
                 diags
             })
             .await
@@ -304,7 +302,7 @@ impl Server {
         self.blocking(Feature::CatalogSearch, move || {
             catalog::search(&catalog, &params.query, params.limit.unwrap_or(50).min(500))
                 .into_iter()
-                .map(|idx| to_proto::catalog_entry(&catalog, idx))
+                .map(|idx| ext::CatalogEntry::new(&catalog, idx))
                 .collect()
         })
         .await
@@ -509,12 +507,7 @@ impl LanguageServer for Server {
         let state = self.state.clone();
         self.blocking(Feature::Hover, move || {
             let offset = from_proto::offset(&snap.doc, position.position, snap.encoding)?;
-            let analysis =
-                match (state.kernels.hover_markdown(&snap.doc, offset), state.timing.hover_markdown(&snap.doc, offset))
-                {
-                    (Some(a), Some(t)) => Some(format!("{a}\n{t}")),
-                    (a, t) => a.or(t),
-                };
+            let analysis = state.kernels.hover_markdown(&snap.doc.uri, offset, |range| snap.doc.slice(range));
             match (ide::hover(&snap.doc, &snap.catalog, offset), analysis) {
                 (Some(mut res), Some(analysis)) => {
                     res.markdown = format!("{}\n\n---\n\n{analysis}", res.markdown);
@@ -599,29 +592,16 @@ impl LanguageServer for Server {
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
-        if matches!(params.command.as_str(), ext::ANALYZE_KERNEL | ext::SHOW_PTX) {
-            let token = params.work_done_progress_params.work_done_token.clone();
-            return self.kernel_command(&params.command, params.arguments, token).await;
-        }
-        if params.command == ext::KERNEL_TOOLCHAIN {
-            return self.kernel_toolchain_command().await;
-        }
-        if params.command == ext::TIME_KERNEL {
-            let token = params.work_done_progress_params.work_done_token.clone();
-            return self.time_kernel_command(params.arguments, token).await;
-        }
-        if params.command == ext::SHOW_TIMING {
-            let args: super::timing::KernelTimingsParams =
-                serde_json::from_value(params.arguments.into_iter().next().unwrap_or_default())
-                    .map_err(|err| jsonrpc::Error::invalid_params(format!("{}: {err}", ext::SHOW_TIMING)))?;
-            return self.kernel_timings(args).await.map(Some);
-        }
-        let first_arg = params.arguments.first().and_then(|a| a.as_str()).map(str::to_string);
-        match params.command.as_str() {
-            ext::OPEN_URL => {
-                let Some(url) = first_arg else {
-                    return Err(jsonrpc::Error::invalid_params("tensorlens.openUrl takes one argument, the URL"));
-                };
+        let token = params.work_done_progress_params.work_done_token;
+        let command = ext::Command::parse(&params.command, params.arguments)
+            .map_err(|err| jsonrpc::Error::invalid_params(err.to_string()))?;
+        let answer = match command {
+            ext::Command::AnalyzeKernel(args) => self.analyze_kernel(args, token).await?,
+            ext::Command::ShowPtx(args) => self.show_ptx(args, token).await?,
+            ext::Command::KernelToolchain => self.kernel_toolchain().await?,
+            ext::Command::TimeKernel(args) => self.time_kernel(args, token).await?,
+            ext::Command::ShowTiming(args) => self.kernel_timings(args).await?,
+            ext::Command::OpenUrl(url) => {
                 let uri: Uri = url.parse().map_err(|_| jsonrpc::Error::invalid_params(format!("not a URL: {url}")))?;
                 let shown = self
                     .client
@@ -633,14 +613,13 @@ impl LanguageServer for Server {
                     })
                     .await
                     .unwrap_or(false);
-                Ok(Some(serde_json::json!({ "shown": shown, "url": url })))
+                serde_json::json!({ "shown": shown, "url": url })
             }
-            ext::SEARCH_CATALOG_COMMAND => {
-                let query = first_arg.unwrap_or_default();
+            ext::Command::SearchCatalog(query) => {
                 let entries = self.search_catalog(ext::SearchCatalogParams { query, limit: None }).await?;
-                Ok(Some(serde_json::to_value(entries).unwrap_or_default()))
+                serde_json::to_value(entries).unwrap_or_default()
             }
-            other => Err(jsonrpc::Error::invalid_params(format!("unknown command: {other}"))),
-        }
+        };
+        Ok(Some(answer))
     }
 }

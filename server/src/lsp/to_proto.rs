@@ -167,15 +167,17 @@ pub fn workspace_symbol(catalog: &Catalog, idx: SymbolIdx) -> Option<lsp::Symbol
     })
 }
 
-pub fn catalog_entry(catalog: &Catalog, idx: SymbolIdx) -> super::ext::CatalogEntry {
-    let symbol = catalog.symbol(idx);
-    super::ext::CatalogEntry {
-        name: symbol.name.to_string(),
-        kind: symbol.kind.to_string(),
-        system: catalog.system(catalog.system_of(idx)).name.to_string(),
-        summary: symbol.summary.to_string(),
-        signature: symbol.signature.as_deref().map(str::to_string),
-        docs: symbol.docs.to_string(),
-        equivalents: catalog.equivalents(idx).into_iter().map(|eq| catalog.symbol(eq).name.to_string()).collect(),
+/// A lens above a kernel; its command names the kernel, so it still works after edits move it.
+pub fn kernel_lens(
+    doc: &Document,
+    lens: crate::kernels::session::KernelLens,
+    encoding: PositionEncoding,
+) -> lsp::CodeLens {
+    let args = vec![serde_json::json!({ "uri": doc.uri, "kernel": lens.kernel })];
+    let command = super::ext::lens_command(lens.action);
+    lsp::CodeLens {
+        range: range(doc, &lens.name_range, encoding),
+        command: Some(lsp::Command::new(lens.title, command.into(), Some(args))),
+        data: None,
     }
 }

@@ -147,7 +147,7 @@ function M.show_analysis(client, bufnr, result)
         table.insert(lines, ('  ... and %d more (see the diagnostics)'):format(#result.messages - 5))
         break
       end
-      table.insert(lines, ('  line %d: %s: %s'):format(message.line + 1, message.severity, message.message))
+      table.insert(lines, ('  line %d: %s: %s'):format(message.line, message.severity, message.message))
     end
     notify(table.concat(lines, '\n'), vim.log.levels.ERROR)
   else

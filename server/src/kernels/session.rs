@@ -1,0 +1,524 @@
+//! What the server remembers about kernels between requests, and the work the kernel commands
+//! do: the last analysis of each kernel (for lenses, hovers and compiler diagnostics), the
+//! toolchain found for the settings, the timing worker and each kernel's timing history.
+//!
+//! Documents are named by URI and read through the `DocumentKernels` found in them; nothing here
+//! knows about LSP. The slow methods block (compiles, the worker) and are run off the request loop
+//! by their caller, with a `Cancel` it sets when the answer is no longer wanted.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::analyze::{Analysis, AnalyzeError, Analyzer};
+use super::document::{DocumentKernels, KernelSite, PlacedMessage};
+use super::report::KernelReport;
+use super::spec::LaunchSpec;
+use super::timing::WORKER_START_ALLOWANCE_SECONDS;
+use super::timing::{duration, timing_summary, timing_warnings, TimingError, WorkerPool};
+use super::toolchain::{Settings, Toolchain};
+use super::worker::{Answer, Op, Timing};
+use super::Cancel;
+
+/// Timing runs kept per kernel, newest last.
+const HISTORY: usize = 50;
+
+/// A poisoned lock only means another request panicked; every writer here finishes its edit
+/// before anything can panic, so the data is still consistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Default)]
+pub struct KernelSession {
+    analyzer: Analyzer,
+    /// The toolchain found for the settings it was found with.
+    toolchain: Mutex<Option<(Settings, Arc<Toolchain>)>>,
+    /// Last result per document URI and kernel (qualified name).
+    results: Mutex<HashMap<String, Vec<KernelResult>>>,
+    /// One timing worker, with the command it was started with; a new launcher setting gets a
+    /// new worker.
+    pool: Mutex<Option<WorkerPool>>,
+    /// Timing history per document URI and kernel.
+    history: Mutex<HashMap<(String, String), Vec<Record>>>,
+}
+
+#[derive(Clone)]
+struct KernelResult {
+    kernel: String,
+    /// The kernel's text hash when analysed, to tell a lens that it is out of date.
+    text_hash: u64,
+    /// Document bytes of the kernel's name when analysed.
+    name_range: Range<usize>,
+    outcome: Outcome,
+}
+
+#[derive(Clone)]
+enum Outcome {
+    /// Warnings are placed in the document when analysed and stay diagnostics until the next run.
+    Analyzed {
+        analysis: Box<Analysis>,
+        warnings: Vec<PlacedMessage>,
+    },
+    Failed {
+        message: String,
+        messages: Vec<PlacedMessage>,
+    },
+}
+
+/// One timing run, as `tensorlens/kernelTimings` returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub kernel: String,
+    /// Seconds since the Unix epoch.
+    pub at: f64,
+    /// The kernel's text hash when timed: a run after an edit compares with the one before.
+    pub text_hash: u64,
+    #[serde(skip)]
+    pub name_range: Range<usize>,
+    pub spec: Option<LaunchSpec>,
+    pub timing: Option<Timing>,
+    pub error: Option<String>,
+    pub summary: String,
+    /// Median change against the previous successful run, in percent.
+    pub change_percent: Option<f64>,
+    pub warnings: Vec<String>,
+}
+
+/// Every timed kernel of a document with its history, for plugins that draw a table or a chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelTimings {
+    pub kernels: Vec<KernelHistory>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelHistory {
+    pub kernel: String,
+    pub history: Vec<Record>,
+}
+
+/// The kernel a command is about: one document's kernels and a selection in it or a name.
+pub struct KernelTarget {
+    pub uri: String,
+    /// The file name compilers report.
+    pub path: String,
+    pub kernels: Arc<DocumentKernels>,
+    pub selection: Option<Range<usize>>,
+    pub kernel: Option<String>,
+}
+
+/// Why a command's target names no kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetError {
+    NoKernelNamed(String),
+    NoKernels,
+    NotInKernel,
+    Unspecified,
+}
+
+impl std::fmt::Display for TargetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetError::NoKernelNamed(name) => write!(f, "no kernel named `{name}` in this file"),
+            TargetError::NoKernels => write!(f, "no __global__ function in this file"),
+            TargetError::NotInKernel => {
+                write!(f, "the selection is not in a kernel: put the cursor inside a __global__ function")
+            }
+            TargetError::Unspecified => write!(f, "say which kernel: a range, a position or a kernel name"),
+        }
+    }
+}
+
+impl KernelTarget {
+    pub fn site(&self) -> Result<&KernelSite, TargetError> {
+        match (&self.kernel, &self.selection) {
+            (Some(name), _) => self.kernels.named(name).ok_or_else(|| TargetError::NoKernelNamed(name.clone())),
+            (None, Some(selection)) => self.kernels.at(selection.clone()).ok_or(if self.kernels.sites.is_empty() {
+                TargetError::NoKernels
+            } else {
+                TargetError::NotInKernel
+            }),
+            (None, None) => Err(TargetError::Unspecified),
+        }
+    }
+}
+
+/// What a lens above a kernel does when clicked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LensAction {
+    Analyze,
+    Time,
+    ShowTimings,
+    ShowPtx,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelLens {
+    pub name_range: Range<usize>,
+    pub kernel: String,
+    pub title: String,
+    pub action: LensAction,
+}
+
+/// The answer of an analysis, and something to install or configure worth telling the user about.
+pub struct AnalyzeAnswer {
+    pub report: KernelReport,
+    pub missing: Option<String>,
+}
+
+/// The PTX of one kernel, written where an editor can open it when that worked.
+#[derive(Debug, Clone)]
+pub struct PtxAnswer {
+    pub kernel: String,
+    pub text: Option<Arc<str>>,
+    pub file: Option<PathBuf>,
+    pub error: Option<String>,
+    pub missing: Option<String>,
+}
+
+impl KernelSession {
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    pub fn toolchain(&self, settings: &Settings) -> Arc<Toolchain> {
+        let mut cached = lock(&self.toolchain);
+        match &*cached {
+            Some((for_settings, toolchain)) if for_settings == settings => toolchain.clone(),
+            _ => {
+                let toolchain = Arc::new(Toolchain::discover(settings));
+                *cached = Some((settings.clone(), toolchain.clone()));
+                toolchain
+            }
+        }
+    }
+
+    /// Compiler errors and warnings of the document's analysed kernels, clamped to its length.
+    pub fn messages(&self, uri: &str, len: usize) -> Vec<PlacedMessage> {
+        let results = lock(&self.results);
+        let Some(results) = results.get(uri) else { return Vec::new() };
+        results
+            .iter()
+            .flat_map(|result| match &result.outcome {
+                Outcome::Analyzed { warnings, .. } => warnings,
+                Outcome::Failed { messages, .. } => messages,
+            })
+            .map(|m| PlacedMessage { range: m.range.start.min(len)..m.range.end.min(len), ..m.clone() })
+            .collect()
+    }
+
+    /// The analysis and timing of the kernel whose name is at `offset`, as hover markdown.
+    /// `slice` reads the document's current text, so that a name that moved is not answered for.
+    pub fn hover_markdown(&self, uri: &str, offset: usize, slice: impl Fn(Range<usize>) -> String) -> Option<String> {
+        let analysis = self.analysis_markdown(uri, offset, slice);
+        match (analysis, self.timing_markdown(uri, offset)) {
+            (Some(a), Some(t)) => Some(format!("{a}\n{t}")),
+            (a, t) => a.or(t),
+        }
+    }
+
+    fn analysis_markdown(&self, uri: &str, offset: usize, slice: impl Fn(Range<usize>) -> String) -> Option<String> {
+        let results = lock(&self.results);
+        let result = results.get(uri)?.iter().find(|r| r.name_range.contains(&offset))?;
+        let name = result.kernel.rsplit("::").next().unwrap_or(&result.kernel);
+        if slice(result.name_range.clone()) != name {
+            return None;
+        }
+        Some(match &result.outcome {
+            Outcome::Analyzed { analysis, .. } => analysis.markdown(),
+            Outcome::Failed { message, .. } => format!("**{}** did not analyze: {message}", result.kernel),
+        })
+    }
+
+    fn timing_markdown(&self, uri: &str, offset: usize) -> Option<String> {
+        let history = lock(&self.history);
+        let record = history
+            .iter()
+            .filter(|((u, _), _)| u == uri)
+            .filter_map(|(_, list)| list.last())
+            .find(|r| r.name_range.contains(&offset))?;
+        let mut out = format!("**Timing**: {}", record.summary);
+        if let Some(change) = record.change_percent {
+            out += &format!(" ({change:+.1}% against the run before)");
+        }
+        if let Some(timing) = &record.timing {
+            out += &format!(
+                "\n\n- {} ({}), median of {} samples, min {} · max {}\n",
+                timing.device.name,
+                timing.device.arch,
+                timing.summary.samples,
+                duration(timing.summary.min),
+                duration(timing.summary.max)
+            );
+        }
+        for warning in &record.warnings {
+            out += &format!("- ⚠ {warning}\n");
+        }
+        if let Some(spec) = &record.spec {
+            out += &format!("- launch: {}\n", spec.explained.join("; "));
+        }
+        Some(out)
+    }
+
+    /// The lenses above each kernel: analyze, time (when timing is on), the last timing and the
+    /// last analysis, marked when the kernel was edited since.
+    pub fn lenses(&self, uri: &str, kernels: &DocumentKernels, timing: bool) -> Vec<KernelLens> {
+        let results = lock(&self.results).get(uri).cloned().unwrap_or_default();
+        let mut lenses = Vec::new();
+        for site in &kernels.sites {
+            let kernel = &site.kernel.qualified_name;
+            let lens = |title: String, action| KernelLens {
+                name_range: site.name_range.clone(),
+                kernel: kernel.clone(),
+                title,
+                action,
+            };
+            lenses.push(lens("Analyze".into(), LensAction::Analyze));
+            if timing {
+                lenses.push(lens("Time".into(), LensAction::Time));
+                if let Some(title) = self.timing_title(uri, kernel, site.text_hash) {
+                    lenses.push(lens(title, LensAction::ShowTimings));
+                }
+            }
+            let Some(result) = results.iter().find(|r| &r.kernel == kernel) else { continue };
+            let (title, action) = match &result.outcome {
+                Outcome::Analyzed { analysis, .. } => (analysis.summary(), LensAction::ShowPtx),
+                Outcome::Failed { message, .. } => {
+                    (format!("✗ {}", message.lines().next().unwrap_or_default()), LensAction::Analyze)
+                }
+            };
+            let title =
+                if result.text_hash != site.text_hash { format!("{title} (before the last edit)") } else { title };
+            lenses.push(lens(title, action));
+        }
+        lenses
+    }
+
+    fn timing_title(&self, uri: &str, kernel: &str, current_hash: u64) -> Option<String> {
+        let history = lock(&self.history);
+        let record = history.get(&(uri.to_string(), kernel.to_string()))?.last()?;
+        let mut title = record.summary.clone();
+        if let Some(change) = record.change_percent {
+            title += &format!(" ({change:+.1}% vs before)");
+        }
+        if record.text_hash != current_hash {
+            title += " (before the last edit)";
+        }
+        Some(title)
+    }
+
+    pub fn forget(&self, uri: &str) {
+        lock(&self.results).remove(uri);
+    }
+
+    /// The kernels of a document analysed so far, to analyse again after a save.
+    pub fn analysed_kernels(&self, uri: &str) -> Vec<String> {
+        lock(&self.results).get(uri).map(|l| l.iter().map(|r| r.kernel.clone()).collect()).unwrap_or_default()
+    }
+
+    fn remember(&self, uri: &str, result: KernelResult) {
+        let mut results = lock(&self.results);
+        let list = results.entry(uri.to_string()).or_default();
+        list.retain(|r| r.kernel != result.kernel);
+        list.push(result);
+    }
+
+    /// Compiles and analyses the target's kernel and remembers the outcome for lenses, hovers and
+    /// diagnostics. `Ok(None)` means cancelled.
+    pub fn analyze(
+        &self,
+        target: &KernelTarget,
+        settings: &Settings,
+        cancel: &Cancel,
+    ) -> Result<Option<AnalyzeAnswer>, TargetError> {
+        let site = target.site()?;
+        let kernels = &target.kernels;
+        let toolchain = self.toolchain(settings);
+        let analysis = kernels.analyze(site, &target.path, &self.analyzer, &toolchain, settings, cancel);
+        let (outcome, report, missing) = match analysis {
+            Err(AnalyzeError::Cancelled) => return Ok(None),
+            Ok(analysis) => {
+                let warnings = kernels.place(site, &analysis.warnings);
+                let report = KernelReport::analyzed(kernels, site, &target.path, analysis.clone());
+                (Outcome::Analyzed { analysis: Box::new(analysis), warnings }, report, None)
+            }
+            Err(err) => {
+                let messages = match &err {
+                    AnalyzeError::Compile { messages, .. } => kernels.place(site, messages),
+                    _ => Vec::new(),
+                };
+                let report = KernelReport::failed(kernels, site, &target.path, &err, &messages);
+                (Outcome::Failed { message: err.to_string(), messages }, report, missing_piece(&err))
+            }
+        };
+        let result = KernelResult {
+            kernel: site.kernel.qualified_name.clone(),
+            text_hash: site.text_hash,
+            name_range: site.name_range.clone(),
+            outcome,
+        };
+        self.remember(&target.uri, result);
+        Ok(Some(AnalyzeAnswer { report, missing }))
+    }
+
+    /// The target kernel's PTX, also written to the cache folder for editors that open files.
+    /// `Ok(None)` means cancelled.
+    pub fn ptx(
+        &self,
+        target: &KernelTarget,
+        settings: &Settings,
+        cancel: &Cancel,
+    ) -> Result<Option<PtxAnswer>, TargetError> {
+        let site = target.site()?;
+        let toolchain = self.toolchain(settings);
+        let kernel = site.kernel.qualified_name.clone();
+        Ok(match target.kernels.ptx(site, &target.path, &self.analyzer, &toolchain, settings, cancel) {
+            Err(AnalyzeError::Cancelled) => None,
+            Ok(ptx) => {
+                let file = write_ptx(&kernel, &ptx);
+                Some(PtxAnswer { kernel, text: Some(ptx), file, error: None, missing: None })
+            }
+            Err(err) => Some(PtxAnswer {
+                kernel,
+                text: None,
+                file: None,
+                error: Some(err.to_string()),
+                missing: missing_piece(&err),
+            }),
+        })
+    }
+
+    /// Compiles the target kernel, builds its launch spec and has the worker time it; the record
+    /// joins the kernel's history. A failed measurement is a record with an error; `Ok(None)`
+    /// means cancelled.
+    pub fn time(
+        &self,
+        target: &KernelTarget,
+        settings: &Settings,
+        cancel: &Cancel,
+    ) -> Result<Option<Record>, TargetError> {
+        let site = target.site()?;
+        let toolchain = self.toolchain(settings);
+        let name = site.kernel.qualified_name.clone();
+        let mut record = Record {
+            kernel: name.clone(),
+            at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+            text_hash: site.text_hash,
+            name_range: site.name_range.clone(),
+            spec: None,
+            timing: None,
+            error: None,
+            summary: String::new(),
+            change_percent: None,
+            warnings: Vec::new(),
+        };
+        let prepared =
+            target.kernels.timing_request(site, &target.path, &self.analyzer, &toolchain, settings, None, cancel);
+        let (request, _) = match prepared {
+            Ok(prepared) => prepared,
+            Err(message) if cancel.is_cancelled() => {
+                tracing::debug!("cancelled while preparing: {message}");
+                return Ok(None);
+            }
+            Err(message) => {
+                record.summary = format!("⏱ ✗ {}", first_line(&message));
+                record.error = Some(message);
+                self.push(&target.uri, record.clone());
+                return Ok(Some(record));
+            }
+        };
+        record.spec = Some(request.spec.clone());
+        let budget = Duration::from_secs_f64(request.rule.timeout_seconds + WORKER_START_ALLOWANCE_SECONDS);
+        let command = WorkerPool::command_for(&settings.timing_launcher, settings.timing_worker.as_deref());
+        let answer = {
+            let mut pool = lock(&self.pool);
+            let pool = match &mut *pool {
+                Some(pool) if pool.command() == command.as_slice() => pool,
+                slot => slot.insert(WorkerPool::new(command)),
+            };
+            pool.request(Op::Time(Box::new(request)), budget, cancel)
+        };
+        match answer {
+            Ok(Answer::Timing(timing)) => {
+                record.change_percent = self
+                    .previous_median(&target.uri, &name)
+                    .filter(|previous| *previous > 0.0)
+                    .map(|previous| (timing.summary.median - previous) / previous * 100.0);
+                record.summary = timing_summary(&timing);
+                record.warnings = timing_warnings(&timing);
+                record.timing = Some(*timing);
+            }
+            Ok(other) => {
+                record.error = Some(format!("the worker answered something else: {other:?}"));
+                record.summary = "⏱ ✗ the worker answered something else".into();
+            }
+            Err(TimingError::Cancelled) => return Ok(None),
+            Err(err) => {
+                let message = err.to_string();
+                record.summary = format!("⏱ ✗ {}", first_line(&message));
+                record.error = Some(message);
+            }
+        }
+        self.push(&target.uri, record.clone());
+        Ok(Some(record))
+    }
+
+    fn push(&self, uri: &str, record: Record) {
+        let mut history = lock(&self.history);
+        let list = history.entry((uri.to_string(), record.kernel.clone())).or_default();
+        list.push(record);
+        if list.len() > HISTORY {
+            list.remove(0);
+        }
+    }
+
+    fn previous_median(&self, uri: &str, kernel: &str) -> Option<f64> {
+        let history = lock(&self.history);
+        history
+            .get(&(uri.to_string(), kernel.to_string()))?
+            .iter()
+            .rev()
+            .find_map(|r| r.timing.as_ref())
+            .map(|t| t.summary.median)
+    }
+
+    /// Every timed kernel of a document, or one, with its history, sorted by kernel.
+    pub fn timings(&self, uri: &str, kernel: Option<&str>) -> KernelTimings {
+        let history = lock(&self.history);
+        let mut kernels: Vec<KernelHistory> = history
+            .iter()
+            .filter(|((u, k), _)| u == uri && kernel.is_none_or(|want| want == k))
+            .map(|((_, k), list)| KernelHistory { kernel: k.clone(), history: list.clone() })
+            .collect();
+        kernels.sort_by(|a, b| a.kernel.cmp(&b.kernel));
+        KernelTimings { kernels }
+    }
+}
+
+fn missing_piece(err: &AnalyzeError) -> Option<String> {
+    matches!(err, AnalyzeError::NoNvrtc(_) | AnalyzeError::NoPtxas(_)).then(|| err.to_string())
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+/// Writes the PTX where an editor can open it: `$XDG_CACHE_HOME/tensorlens/ptx/<kernel>.ptx`
+/// (or the temp folder). `None` when it cannot be written; the text is in the answer anyway.
+fn write_ptx(kernel: &str, ptx: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join("tensorlens").join("ptx");
+    std::fs::create_dir_all(&dir).ok()?;
+    let file_name: String =
+        kernel.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let path = dir.join(format!("{file_name}.ptx"));
+    std::fs::write(&path, ptx).ok()?;
+    Some(path)
+}
