@@ -189,6 +189,7 @@ impl Document {
         let Some(language) = self.language else { return };
         self.values = Arc::default();
         self.kernels = Arc::default();
+        crate::panics::fault("analysis");
         self.outer_imports = Arc::from(outer_imports);
         if self.rope.len_bytes() > MAX_PARSED_BYTES {
             if self.tree.is_some() || self.version == 0 {

@@ -46,6 +46,21 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, Panic> {
     })
 }
 
+/// A test hook: panics when `TENSORLENS_FAULT` (read once) names `point` among its
+/// comma-separated words, so that end-to-end tests can check what a bug in one feature costs.
+/// Points: `analysis` and the features of `lsp::server::Feature` (`hover`, `completion`, ...).
+pub fn fault(point: &str) {
+    static POINTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let points = POINTS.get_or_init(|| {
+        std::env::var("TENSORLENS_FAULT")
+            .map(|v| v.split(',').map(|p| p.trim().to_string()).collect())
+            .unwrap_or_default()
+    });
+    if points.iter().any(|p| p == point) {
+        panic!("fault injected at {point} (TENSORLENS_FAULT)");
+    }
+}
+
 fn message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         s.to_string()

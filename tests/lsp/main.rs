@@ -318,6 +318,48 @@ fn bad_input_gets_empty_answers_not_crashes() {
 }
 
 #[test]
+fn a_panicking_feature_costs_one_answer_and_tells_the_user_once() {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tensorlens"));
+    command.arg("serve").env("TENSORLENS_FAULT", "hover,analysis");
+    let (mut client, _) = Client::spawn(command, json!({}), None);
+    // Analysis panics on open: the document keeps its text, the server keeps serving.
+    let uri = "file:///tmp/fault.py";
+    let text = "import torch\ntorch.zeros(1)\n";
+    client.open(uri, "python", text);
+    let held = client.request("tensorlens/viewFileText", json!({ "uri": uri }));
+    assert_eq!(held["text"], text, "{held}");
+    // Hover panics: each hover is an internal error naming the feature, not a lost request.
+    for _ in 0..2 {
+        let answer = client.request_raw(
+            "textDocument/hover",
+            json!({ "textDocument": { "uri": uri }, "position": { "line": 1, "character": 8 } }),
+        );
+        let message = answer["error"]["message"].as_str().unwrap_or_else(|| panic!("not an error: {answer}"));
+        assert!(message.starts_with("hover failed: fault injected at hover"), "{message}");
+        assert_eq!(answer["error"]["code"], -32603, "{answer}");
+    }
+    // Other features still answer.
+    let found = client.request("workspace/symbol", json!({ "query": "matmul" }));
+    assert!(found.as_array().is_some_and(|a| !a.is_empty()), "{found}");
+    let shown: Vec<String> = client
+        .notifications
+        .iter()
+        .filter(|n| n["method"] == "window/showMessage")
+        .map(|n| n["params"]["message"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(shown.iter().filter(|m| m.contains("hover failed")).count(), 1, "{shown:?}");
+    assert_eq!(shown.iter().filter(|m| m.contains("analysing a document failed")).count(), 1, "{shown:?}");
+    // An edit (whose analysis panics again) is still applied to the text.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{ "text": "import jax\n" }] }),
+    );
+    let held = client.request("tensorlens/viewFileText", json!({ "uri": uri }));
+    assert_eq!((held["text"].as_str(), held["version"].as_i64()), (Some("import jax\n"), Some(2)), "{held}");
+    client.shutdown();
+}
+
+#[test]
 fn changes_that_make_no_sense_are_refused_and_the_document_kept() {
     let (mut client, _) = utf16_client();
     let uri = "file:///tmp/refused.py";

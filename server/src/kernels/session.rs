@@ -522,3 +522,71 @@ fn write_ptx(kernel: &str, ptx: &str) -> Option<PathBuf> {
     std::fs::write(&path, ptx).ok()?;
     Some(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::Language;
+    use expect_test::expect;
+
+    const TEXT: &str = "__global__ void add(float* x) { x[0] += 1; }\n\nnamespace ops {\n__global__ void scale(float* x) { x[0] *= 2; }\n}\n";
+
+    fn show(lenses: &[KernelLens]) -> String {
+        lenses
+            .iter()
+            .map(|l| {
+                format!("{}..{} {} {:?} {:?}\n", l.name_range.start, l.name_range.end, l.kernel, l.action, l.title)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lenses_before_any_analysis() {
+        let session = KernelSession::default();
+        let kernels = DocumentKernels::new(TEXT, Language::Cuda);
+        expect![[r#"
+            16..19 add Analyze "Analyze"
+            16..19 add Time "Time"
+            78..83 ops::scale Analyze "Analyze"
+            78..83 ops::scale Time "Time"
+        "#]]
+        .assert_eq(&show(&session.lenses("file:///k.cu", &kernels, true)));
+        expect![[r#"
+            16..19 add Analyze "Analyze"
+            78..83 ops::scale Analyze "Analyze"
+        "#]]
+        .assert_eq(&show(&session.lenses("file:///k.cu", &kernels, false)));
+    }
+
+    #[test]
+    fn a_target_says_why_it_names_no_kernel() {
+        let kernels = Arc::new(DocumentKernels::new(TEXT, Language::Cuda));
+        let target = |selection: Option<Range<usize>>, kernel: Option<&str>| KernelTarget {
+            uri: "file:///k.cu".into(),
+            path: "k.cu".into(),
+            kernels: kernels.clone(),
+            selection,
+            kernel: kernel.map(str::to_string),
+        };
+        assert_eq!(target(None, Some("scale")).site().unwrap().kernel.qualified_name, "ops::scale");
+        assert_eq!(target(Some(30..30), None).site().unwrap().kernel.name, "add");
+        assert_eq!(target(Some(46..47), None).site().unwrap_err(), TargetError::NotInKernel);
+        assert_eq!(target(None, Some("nope")).site().unwrap_err().to_string(), "no kernel named `nope` in this file");
+        assert_eq!(target(None, None).site().unwrap_err(), TargetError::Unspecified);
+        let empty = KernelTarget {
+            kernels: Arc::new(DocumentKernels::new("int x;", Language::Cuda)),
+            ..target(Some(0..0), None)
+        };
+        assert_eq!(empty.site().unwrap_err(), TargetError::NoKernels);
+    }
+
+    #[test]
+    fn a_cuda_document_s_own_tree_finds_the_same_kernels() {
+        let tree = crate::parse::parse_str(Language::Cuda, TEXT).unwrap();
+        let parsed = DocumentKernels::of_parsed(TEXT, Language::Cuda, Some(&tree));
+        let fresh = DocumentKernels::new(TEXT, Language::Cuda);
+        let sites = |k: &DocumentKernels| k.sites.iter().map(|s| (s.range.clone(), s.text_hash)).collect::<Vec<_>>();
+        assert_eq!(sites(&parsed), sites(&fresh));
+        assert_eq!(parsed.sites.len(), 2);
+    }
+}

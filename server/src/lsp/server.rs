@@ -76,6 +76,22 @@ pub(super) enum Feature {
 }
 
 impl Feature {
+    /// Its name for `TENSORLENS_FAULT` (see `panics::fault`).
+    fn id(self) -> &'static str {
+        match self {
+            Feature::Analysis => "analysis",
+            Feature::Diagnostics => "diagnostics",
+            Feature::CatalogSearch => "catalog-search",
+            Feature::Hover => "hover",
+            Feature::Completion => "completion",
+            Feature::SignatureHelp => "signature-help",
+            Feature::Links => "links",
+            Feature::CodeActions => "code-actions",
+            Feature::Symbols => "symbols",
+            Feature::Kernels => "kernels",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Feature::Analysis => "analysing a document",
@@ -100,7 +116,11 @@ impl Server {
         feature: Feature,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
-        match tokio::task::spawn_blocking(move || panics::catch(f)).await {
+        let run = move || {
+            panics::fault(feature.id());
+            f()
+        };
+        match tokio::task::spawn_blocking(move || panics::catch(run)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(panic)) => {
                 self.report(feature, &panic).await;
