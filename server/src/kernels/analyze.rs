@@ -91,8 +91,8 @@ pub struct Analysis {
     pub constant_bytes: u32,
     pub barriers: u32,
     pub block_size: u32,
-    /// Where the block size came from: `launch`, `annotation`, `setting`, `default`, `asked for`.
-    pub block_size_source: String,
+    /// Where the block size came from.
+    pub block_size_source: BlockSizeSource,
     /// The 1-based line of the launch the block size came from.
     pub block_size_line: Option<u32>,
     /// Theoretical occupancy, 0 to 1; `None` when the arch is unknown or the block cannot run.
@@ -135,8 +135,8 @@ impl Analysis {
     /// `launch at line 42`, `annotation`, `default`.
     pub fn block_size_origin(&self) -> String {
         match self.block_size_line {
-            Some(line) => format!("{} at line {line}", self.block_size_source),
-            None => self.block_size_source.clone(),
+            Some(line) => format!("{} at line {line}", self.block_size_source.label()),
+            None => self.block_size_source.label().to_string(),
         }
     }
 
@@ -313,7 +313,7 @@ impl Analyzer {
             constant_bytes: r.constant_bytes,
             barriers: r.barriers,
             block_size,
-            block_size_source: block_size_source.to_string(),
+            block_size_source,
             block_size_line: launch_line.map(|line| (target.line_in_document)(line as usize) as u32 + 1),
             occupancy: computed.map(|o| o.occupancy),
             active_blocks: computed.map(|o| o.active_blocks),
@@ -512,23 +512,54 @@ pub fn name_expression(
     }
 }
 
+/// Where the block size an analysis assumes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BlockSizeSource {
+    /// The caller asked for this size (`tensorlens kernel analyze --block`).
+    #[serde(rename = "asked for")]
+    AskedFor,
+    /// The `<<<grid, block>>>` of a launch in the same source.
+    #[serde(rename = "launch")]
+    Launch,
+    /// A `// tensorlens: block=` annotation above the kernel.
+    #[serde(rename = "annotation")]
+    Annotation,
+    /// The `kernelBlockSize` setting.
+    #[serde(rename = "setting")]
+    Setting,
+    #[serde(rename = "default")]
+    Default,
+}
+
+impl BlockSizeSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            BlockSizeSource::AskedFor => "asked for",
+            BlockSizeSource::Launch => "launch",
+            BlockSizeSource::Annotation => "annotation",
+            BlockSizeSource::Setting => "setting",
+            BlockSizeSource::Default => "default",
+        }
+    }
+}
+
 /// The block size occupancy is computed for, and where it came from: a launch of the kernel with
 /// a constant block, else the annotation, else the setting, else 256.
-pub fn block_size(source: &CudaSource, kernel: &KernelDef, settings: &Settings) -> (u32, &'static str, Option<u32>) {
+pub fn block_size(source: &CudaSource, kernel: &KernelDef, settings: &Settings) -> (u32, BlockSizeSource, Option<u32>) {
     if let Some(size) = settings.block_override {
-        return (size, "asked for", None);
+        return (size, BlockSizeSource::AskedFor, None);
     }
     for launch in source.launches_of(&kernel.name) {
         if let Some(size) = launch.block.as_deref().and_then(|b| constant_block(b, &source.text)) {
-            return (size, "launch", Some(launch.line));
+            return (size, BlockSizeSource::Launch, Some(launch.line));
         }
     }
     if let Some(size) = kernel.annotation.get("block").and_then(|b| constant_block(b, &source.text)) {
-        return (size, "annotation", None);
+        return (size, BlockSizeSource::Annotation, None);
     }
     match settings.kernel_block_size {
-        Some(size) => (size, "setting", None),
-        None => (DEFAULT_BLOCK_SIZE, "default", None),
+        Some(size) => (size, BlockSizeSource::Setting, None),
+        None => (DEFAULT_BLOCK_SIZE, BlockSizeSource::Default, None),
     }
 }
 
