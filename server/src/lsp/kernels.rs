@@ -199,8 +199,12 @@ struct Done {
 }
 
 impl Server {
+    /// The kernel settings, with the workspace folders an untrusted workspace's paths are checked
+    /// against.
     pub(super) fn kernel_settings(&self) -> Settings {
-        self.state.config.read().unwrap_or_else(|e| e.into_inner()).kernels.clone()
+        let mut settings = self.state.config.read().unwrap_or_else(|e| e.into_inner()).kernels.clone();
+        settings.workspace_roots = self.workspace_roots();
+        settings
     }
 
     pub(super) async fn kernel_code_lenses(&self, uri: &Uri) -> Result<Option<Vec<CodeLens>>> {
@@ -208,7 +212,7 @@ impl Server {
         let Some(language) = snap.doc.language else { return Ok(None) };
         let state = self.state.clone();
         let uri = uri.clone();
-        let timing_enabled = self.kernel_settings().timing_enabled != Some(false);
+        let timing_enabled = self.kernel_settings().timing_allowed();
         self.blocking(super::server::Feature::Kernels, move || {
             let text = snap.doc.text();
             let kernels = DocumentKernels::new(&text, language);

@@ -151,7 +151,7 @@ impl Server {
         token: Option<ProgressToken>,
     ) -> Result<Option<LSPAny>> {
         let settings = self.kernel_settings();
-        if settings.timing_enabled == Some(false) {
+        if !settings.timing_allowed() {
             return Err(jsonrpc::Error::invalid_params(
                 "kernel timing is off here (the workspace is not trusted, or `timingEnabled` is false)",
             ));
