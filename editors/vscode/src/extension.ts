@@ -49,8 +49,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         await updateStatus(status);
       }
     }),
-    // Granting trust turns timing on.
-    vscode.workspace.onDidGrantWorkspaceTrust(() => sendSettings()),
+    // Granting trust restarts the server: in the workspace folder, with the workspace's program
+    // settings, and timing on.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => vscode.commands.executeCommand("tensorlens.restartServer")),
     { dispose: () => void stopClient() },
   );
   await startClient(context, output, ptxDocuments, status);
@@ -76,9 +77,13 @@ async function startClient(
     return;
   }
   output.info(`starting ${server.path} (${server.source})`);
+  // In an untrusted workspace the server starts outside it (the client would start it in the
+  // workspace folder), so that relative PATH and LD_LIBRARY_PATH entries (an empty one means the
+  // current folder) cannot lead the server to a program or library there.
+  const cwd = vscode.workspace.isTrusted ? undefined : context.extensionPath;
   const serverOptions: ServerOptions = {
-    run: { command: server.path, args: ["serve"] },
-    debug: { command: server.path, args: ["serve"], options: { env: { ...process.env, TENSORLENS_LOG: "debug" } } },
+    run: { command: server.path, args: ["serve"], options: { cwd } },
+    debug: { command: server.path, args: ["serve"], options: { cwd, env: { ...process.env, TENSORLENS_LOG: "debug" } } },
   };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [
