@@ -446,6 +446,28 @@ pub fn kernel_time(
     Ok(())
 }
 
+/// `tensorlens settings [--json]`: the settings table.
+pub fn settings(json: bool) -> anyhow::Result<()> {
+    use crate::settings::{Access, Source, SETTINGS};
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for setting in SETTINGS {
+        if json {
+            writeln!(out, "{}", setting.to_json())?;
+            continue;
+        }
+        let access = match setting.access {
+            Access::None => "",
+            Access::ReadsFiles => " · reads files",
+            Access::RunsProgram => " · runs a program or loads a library",
+        };
+        let source = if setting.source == Source::Editor { " · sent by the editor" } else { "" };
+        writeln!(out, "{:<20}{} (default {}){access}{source}", setting.key, setting.kind.describe(), setting.default)?;
+        writeln!(out, "{:<20}{}", "", setting.description)?;
+    }
+    Ok(())
+}
+
 /// `tensorlens kernel toolchain [--json]`
 pub fn kernel_toolchain(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let toolchain = Toolchain::discover(settings);
@@ -470,6 +492,9 @@ pub fn kernel_toolchain(settings: &Settings, json: bool) -> anyhow::Result<()> {
     match &toolchain.gpu {
         Some(gpu) => println!("GPU      {} ({})", gpu.name, gpu.arch),
         None => println!("GPU      none (compiling for {})", toolchain.target_arch(settings)),
+    }
+    for note in &toolchain.ignored {
+        println!("ignored  {note}");
     }
     Ok(())
 }

@@ -38,6 +38,12 @@ enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+    /// List every setting the server reads: type, default, what it gives access to, what it does.
+    Settings {
+        /// One JSON object per setting, one per line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -216,6 +222,7 @@ fn main() -> ExitCode {
             CatalogCommand::Show { names } => tensorlens::cli::catalog_show(&names),
             CatalogCommand::Export => tensorlens::cli::catalog_export(),
         },
+        Command::Settings { json } => tensorlens::cli::settings(json),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -86,3 +86,20 @@ fn version_and_help() {
     let (ok, out, _) = tensorlens(&["--help"]);
     assert!(ok && out.contains("serve") && out.contains("explain") && out.contains("catalog"));
 }
+
+#[test]
+fn settings_lists_every_key_with_what_it_gives_access_to() {
+    let (ok, out, _) = tensorlens(&["settings", "--json"]);
+    assert!(ok, "{out}");
+    let rows: Vec<serde_json::Value> = out.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let row = |key: &str| rows.iter().find(|r| r["key"] == key).unwrap_or_else(|| panic!("no {key} in {out}"));
+    assert_eq!(rows.len(), tensorlens::settings::SETTINGS.len());
+    assert_eq!(
+        (&row("ptxasPath")["access"], &row("ptxasPath")["default"]),
+        (&"runs-program".into(), &serde_json::Value::Null)
+    );
+    assert_eq!(row("cudaIncludePaths")["access"], "reads-files");
+    assert_eq!(row("workspaceTrusted")["source"], "editor");
+    let (ok, text, _) = tensorlens(&["settings"]);
+    assert!(ok && text.contains("timingLauncher") && text.contains("runs a program"), "{text}");
+}

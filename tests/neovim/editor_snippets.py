@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Checks the editor set-ups that have no plugin of their own, as far as this machine allows.
 
-- The server's settings names are read from its source (server/src/lsp/config.rs and the kernel
-  `Settings` in server/src/kernels/toolchain.rs); the Neovim plugin must send exactly those, and the
-  snippets in editors/README.md may use no others.
+- The server's settings names come from the binary (`tensorlens settings --json`, its table in
+  server/src/settings.rs); the Neovim plugin must send only those, and the snippets in
+  editors/README.md may use no others.
 - The Helix snippet must parse as TOML (tomllib) and the Zed one as JSON, both naming `tensorlens serve`
   and listing the server for Python, C and C++; the eglot one must be balanced Lisp naming it too.
 - Where Emacs with eglot is installed, the eglot snippet is loaded as it is in `emacs --batch` and used
@@ -44,32 +44,13 @@ def check(condition, message, detail=None):
     ok(message)
 
 
-def camel(name):
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def server_settings(repo):
-    """The camelCase settings the server deserializes (fields without #[serde(skip)])."""
-    names = {"catalogPaths"}  # Config::catalog_paths, beside the flattened kernel settings
-    source = open(os.path.join(repo, "server/src/kernels/toolchain.rs"), encoding="utf-8").read()
-    body = re.search(r"pub struct Settings \{(.*?)\n\}", source, re.S)
-    if not body:
-        fail("pub struct Settings not found in server/src/kernels/toolchain.rs")
-    skip = False
-    for line in body.group(1).splitlines():
-        line = line.strip()
-        if line.startswith("#[serde(skip"):
-            skip = True
-        field = re.match(r"pub (\w+):", line)
-        if field:
-            if not skip:
-                names.add(camel(field.group(1)))
-            skip = False
-    config = open(os.path.join(repo, "server/src/lsp/config.rs"), encoding="utf-8").read()
-    if "pub catalog_paths:" not in config or "pub kernels: crate::kernels::toolchain::Settings" not in config:
-        fail("server/src/lsp/config.rs no longer has catalog_paths and the flattened kernel Settings")
-    return names
+def server_settings(bin_path):
+    """The settings the server reads, from its own table (`tensorlens settings --json`)."""
+    result = subprocess.run([bin_path, "settings", "--json"], capture_output=True, text=True, timeout=30)
+    if result.returncode != 0:
+        fail(f"{bin_path} settings --json failed:\n{result.stderr}")
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    return {row["key"] for row in rows}, {row["key"] for row in rows if row["source"] == "user"}
 
 
 def blocks(readme, language):
@@ -175,7 +156,7 @@ def run_eglot(snippet, bin_path, toolkit, work):
 
 def main():
     repo, bin_path, toolkit, work = sys.argv[1:5]
-    settings = server_settings(repo)
+    settings, user_settings = server_settings(bin_path)
     check(len(settings) >= 8, f"the server reads {len(settings)} settings: {', '.join(sorted(settings))}")
 
     plugin_config = open(os.path.join(repo, "editors/neovim/lua/tensorlens/config.lua"), encoding="utf-8").read()
@@ -186,8 +167,8 @@ def main():
         f"the Neovim plugin sends {len(plugin_keys)} settings, all of them the server's",
         sorted(plugin_keys - settings),
     )
-    if settings - plugin_keys:
-        print(f"  note: server settings the Neovim plugin does not offer yet: {', '.join(sorted(settings - plugin_keys))}")
+    if user_settings - plugin_keys:
+        print(f"  note: server settings the Neovim plugin does not offer yet: {', '.join(sorted(user_settings - plugin_keys))}")
 
     readme = open(os.path.join(repo, "editors/README.md"), encoding="utf-8").read()
 

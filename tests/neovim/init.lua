@@ -649,6 +649,13 @@ step(':TensorlensToolchain', function()
   check(note.level == vim.log.levels.INFO, 'as information, since nothing is missing', note)
   check(note.message:find('ptxas: ' .. toolkit .. '/bin/ptxas', 1, true) ~= nil, 'it names ptxas', note.message)
   check(note.message:find('GPU: none; compiling for sm_90', 1, true) ~= nil, 'and the GPU state', note.message)
+  -- What an untrusted workspace's answer adds: each path passed over, on a line of its own.
+  local lines = require('tensorlens').toolchain_lines({
+    nvrtc = { Err = 'not found' },
+    ptxas = { Ok = '/usr/bin/ptxas' },
+    ignored = { 'the `ptxasPath` setting /ws/ptxas was not used' },
+  })
+  check(lines[#lines] == 'ignored: the `ptxasPath` setting /ws/ptxas was not used', 'ignored paths are listed', lines)
 end)
 
 step(':checkhealth tensorlens', function()
@@ -712,7 +719,13 @@ step(':help tensorlens', function()
     end
   end
   check(#unresolved == 0, 'every |link| in it resolves to a tag', unresolved)
-  for _, topic in ipairs({ ':TensorlensAnalyze', 'tensorlens-options', 'g:tensorlens', 'tensorlens-health' }) do
+  for _, topic in ipairs({
+    ':TensorlensAnalyze',
+    'tensorlens-options',
+    'g:tensorlens',
+    'tensorlens-health',
+    'tensorlens-trust',
+  }) do
     vim.cmd.help(topic)
     check(vim.api.nvim_buf_get_name(0):find('tensorlens.txt$') ~= nil, (':help %s'):format(topic))
   end

@@ -13,6 +13,7 @@ import {
 
 import * as ext from "./lsp_ext";
 import { findServer } from "./server";
+import { PROGRAM_SETTINGS, USER_SETTINGS } from "./settings";
 import { refreshTimings, showTimings } from "./timings_panel";
 
 const PTX_SCHEME = "tensorlens-ptx";
@@ -48,8 +49,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         await updateStatus(status);
       }
     }),
-    // Granting trust turns timing on.
-    vscode.workspace.onDidGrantWorkspaceTrust(() => sendSettings()),
+    // Granting trust restarts the server: in the workspace folder, with the workspace's program
+    // settings, and timing on.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => vscode.commands.executeCommand("tensorlens.restartServer")),
     { dispose: () => void stopClient() },
   );
   await startClient(context, output, ptxDocuments, status);
@@ -75,9 +77,13 @@ async function startClient(
     return;
   }
   output.info(`starting ${server.path} (${server.source})`);
+  // In an untrusted workspace the server starts outside it (the client would start it in the
+  // workspace folder), so that relative PATH and LD_LIBRARY_PATH entries (an empty one means the
+  // current folder) cannot lead the server to a program or library there.
+  const cwd = vscode.workspace.isTrusted ? undefined : context.extensionPath;
   const serverOptions: ServerOptions = {
-    run: { command: server.path, args: ["serve"] },
-    debug: { command: server.path, args: ["serve"], options: { env: { ...process.env, TENSORLENS_LOG: "debug" } } },
+    run: { command: server.path, args: ["serve"], options: { cwd } },
+    debug: { command: server.path, args: ["serve"], options: { cwd, env: { ...process.env, TENSORLENS_LOG: "debug" } } },
   };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [
@@ -144,28 +150,27 @@ async function stopClient(): Promise<void> {
   }
 }
 
-/** The settings the server reads (server/src/lsp/config.rs), from this extension's configuration,
- * plus whether timing may run (only in trusted workspaces). */
+/** The settings the server reads (the table in server/src/settings.rs, via the generated
+ * settings.ts), from this extension's configuration. In an untrusted workspace a setting that
+ * names a program or a library comes from the user's own settings only, never the workspace's; and
+ * the server is told, so that it also refuses such paths inside the workspace and keeps timing off. */
 function serverSettings(): Record<string, unknown> {
   const config = vscode.workspace.getConfiguration("tensorlens");
-  const keys = [
-    "catalogPaths",
-    "cudaArch",
-    "nvrtcPath",
-    "ptxasPath",
-    "cudaIncludePaths",
-    "nvrtcFlags",
-    "kernelBlockSize",
-    "kernelTemplateArgs",
-    "timingLauncher",
-    "timingWorker",
-    "timingSeconds",
-    "timingNoise",
-    "timingHot",
-  ];
-  const settings: Record<string, unknown> = Object.fromEntries(keys.map((key) => [key, config.get(key)]));
-  settings.timingEnabled = vscode.workspace.isTrusted;
+  const trusted = vscode.workspace.isTrusted;
+  const settings: Record<string, unknown> = {};
+  for (const key of USER_SETTINGS) {
+    settings[key] = !trusted && PROGRAM_SETTINGS.includes(key) ? userValue(config, key) : config.get(key);
+  }
+  settings.timingEnabled = trusted;
+  settings.workspaceTrusted = trusted;
   return settings;
+}
+
+/** A setting's value from the user's settings alone (or its default), ignoring workspace and
+ * folder values. */
+function userValue(config: vscode.WorkspaceConfiguration, key: string): unknown {
+  const values = config.inspect(key);
+  return values?.globalValue ?? values?.defaultValue;
 }
 
 async function sendSettings(): Promise<void> {
@@ -414,6 +419,7 @@ function toolchainText(toolchain: ext.Toolchain): string {
     toolchain.ptxas.Ok ? `ptxas: ${toolchain.ptxas.Ok}` : `ptxas: ${toolchain.ptxas.Err}`,
     toolchain.include_dirs.length > 0 ? `headers: ${toolchain.include_dirs.join(", ")}` : "headers: no CUDA include folder",
     toolchain.gpu ? `GPU: ${toolchain.gpu.name} (${toolchain.gpu.arch})` : `GPU: none; compiling for ${toolchain.arch}`,
+    ...(toolchain.ignored ?? []).map((note) => `ignored: ${note}`),
   ];
   return lines.join("\n");
 }

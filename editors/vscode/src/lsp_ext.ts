@@ -48,6 +48,8 @@ export interface Toolchain {
   ptxas: { Ok?: string; Err?: string };
   include_dirs: string[];
   gpu: { name: string; arch: string } | null;
+  /** Programs and libraries inside an untrusted workspace that were not used, with why. */
+  ignored?: string[];
   summary: string;
   arch: string;
 }

@@ -3,13 +3,19 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
 
+import { CLIENT_PROGRAM_SETTINGS } from "./settings";
+
 export interface ServerBinary {
   path: string;
   source: "setting" | "bundled" | "PATH";
 }
 
 export function findServer(context: vscode.ExtensionContext): ServerBinary | string {
-  const configured = vscode.workspace.getConfiguration("tensorlens").get<string | null>("server.path");
+  // In an untrusted workspace the binary comes from the user's settings only, never the workspace's.
+  const config = vscode.workspace.getConfiguration("tensorlens");
+  const key = "server.path";
+  const untrusted = !vscode.workspace.isTrusted && CLIENT_PROGRAM_SETTINGS.includes(key);
+  const configured = untrusted ? config.inspect<string | null>(key)?.globalValue : config.get<string | null>(key);
   if (configured) {
     const resolved = configured.startsWith("~") ? path.join(process.env.HOME ?? "", configured.slice(1)) : configured;
     return isExecutable(resolved)

@@ -2,6 +2,11 @@
 //! dynamic loading), `ptxas`, the CUDA include folder, and a GPU's architecture when one is present.
 //! Everything missing becomes a message that says what to install; nothing here panics when CUDA is
 //! absent, because cudarc does panic when asked to use a library it cannot open.
+//!
+//! In a workspace the editor does not trust (`workspaceTrusted: false`), no program or library that
+//! lies inside a workspace folder is run or loaded, whether a setting names it or discovery finds it
+//! (a `.venv` in the project, a `PATH` entry into it); each one passed over is named, with why, in
+//! [`Toolchain::ignored`].
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -40,6 +45,12 @@ pub struct Settings {
     pub timing_hot: bool,
     /// `false` turns timing off (editors send it for untrusted workspaces).
     pub timing_enabled: Option<bool>,
+    /// `false` when the editor does not trust the workspace: no program or library inside
+    /// `workspace_roots` is used, and timing is off. Clients that say nothing are trusted.
+    pub workspace_trusted: Option<bool>,
+    /// The workspace folders, filled in by the server from `initialize`; not a setting.
+    #[serde(skip)]
+    pub workspace_roots: Vec<PathBuf>,
     /// An architecture asked for explicitly (the CLI's `--arch`): wins over the GPU's.
     #[serde(skip)]
     pub arch_override: Option<String>,
@@ -53,6 +64,18 @@ pub const DEFAULT_BLOCK_SIZE: u32 = 256;
 const INSTALL_HINT: &str = "install the PyPI wheels `nvidia-cuda-nvrtc nvidia-cuda-nvcc nvidia-cuda-runtime` \
 (pip install ...) or a CUDA toolkit, or point the `nvrtcPath` / `ptxasPath` settings at them";
 
+impl Settings {
+    /// Whether the workspace is trusted (the default, for clients that do not say).
+    pub fn trusted(&self) -> bool {
+        self.workspace_trusted != Some(false)
+    }
+
+    /// Whether kernels may be run: timing not turned off, and the workspace trusted.
+    pub fn timing_allowed(&self) -> bool {
+        self.trusted() && self.timing_enabled != Some(false)
+    }
+}
+
 /// What was found, with a reason for each thing that was not.
 #[derive(Debug, Clone, Serialize)]
 pub struct Toolchain {
@@ -60,6 +83,9 @@ pub struct Toolchain {
     pub ptxas: Result<PathBuf, String>,
     pub include_dirs: Vec<PathBuf>,
     pub gpu: Option<Gpu>,
+    /// Programs and libraries not used because they lie inside the untrusted workspace, each a
+    /// sentence naming the path, where it came from and why.
+    pub ignored: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -77,11 +103,15 @@ pub struct Gpu {
 
 impl Toolchain {
     pub fn discover(settings: &Settings) -> Toolchain {
-        let nvrtc = load_nvrtc(settings.nvrtc_path.as_deref());
+        let roots: &[PathBuf] = if settings.trusted() { &[] } else { &settings.workspace_roots };
+        let mut guard = Guard::new(roots);
+        let nvrtc = load_nvrtc(settings.nvrtc_path.as_deref(), &mut guard);
         let nvrtc_lib_dir = nvrtc.as_ref().ok().and_then(|n| n.path.parent().map(Path::to_path_buf));
-        let ptxas = find_ptxas(settings.ptxas_path.as_deref(), nvrtc_lib_dir.as_deref());
+        let ptxas = find_ptxas(settings.ptxas_path.as_deref(), nvrtc_lib_dir.as_deref(), &mut guard);
         let include_dirs = include_dirs(&settings.cuda_include_paths, nvrtc_lib_dir.as_deref());
-        Toolchain { nvrtc, ptxas, include_dirs, gpu: gpu().clone() }
+        // The driver is opened by its bare name, so the loader's path must be safe for it too.
+        let gpu = if guard.loader_hazard.is_none() { gpu().clone() } else { None };
+        Toolchain { nvrtc, ptxas, include_dirs, gpu, ignored: guard.ignored }
     }
 
     /// The architecture to compile for: the GPU's, else the setting, else `sm_90`.
@@ -104,8 +134,97 @@ impl Toolchain {
         };
         let ptxas = if self.ptxas.is_ok() { "ptxas" } else { "no ptxas" };
         let gpu = self.gpu.as_ref().map_or("no GPU".to_string(), |g| format!("{} ({})", g.name, g.arch));
-        format!("{nvrtc} · {ptxas} · {gpu}")
+        match self.ignored.len() {
+            0 => format!("{nvrtc} · {ptxas} · {gpu}"),
+            1 => format!("{nvrtc} · {ptxas} · {gpu} · 1 path in the untrusted workspace ignored"),
+            n => format!("{nvrtc} · {ptxas} · {gpu} · {n} paths in the untrusted workspace ignored"),
+        }
     }
+}
+
+/// Keeps programs and libraries inside an untrusted workspace's folders from being used: a cloned
+/// repository can hold a `ptxas` or a `libnvrtc.so` of its own, but it cannot put one anywhere else.
+/// With no roots (a trusted workspace) it allows everything.
+struct Guard {
+    /// Each root as given and as it resolves (symlinks), both compared.
+    roots: Vec<(PathBuf, Option<PathBuf>)>,
+    /// A `LD_LIBRARY_PATH` entry inside a root, with that root: libraries loaded by bare name
+    /// (NVRTC as cudarc opens it, the driver) could come from there.
+    loader_hazard: Option<(PathBuf, PathBuf)>,
+    ignored: Vec<String>,
+}
+
+impl Guard {
+    fn new(roots: &[PathBuf]) -> Guard {
+        let roots: Vec<(PathBuf, Option<PathBuf>)> =
+            roots.iter().map(|root| (lexical(root), root.canonicalize().ok())).collect();
+        let mut guard = Guard { roots, loader_hazard: None, ignored: Vec::new() };
+        if let Some(path) = std::env::var_os("LD_LIBRARY_PATH") {
+            // An empty entry means the current folder, which may well be the workspace.
+            let dirs =
+                std::env::split_paths(&path).map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d });
+            let hazard = dirs.into_iter().find_map(|dir| Some((guard.root_of(&dir)?, dir)));
+            guard.loader_hazard = hazard;
+        }
+        if let Some((root, dir)) = &guard.loader_hazard {
+            let note = format!(
+                "libraries opened by name (NVRTC, the CUDA driver) were not loaded: LD_LIBRARY_PATH holds {}, \
+                 inside the workspace folder {}, which is not trusted",
+                dir.display(),
+                root.display()
+            );
+            guard.ignored.push(note);
+        }
+        guard
+    }
+
+    /// The workspace folder `path` lies in, by its path as given or by where it leads.
+    fn root_of(&self, path: &Path) -> Option<PathBuf> {
+        if self.roots.is_empty() {
+            return None;
+        }
+        let forms = [Some(lexical(path)), path.canonicalize().ok()];
+        self.roots.iter().find_map(|(root, resolved)| {
+            let inside = forms
+                .iter()
+                .flatten()
+                .any(|p| p.starts_with(root) || resolved.as_ref().is_some_and(|resolved| p.starts_with(resolved)));
+            inside.then(|| root.clone())
+        })
+    }
+
+    /// Whether `path` may be run or loaded; when not, says so in `ignored`. `what` names where the
+    /// path came from (``the `ptxasPath` setting``, `NVRTC` for one discovery found).
+    fn allows(&mut self, path: &Path, what: &str) -> bool {
+        let Some(root) = self.root_of(path) else { return true };
+        let note = format!(
+            "{what} {} was not used: it lies inside the workspace folder {}, which is not trusted",
+            path.display(),
+            root.display()
+        );
+        tracing::warn!("{note}");
+        if !self.ignored.contains(&note) {
+            self.ignored.push(note);
+        }
+        false
+    }
+}
+
+/// `path` made absolute (against the current folder) with `.` and `..` folded, without touching
+/// the file system; symlinks are what `canonicalize` is compared for.
+fn lexical(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// The CUDA major versions whose NVRTC we can drive, newest first.
@@ -115,21 +234,41 @@ const NVRTC_NAMES: &[&str] = &["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"
 /// first successful load wins; a later change of `nvrtcPath` needs a restart, and says so. A
 /// failure is not remembered: settings that arrive later (a client sends them after start-up)
 /// get their own try.
-fn load_nvrtc(setting: Option<&Path>) -> Result<Nvrtc, String> {
+fn load_nvrtc(setting: Option<&Path>, guard: &mut Guard) -> Result<Nvrtc, String> {
     static LOADED: std::sync::Mutex<Option<Nvrtc>> = std::sync::Mutex::new(None);
     let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(nvrtc) = &*loaded {
+        // Loaded before the workspace lost its trust (another settings payload): it cannot be
+        // unloaded, but it is not called either.
+        if !guard.allows(&nvrtc.path, "NVRTC (loaded earlier)") {
+            return Err(format!(
+                "NVRTC from {} lies inside the untrusted workspace and is not used; restart the server",
+                nvrtc.path.display()
+            ));
+        }
         if let Some(wanted) = setting.filter(|wanted| !nvrtc.path.starts_with(wanted)) {
             tracing::warn!("NVRTC from {} is loaded; restart to use {}", nvrtc.path.display(), wanted.display());
         }
         return Ok(nvrtc.clone());
     }
-    let nvrtc = load_nvrtc_once(setting)?;
+    let nvrtc = load_nvrtc_once(setting, guard)?;
     *loaded = Some(nvrtc.clone());
     Ok(nvrtc)
 }
 
-fn load_nvrtc_once(setting: Option<&Path>) -> Result<Nvrtc, String> {
+fn load_nvrtc_once(setting: Option<&Path>, guard: &mut Guard) -> Result<Nvrtc, String> {
+    if let Some((root, dir)) = &guard.loader_hazard {
+        return Err(format!(
+            "NVRTC was not loaded: LD_LIBRARY_PATH holds {}, inside the workspace folder {}, which is not trusted \
+             (trust the workspace, or start the editor without that entry)",
+            dir.display(),
+            root.display()
+        ));
+    }
+    // A setting pointing into the untrusted workspace is passed over as if absent (and named in
+    // `ignored`); what discovery finds elsewhere is still used.
+    let ignored_setting = setting.filter(|path| !guard.allows(path, "the `nvrtcPath` setting"));
+    let setting = setting.filter(|_| ignored_setting.is_none());
     if let Some(path) = setting {
         let found = path.is_file()
             || NVRTC_NAMES
@@ -146,7 +285,7 @@ fn load_nvrtc_once(setting: Option<&Path>) -> Result<Nvrtc, String> {
     for dir in nvrtc_search_dirs(setting) {
         for name in NVRTC_NAMES {
             let candidate = if dir.is_file() { dir.clone() } else { dir.join(name) };
-            if !candidate.is_file() {
+            if !candidate.is_file() || !guard.allows(&candidate, "NVRTC") {
                 continue;
             }
             tried.push(candidate.display().to_string());
@@ -164,7 +303,13 @@ fn load_nvrtc_once(setting: Option<&Path>) -> Result<Nvrtc, String> {
     }
     // Last, whatever the dynamic loader finds on its own (LD_LIBRARY_PATH, ldconfig).
     finish_nvrtc_load(None).map_err(|err| {
-        if tried.is_empty() {
+        if let Some(path) = ignored_setting {
+            format!(
+                "NVRTC (libnvrtc.so) was not found: the `nvrtcPath` setting ({}) lies inside the workspace, which is \
+                 not trusted, so it was ignored; trust the workspace, or {INSTALL_HINT}",
+                path.display()
+            )
+        } else if tried.is_empty() {
             format!("NVRTC (libnvrtc.so) was not found: {INSTALL_HINT}")
         } else {
             format!("NVRTC was found but could not be loaded ({}): {err}", tried.join(", "))
@@ -250,19 +395,27 @@ fn wheel_roots() -> Vec<PathBuf> {
     roots
 }
 
-fn find_ptxas(setting: Option<&Path>, nvrtc_lib_dir: Option<&Path>) -> Result<PathBuf, String> {
+fn find_ptxas(setting: Option<&Path>, nvrtc_lib_dir: Option<&Path>, guard: &mut Guard) -> Result<PathBuf, String> {
     const NVCC_HINT: &str =
         "install the PyPI wheel `nvidia-cuda-nvcc` (pip install nvidia-cuda-nvcc) or a CUDA toolkit";
+    // A setting pointing into the untrusted workspace is passed over (and named in `ignored`).
+    let ignored_setting = setting.filter(|path| !guard.allows(path, "the `ptxasPath` setting"));
+    let setting = setting.filter(|_| ignored_setting.is_none());
     // A path the user gave is the one they want: when it is wrong, say so rather than quietly
     // using another ptxas.
     if let Some(path) = setting {
         let candidates = [path.to_path_buf(), path.join("ptxas"), path.join("bin/ptxas")];
-        return candidates.into_iter().find(|c| c.is_file()).ok_or_else(|| {
-            format!(
+        return match candidates.into_iter().find(|c| c.is_file()) {
+            Some(found) if guard.allows(&found, "ptxas from the `ptxasPath` setting") => Ok(found),
+            Some(found) => Err(format!(
+                "ptxas at {} (the `ptxasPath` setting) leads into the workspace, which is not trusted, so it was not run",
+                found.display()
+            )),
+            None => Err(format!(
                 "ptxas was not found at {} (the `ptxasPath` setting): fix the setting, or {NVCC_HINT}",
                 path.display()
-            )
-        });
+            )),
+        };
     }
     let mut candidates = Vec::new();
     if let Some(lib) = nvrtc_lib_dir {
@@ -277,9 +430,16 @@ fn find_ptxas(setting: Option<&Path>, nvrtc_lib_dir: Option<&Path>) -> Result<Pa
     candidates.push(PathBuf::from("/usr/local/cuda/bin/ptxas"));
     candidates
         .into_iter()
-        .find(|c| c.is_file())
+        .find(|c| c.is_file() && guard.allows(c, "ptxas"))
         .map(|c| c.canonicalize().unwrap_or(c))
-        .ok_or_else(|| format!("ptxas was not found: {NVCC_HINT}, or set `ptxasPath`"))
+        .ok_or_else(|| match ignored_setting {
+            Some(path) => format!(
+                "ptxas was not found: the `ptxasPath` setting ({}) lies inside the workspace, which is not trusted, \
+                 so it was ignored; trust the workspace, or {NVCC_HINT}",
+                path.display()
+            ),
+            None => format!("ptxas was not found: {NVCC_HINT}, or set `ptxasPath`"),
+        })
 }
 
 /// Include folders for NVRTC: the user's, then the CUDA include folder beside the loaded NVRTC (or
@@ -331,4 +491,63 @@ fn gpu() -> &'static Option<Gpu> {
         let name = result::device::get_name(device).unwrap_or_else(|_| "GPU".to_string());
         Some(Gpu { name, arch: format!("sm_{major}{minor}") })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch workspace holding `bin/ptxas`, and a folder outside it holding a link into it.
+    fn scratch(name: &str) -> (PathBuf, PathBuf) {
+        let base = std::env::temp_dir().join(format!("tensorlens-guard-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let workspace = base.join("ws");
+        std::fs::create_dir_all(workspace.join("bin")).unwrap();
+        std::fs::write(workspace.join("bin/ptxas"), "#!/bin/sh\n").unwrap();
+        let outside = base.join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(workspace.join("bin/ptxas"), outside.join("ptxas")).unwrap();
+        std::os::unix::fs::symlink("/bin/sh", workspace.join("bin/sh-link")).unwrap();
+        (base, workspace)
+    }
+
+    #[test]
+    fn the_guard_refuses_paths_inside_the_workspace_however_they_are_spelled() {
+        let (base, workspace) = scratch("spelled");
+        let mut guard = Guard::new(std::slice::from_ref(&workspace));
+        assert!(!guard.allows(&workspace.join("bin/ptxas"), "the `ptxasPath` setting"));
+        // `..` that comes back in, a link from outside that leads in, and a link inside that leads out.
+        assert!(!guard.allows(&workspace.join("bin/../bin/ptxas"), "ptxas"));
+        assert!(!guard.allows(&base.join("outside/../ws/bin/ptxas"), "ptxas"));
+        assert!(!guard.allows(&base.join("outside/ptxas"), "ptxas"));
+        assert!(!guard.allows(&workspace.join("bin/sh-link"), "ptxas"));
+        assert!(guard.allows(Path::new("/bin/sh"), "ptxas"));
+        assert!(guard.allows(&base.join("outside"), "ptxas"), "a folder beside the workspace is not in it");
+        let note = &guard.ignored[0];
+        assert!(note.starts_with("the `ptxasPath` setting ") && note.contains("not trusted"), "{note}");
+        assert!(note.contains(&workspace.display().to_string()), "{note}");
+        assert_eq!(guard.ignored.len(), 5, "one note per path: {:?}", guard.ignored);
+
+        let mut trusted = Guard::new(&[]);
+        assert!(trusted.allows(&workspace.join("bin/ptxas"), "ptxas") && trusted.ignored.is_empty());
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn an_ignored_ptxas_setting_is_named_and_never_returned() {
+        let (base, workspace) = scratch("ptxas");
+        let planted = workspace.join("bin/ptxas");
+        let mut guard = Guard::new(std::slice::from_ref(&workspace));
+        match find_ptxas(Some(&planted), None, &mut guard) {
+            // Discovery may find a real ptxas elsewhere on this machine; never the planted one.
+            Ok(found) => assert!(!found.starts_with(&workspace), "{}", found.display()),
+            Err(err) => assert!(err.contains("`ptxasPath` setting") && err.contains("ignored"), "{err}"),
+        }
+        assert!(guard.ignored.iter().any(|n| n.contains("ptxasPath") && n.contains(&planted.display().to_string())));
+        // Trusted, the same setting is the one used.
+        assert_eq!(find_ptxas(Some(&planted), None, &mut Guard::new(&[])), Ok(planted.clone()));
+        let settings = Settings { workspace_trusted: Some(false), ..Settings::default() };
+        assert!(!settings.trusted() && !settings.timing_allowed());
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }

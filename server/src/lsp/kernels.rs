@@ -49,14 +49,18 @@ pub(super) fn diagnostics(session: &KernelSession, doc: &Document, encoding: Pos
 }
 
 impl Server {
+    /// The kernel settings, with the workspace folders an untrusted workspace's paths are checked
+    /// against.
     pub(super) fn kernel_settings(&self) -> Settings {
-        self.state.config.read().unwrap_or_else(|e| e.into_inner()).kernels.clone()
+        let mut settings = self.state.config.read().unwrap_or_else(|e| e.into_inner()).kernels.clone();
+        settings.workspace_roots = self.workspace_roots();
+        settings
     }
 
     pub(super) async fn kernel_code_lenses(&self, uri: &Uri) -> Result<Option<Vec<CodeLens>>> {
         let Some(snap) = self.snapshot(uri) else { return Ok(None) };
         let state = self.state.clone();
-        let timing = self.kernel_settings().timing_enabled != Some(false);
+        let timing = self.kernel_settings().timing_allowed();
         self.blocking(Feature::Kernels, move || {
             let kernels = snap.doc.kernels()?;
             let lenses = state.kernels.lenses(&snap.doc.uri, &kernels, timing);
@@ -203,7 +207,7 @@ impl Server {
     /// the worker process, never inside the server.
     pub(super) async fn time_kernel(&self, args: KernelArgs, token: Option<ProgressToken>) -> Result<LSPAny> {
         let settings = self.kernel_settings();
-        if settings.timing_enabled == Some(false) {
+        if !settings.timing_allowed() {
             return Err(jsonrpc::Error::invalid_params(
                 "kernel timing is off here (the workspace is not trusted, or `timingEnabled` is false)",
             ));

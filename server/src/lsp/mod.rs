@@ -2,7 +2,6 @@
 //! function and convert back.
 
 pub mod capabilities;
-pub mod config;
 pub mod ext;
 pub mod from_proto;
 mod kernels;

@@ -7,12 +7,12 @@ use tower_lsp_server::jsonrpc::{self, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
-use super::config::Config;
 use super::{capabilities, ext, from_proto, to_proto};
 use crate::catalog::{self, Catalog};
 use crate::documents::{ChangeError, Document};
 use crate::ide;
 use crate::panics::{self, Panic};
+use crate::settings::Config;
 use crate::text::PositionEncoding;
 use crate::values::workspace;
 use crate::workspace::{NewCatalog, Workspace};
@@ -225,6 +225,11 @@ impl Server {
         }
         tracing::debug!("{} workspace modules loaded", loaded.len());
         lock(&self.state.workspace).set_modules(Arc::new(loaded));
+    }
+
+    /// The workspace folders the client named at `initialize`.
+    pub(super) fn workspace_roots(&self) -> Vec<PathBuf> {
+        self.state.roots.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The folders user catalog files are read from: each workspace root's `.tensorlens/catalog`,
@@ -483,6 +488,7 @@ impl LanguageServer for Server {
         let config = Config::from_json(&params.settings);
         let changed = {
             let mut current = self.state.config.write().unwrap_or_else(|e| e.into_inner());
+            let config = current.updated(config);
             let changed = *current != config;
             *current = config;
             changed

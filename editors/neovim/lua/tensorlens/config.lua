@@ -23,8 +23,9 @@ local M = {}
 ---@field timingNoise? number Relative noise at which sampling stops (0.005).
 ---@field timingHot? boolean Keep L2 warm between samples.
 
---- The server's own settings (server/src/lsp/config.rs and server/src/kernels/toolchain.rs), sent
---- under the same camelCase names.
+--- The server's own settings, sent under the same camelCase names: the ones users set from the table
+--- in server/src/settings.rs (`tensorlens settings` lists them), whose tests check this list, the
+--- schema below and path_keys against it.
 M.server_keys = {
   'catalogPaths',
   'cudaArch',

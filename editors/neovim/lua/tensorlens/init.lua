@@ -286,6 +286,9 @@ function M.toolchain_lines(toolchain)
   else
     table.insert(lines, ('GPU: none; compiling for %s'):format(toolchain.arch or 'sm_90'))
   end
+  for _, note in ipairs(type(toolchain.ignored) == 'table' and toolchain.ignored or {}) do
+    table.insert(lines, 'ignored: ' .. note)
+  end
   return lines, not (nvrtc.Ok and ptxas.Ok)
 end
 
