@@ -21,6 +21,20 @@ impl Annotation {
     /// Reads the run of comment lines that ends right before `start` (the line `start` is on is
     /// not included), keeping those that carry the marker.
     pub fn before(text: &str, start: usize) -> Annotation {
+        Annotation::before_with(text, start, |line| {
+            let is_comment = line.starts_with("//") || (line.starts_with("/*") && line.ends_with("*/"));
+            is_comment.then(|| line.trim_start_matches('/').trim_start_matches('*').trim_end_matches("*/").trim())
+        })
+    }
+
+    /// The same for Python: `# tensorlens: BLOCK_SIZE=1024 num_warps=4` above a kernel (or above
+    /// its decorators).
+    pub fn before_python(text: &str, start: usize) -> Annotation {
+        Annotation::before_with(text, start, |line| line.starts_with('#').then(|| line.trim_start_matches('#').trim()))
+    }
+
+    /// `comment` gives a line's comment body, or `None` when the line is not a comment.
+    fn before_with<'t>(text: &'t str, start: usize, comment: impl Fn(&'t str) -> Option<&'t str>) -> Annotation {
         let mut annotation = Annotation::default();
         let line_start = text[..start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
         let mut end = line_start;
@@ -28,16 +42,11 @@ impl Annotation {
         while end > 0 {
             let above_end = end - 1; // the '\n' ending the line above
             let above_start = text[..above_end].rfind('\n').map_or(0, |i| i + 1);
-            let line = text[above_start..above_end].trim();
-            let is_comment = line.starts_with("//") || (line.starts_with("/*") && line.ends_with("*/"));
-            if !is_comment {
-                break;
-            }
-            lines.push((above_start..above_end, line));
+            let Some(body) = comment(text[above_start..above_end].trim()) else { break };
+            lines.push((above_start..above_end, body));
             end = above_start;
         }
-        for (range, line) in lines.into_iter().rev() {
-            let body = line.trim_start_matches('/').trim_start_matches('*').trim_end_matches("*/").trim();
+        for (range, body) in lines.into_iter().rev() {
             let Some(pairs) = body.strip_prefix(MARKER) else { continue };
             annotation.entries.extend(parse_pairs(pairs));
             let start = annotation.range.as_ref().map_or(range.start, |r| r.start);

@@ -18,6 +18,7 @@ pub mod spec;
 pub mod stats;
 pub mod timing;
 pub mod toolchain;
+pub mod triton;
 pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,741 @@
+//! Triton kernels in a Python document, read from its syntax tree and never by importing it (files
+//! that launch kernels often touch the GPU at import): the `@triton.jit` functions, what
+//! `@triton.autotune` and `@triton.heuristics` say above them, their `tl.constexpr` parameters,
+//! the jit helpers they call, and their launch sites (`kernel[grid](..., BLOCK_SIZE=1024)`).
+//!
+//! Names are resolved through the document's recognition (`resolve` maps the byte where a dotted
+//! name ends to its qualified name), so `from triton import jit` and `import triton.language as
+//! tl` are read as the user wrote them.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use serde::Serialize;
+use tree_sitter::{Node, Tree};
+
+use super::annotation::Annotation;
+
+const JIT: &str = "triton.jit";
+const AUTOTUNE: &str = "triton.autotune";
+const HEURISTICS: &str = "triton.heuristics";
+const CONFIG: &str = "triton.Config";
+const CONSTEXPR: &str = "triton.language.constexpr";
+/// `tl` calls whose first argument is a pointer (or a block of pointers).
+const POINTER_USES: &[&str] = &[
+    "triton.language.load",
+    "triton.language.store",
+    "triton.language.make_block_ptr",
+    "triton.language.make_tensor_descriptor",
+    "triton.language.atomic_add",
+    "triton.language.atomic_max",
+    "triton.language.atomic_min",
+    "triton.language.atomic_and",
+    "triton.language.atomic_or",
+    "triton.language.atomic_xor",
+    "triton.language.atomic_xchg",
+    "triton.language.atomic_cas",
+];
+
+/// A value written in the source that can be read without running it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Literal {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+}
+
+impl std::fmt::Display for Literal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Literal::Int(v) => write!(f, "{v}"),
+            Literal::Float(v) => write!(f, "{v}"),
+            Literal::Bool(v) => write!(f, "{}", if *v { "True" } else { "False" }),
+            Literal::Str(v) => write!(f, "{v:?}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TritonParam {
+    pub name: String,
+    pub constexpr: bool,
+    /// The annotation's qualified name when it resolves (`torch.Tensor`), else its text.
+    pub annotation: Option<String>,
+    pub default: Option<Literal>,
+    /// Used as a pointer in the body (the first argument of `tl.load`, `tl.store`, ...).
+    pub pointer: bool,
+}
+
+/// One `triton.Config(...)` of an autotune list.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TritonConfig {
+    pub constexprs: Vec<(String, Literal)>,
+    pub num_warps: Option<u32>,
+    pub num_stages: Option<u32>,
+    /// 0-based document line of the `triton.Config`.
+    pub line: usize,
+}
+
+/// `kernel[grid](args, KEY=value, num_warps=8)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TritonLaunch {
+    pub range: Range<usize>,
+    pub line: usize,
+    pub positional: usize,
+    /// Keyword arguments, with their value when it can be read.
+    pub keywords: Vec<(String, Option<Literal>)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TritonFunction {
+    pub name: String,
+    pub name_range: Range<usize>,
+    /// The whole decorated definition.
+    pub range: Range<usize>,
+    /// Byte range of the `def` itself (without decorators).
+    pub def_range: Range<usize>,
+    /// Decorators other than `@triton.jit` (autotune, heuristics), blanked in the source sent to
+    /// the compiler, which compiles the plain jit function once per configuration.
+    pub other_decorators: Vec<Range<usize>>,
+    pub params: Vec<TritonParam>,
+    pub configs: Vec<TritonConfig>,
+    pub autotune_key: Vec<String>,
+    /// Constexprs set by `@triton.heuristics` (their values are computed at launch).
+    pub heuristics: Vec<String>,
+    /// Other jit functions of the file it calls.
+    pub calls: Vec<String>,
+    pub launches: Vec<TritonLaunch>,
+    /// `# tensorlens: BLOCK_SIZE=1024 num_warps=4 dtype=fp16` above it.
+    pub annotation: Annotation,
+    pub text_hash: u64,
+}
+
+/// The Triton side of one Python document.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TritonFile {
+    pub functions: Vec<TritonFunction>,
+    /// Module-level statements a kernel's source needs: triton imports and simple constants.
+    pub prelude: Vec<Range<usize>>,
+    /// Module-level constants with a readable value (`BLOCK = 128`).
+    pub constants: HashMap<String, Literal>,
+}
+
+impl TritonFile {
+    pub fn find(text: &str, tree: &Tree, resolve: &dyn Fn(usize) -> Option<String>) -> TritonFile {
+        let mut file = TritonFile::default();
+        let root = tree.root_node();
+        let mut cursor = root.walk();
+        for stmt in root.named_children(&mut cursor) {
+            match stmt.kind() {
+                "import_statement" | "import_from_statement" if is_triton_import(stmt, text) => {
+                    file.prelude.push(stmt.byte_range())
+                }
+                "expression_statement" => {
+                    if let Some((name, value)) = constant(stmt, text, &file.constants, resolve) {
+                        file.constants.insert(name, value);
+                        file.prelude.push(stmt.byte_range());
+                    }
+                }
+                "decorated_definition" => {
+                    if let Some(function) = jit_function(stmt, text, resolve, &file.constants) {
+                        file.functions.push(function);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let names: HashSet<String> = file.functions.iter().map(|f| f.name.clone()).collect();
+        for function in &mut file.functions {
+            function.calls.retain(|c| names.contains(c) && *c != function.name);
+        }
+        let mut launches: HashMap<String, Vec<TritonLaunch>> = HashMap::new();
+        find_launches(root, text, &names, &file.constants, &mut launches);
+        for function in &mut file.functions {
+            function.launches = launches.remove(&function.name).unwrap_or_default();
+        }
+        file
+    }
+
+    pub fn function(&self, name: &str) -> Option<&TritonFunction> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+
+    /// The kernels: jit functions that are launched, or that no other jit function calls.
+    pub fn kernels(&self) -> impl Iterator<Item = &TritonFunction> {
+        self.functions
+            .iter()
+            .filter(|f| !f.launches.is_empty() || !self.functions.iter().any(|o| o.calls.contains(&f.name)))
+    }
+
+    /// `function` and every jit function it calls, directly or not, in file order.
+    pub fn closure(&self, function: &str) -> Vec<&TritonFunction> {
+        let mut wanted: HashSet<&str> = HashSet::new();
+        let mut stack = vec![function];
+        while let Some(name) = stack.pop() {
+            if wanted.insert(name) {
+                if let Some(f) = self.function(name) {
+                    stack.extend(f.calls.iter().map(String::as_str));
+                }
+            }
+        }
+        self.functions.iter().filter(|f| wanted.contains(f.name.as_str())).collect()
+    }
+
+    /// The document's text with everything `function` does not need blanked (newlines kept, so
+    /// lines and columns are the file's own): triton imports, simple constants, the function and
+    /// its helpers, without the autotune / heuristics decorators.
+    pub fn source_for(&self, text: &str, function: &str) -> String {
+        let mut keep: Vec<Range<usize>> = self.prelude.clone();
+        let mut drop: Vec<Range<usize>> = Vec::new();
+        for f in self.closure(function) {
+            keep.push(f.range.clone());
+            drop.extend(f.other_decorators.iter().cloned());
+        }
+        let mut out: Vec<u8> = text.bytes().map(|b| if b == b'\n' { b'\n' } else { b' ' }).collect();
+        for range in keep {
+            out[range.clone()].copy_from_slice(&text.as_bytes()[range]);
+        }
+        for range in drop {
+            for (i, b) in text.as_bytes()[range.clone()].iter().enumerate() {
+                out[range.start + i] = if *b == b'\n' { b'\n' } else { b' ' };
+            }
+        }
+        // Blanked bytes are ASCII spaces and kept ranges are whole nodes, so this is UTF-8; trailing
+        // spaces are trimmed per line to keep the text small.
+        let text = String::from_utf8(out).unwrap_or_default();
+        text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n") + "\n"
+    }
+}
+
+fn is_triton_import(stmt: Node, text: &str) -> bool {
+    let src = &text[stmt.byte_range()];
+    let module = src.trim_start_matches("from ").trim_start_matches("import ").trim_start();
+    module.starts_with("triton") || module.starts_with("math")
+}
+
+/// `NAME = literal` (or `NAME: tl.constexpr = literal`, `NAME = tl.constexpr(literal)`) at module level.
+fn constant(
+    stmt: Node,
+    text: &str,
+    constants: &HashMap<String, Literal>,
+    resolve: &dyn Fn(usize) -> Option<String>,
+) -> Option<(String, Literal)> {
+    let assignment = stmt.named_child(0).filter(|n| n.kind() == "assignment")?;
+    let left = assignment.child_by_field_name("left").filter(|n| n.kind() == "identifier")?;
+    let mut right = assignment.child_by_field_name("right")?;
+    if right.kind() == "call"
+        && right.child_by_field_name("function").and_then(|f| resolve(f.end_byte())).as_deref() == Some(CONSTEXPR)
+    {
+        right = right.child_by_field_name("arguments")?.named_child(0)?;
+    }
+    Some((text[left.byte_range()].to_string(), literal(right, text, constants)?))
+}
+
+/// The value of a literal expression: numbers, booleans, strings, names of known constants, and
+/// integer arithmetic over them (`2 ** 10`, `BLOCK * 2`).
+pub fn literal(node: Node, text: &str, constants: &HashMap<String, Literal>) -> Option<Literal> {
+    let src = &text[node.byte_range()];
+    match node.kind() {
+        "integer" => {
+            let digits = src.replace('_', "");
+            let value = if let Some(hex) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+                i64::from_str_radix(hex, 16).ok()?
+            } else if let Some(bin) = digits.strip_prefix("0b").or_else(|| digits.strip_prefix("0B")) {
+                i64::from_str_radix(bin, 2).ok()?
+            } else {
+                digits.parse().ok()?
+            };
+            Some(Literal::Int(value))
+        }
+        "float" => src.replace('_', "").parse().ok().map(Literal::Float),
+        "true" => Some(Literal::Bool(true)),
+        "false" => Some(Literal::Bool(false)),
+        "string" => {
+            let content = node.named_children(&mut node.walk()).find(|c| c.kind() == "string_content");
+            let has_interpolation = node.named_children(&mut node.walk()).any(|c| c.kind() == "interpolation");
+            if has_interpolation {
+                return None;
+            }
+            Some(Literal::Str(content.map(|c| text[c.byte_range()].to_string()).unwrap_or_default()))
+        }
+        "identifier" => constants.get(src).cloned(),
+        "parenthesized_expression" => literal(node.named_child(0)?, text, constants),
+        "unary_operator" => match literal(node.child_by_field_name("argument")?, text, constants)? {
+            Literal::Int(v) if src.starts_with('-') => Some(Literal::Int(-v)),
+            Literal::Float(v) if src.starts_with('-') => Some(Literal::Float(-v)),
+            value if src.starts_with('+') => Some(value),
+            _ => None,
+        },
+        "binary_operator" => {
+            let (Literal::Int(a), Literal::Int(b)) = (
+                literal(node.child_by_field_name("left")?, text, constants)?,
+                literal(node.child_by_field_name("right")?, text, constants)?,
+            ) else {
+                return None;
+            };
+            let op = &text[node.child_by_field_name("operator")?.byte_range()];
+            let value = match op {
+                "+" => a.checked_add(b),
+                "-" => a.checked_sub(b),
+                "*" => a.checked_mul(b),
+                "//" if b != 0 => Some(a.div_euclid(b)),
+                "%" if b != 0 => Some(a.rem_euclid(b)),
+                "<<" if (0..63).contains(&b) => a.checked_shl(b as u32),
+                ">>" if (0..63).contains(&b) => Some(a >> b),
+                "**" if (0..63).contains(&b) => a.checked_pow(b as u32),
+                _ => None,
+            }?;
+            Some(Literal::Int(value))
+        }
+        _ => None,
+    }
+}
+
+fn jit_function(
+    decorated: Node,
+    text: &str,
+    resolve: &dyn Fn(usize) -> Option<String>,
+    constants: &HashMap<String, Literal>,
+) -> Option<TritonFunction> {
+    let def = decorated.child_by_field_name("definition").filter(|d| d.kind() == "function_definition")?;
+    let mut jit = false;
+    let mut other_decorators = Vec::new();
+    let mut configs = Vec::new();
+    let mut autotune_key = Vec::new();
+    let mut heuristics = Vec::new();
+    let mut cursor = decorated.walk();
+    for decorator in decorated.named_children(&mut cursor).filter(|n| n.kind() == "decorator") {
+        let Some(expr) = decorator.named_child(0) else { continue };
+        let (callee, args) = match expr.kind() {
+            "call" => (expr.child_by_field_name("function"), expr.child_by_field_name("arguments")),
+            _ => (Some(expr), None),
+        };
+        let name = callee.and_then(|c| resolve(c.end_byte()));
+        match name.as_deref() {
+            Some(JIT) => jit = true,
+            Some(AUTOTUNE) => {
+                other_decorators.push(decorator.byte_range());
+                if let Some(args) = args {
+                    read_autotune(args, text, resolve, constants, &mut configs, &mut autotune_key);
+                }
+            }
+            Some(HEURISTICS) => {
+                other_decorators.push(decorator.byte_range());
+                if let Some(dict) = args.and_then(|a| a.named_child(0)).filter(|d| d.kind() == "dictionary") {
+                    for pair in dict.named_children(&mut dict.walk()).filter(|p| p.kind() == "pair") {
+                        if let Some(Literal::Str(key)) =
+                            pair.child_by_field_name("key").and_then(|k| literal(k, text, constants))
+                        {
+                            heuristics.push(key);
+                        }
+                    }
+                }
+            }
+            _ => other_decorators.push(decorator.byte_range()),
+        }
+    }
+    if !jit {
+        return None;
+    }
+    let name_node = def.child_by_field_name("name")?;
+    let body = def.child_by_field_name("body")?;
+    let mut params = read_params(def.child_by_field_name("parameters")?, text, resolve, constants);
+    let pointers = pointer_params(body, text, resolve, &params);
+    for p in &mut params {
+        p.pointer = pointers.contains(&p.name);
+    }
+    let mut calls = Vec::new();
+    called_names(body, text, &mut calls);
+    let range = decorated.byte_range();
+    Some(TritonFunction {
+        name: text[name_node.byte_range()].to_string(),
+        name_range: name_node.byte_range(),
+        def_range: def.byte_range(),
+        other_decorators,
+        params,
+        configs,
+        autotune_key,
+        heuristics,
+        calls,
+        launches: Vec::new(),
+        annotation: Annotation::before_python(text, range.start),
+        text_hash: super::document::text_hash(&text[range.clone()]),
+        range,
+    })
+}
+
+fn read_autotune(
+    args: Node,
+    text: &str,
+    resolve: &dyn Fn(usize) -> Option<String>,
+    constants: &HashMap<String, Literal>,
+    configs: &mut Vec<TritonConfig>,
+    key: &mut Vec<String>,
+) {
+    let mut cursor = args.walk();
+    for (idx, arg) in args.named_children(&mut cursor).enumerate() {
+        let (name, value) = match arg.kind() {
+            "keyword_argument" => {
+                (arg.child_by_field_name("name").map(|n| &text[n.byte_range()]), arg.child_by_field_name("value"))
+            }
+            _ => ((idx == 0).then_some("configs"), Some(arg)),
+        };
+        let Some(value) = value else { continue };
+        match name {
+            Some("configs") if value.kind() == "list" => {
+                for item in value.named_children(&mut value.walk()) {
+                    if let Some(config) = read_config(item, text, resolve, constants) {
+                        configs.push(config);
+                    }
+                }
+            }
+            Some("key") if value.kind() == "list" => {
+                for item in value.named_children(&mut value.walk()) {
+                    if let Some(Literal::Str(k)) = literal(item, text, constants) {
+                        key.push(k);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn read_config(
+    call: Node,
+    text: &str,
+    resolve: &dyn Fn(usize) -> Option<String>,
+    constants: &HashMap<String, Literal>,
+) -> Option<TritonConfig> {
+    if call.kind() != "call" {
+        return None;
+    }
+    let callee = call.child_by_field_name("function")?;
+    if resolve(callee.end_byte()).as_deref() != Some(CONFIG) {
+        return None;
+    }
+    let mut config = TritonConfig { line: call.start_position().row, ..TritonConfig::default() };
+    let args = call.child_by_field_name("arguments")?;
+    let mut cursor = args.walk();
+    for arg in args.named_children(&mut cursor) {
+        match arg.kind() {
+            "dictionary" => {
+                for pair in arg.named_children(&mut arg.walk()).filter(|p| p.kind() == "pair") {
+                    let key = pair.child_by_field_name("key").and_then(|k| literal(k, text, constants));
+                    let value = pair.child_by_field_name("value").and_then(|v| literal(v, text, constants));
+                    if let (Some(Literal::Str(key)), Some(value)) = (key, value) {
+                        config.constexprs.push((key, value));
+                    }
+                }
+            }
+            "keyword_argument" => {
+                let name = arg.child_by_field_name("name").map(|n| &text[n.byte_range()]);
+                let value = arg.child_by_field_name("value").and_then(|v| literal(v, text, constants));
+                let count = match value {
+                    Some(Literal::Int(v)) => u32::try_from(v).ok(),
+                    _ => None,
+                };
+                match name {
+                    Some("num_warps") => config.num_warps = count,
+                    Some("num_stages") => config.num_stages = count,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(config)
+}
+
+fn read_params(
+    params: Node,
+    text: &str,
+    resolve: &dyn Fn(usize) -> Option<String>,
+    constants: &HashMap<String, Literal>,
+) -> Vec<TritonParam> {
+    let mut out = Vec::new();
+    let mut cursor = params.walk();
+    for param in params.named_children(&mut cursor) {
+        let (name, annotation, default) = match param.kind() {
+            "identifier" => (Some(param), None, None),
+            "typed_parameter" => (param.named_child(0), param.child_by_field_name("type"), None),
+            "default_parameter" => (param.child_by_field_name("name"), None, param.child_by_field_name("value")),
+            "typed_default_parameter" => (
+                param.child_by_field_name("name"),
+                param.child_by_field_name("type"),
+                param.child_by_field_name("value"),
+            ),
+            _ => continue,
+        };
+        let Some(name) = name.filter(|n| n.kind() == "identifier") else { continue };
+        let annotation = annotation.map(|a| resolve(a.end_byte()).unwrap_or_else(|| text[a.byte_range()].to_string()));
+        out.push(TritonParam {
+            name: text[name.byte_range()].to_string(),
+            constexpr: annotation.as_deref() == Some(CONSTEXPR),
+            annotation,
+            default: default.and_then(|d| literal(d, text, constants)),
+            pointer: false,
+        });
+    }
+    out
+}
+
+/// Parameters that appear in the first argument of a pointer-taking `tl` call.
+fn pointer_params(
+    body: Node,
+    text: &str,
+    resolve: &dyn Fn(usize) -> Option<String>,
+    params: &[TritonParam],
+) -> HashSet<String> {
+    let names: HashSet<&str> = params.iter().map(|p| p.name.as_str()).collect();
+    let mut found = HashSet::new();
+    let mut stack = vec![body];
+    while let Some(node) = stack.pop() {
+        if node.kind() == "call" {
+            let callee = node.child_by_field_name("function").and_then(|f| resolve(f.end_byte()));
+            if callee.is_some_and(|c| POINTER_USES.contains(&c.as_str())) {
+                let first = node.child_by_field_name("arguments").and_then(|a| {
+                    let mut cursor = a.walk();
+                    let first = a.named_children(&mut cursor).next();
+                    first.map(|f| {
+                        if f.kind() == "keyword_argument" {
+                            f.child_by_field_name("value").unwrap_or(f)
+                        } else {
+                            f
+                        }
+                    })
+                });
+                if let Some(first) = first {
+                    identifiers(first, text, &mut |id| {
+                        if names.contains(id) {
+                            found.insert(id.to_string());
+                        }
+                    });
+                }
+            }
+        }
+        let mut cursor = node.walk();
+        stack.extend(node.named_children(&mut cursor));
+    }
+    found
+}
+
+/// The plain names in an expression (not attribute names, not inside calls' callees).
+fn identifiers(node: Node, text: &str, f: &mut dyn FnMut(&str)) {
+    match node.kind() {
+        "identifier" => f(&text[node.byte_range()]),
+        "attribute" => {
+            if let Some(object) = node.child_by_field_name("object") {
+                identifiers(object, text, f);
+            }
+        }
+        "call" => {
+            if let Some(args) = node.child_by_field_name("arguments") {
+                identifiers(args, text, f);
+            }
+        }
+        _ => {
+            let mut cursor = node.walk();
+            for child in node.named_children(&mut cursor) {
+                identifiers(child, text, f);
+            }
+        }
+    }
+}
+
+fn called_names(node: Node, text: &str, out: &mut Vec<String>) {
+    if node.kind() == "call" {
+        if let Some(callee) = node.child_by_field_name("function").filter(|c| c.kind() == "identifier") {
+            let name = text[callee.byte_range()].to_string();
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    let mut cursor = node.walk();
+    for child in node.named_children(&mut cursor) {
+        called_names(child, text, out);
+    }
+}
+
+/// `name[grid](...)` calls anywhere in the file, for the jit functions in `names`.
+fn find_launches(
+    node: Node,
+    text: &str,
+    names: &HashSet<String>,
+    constants: &HashMap<String, Literal>,
+    out: &mut HashMap<String, Vec<TritonLaunch>>,
+) {
+    if node.kind() == "call" {
+        let launched = node
+            .child_by_field_name("function")
+            .filter(|f| f.kind() == "subscript")
+            .and_then(|s| s.child_by_field_name("value"))
+            .filter(|v| v.kind() == "identifier")
+            .map(|v| &text[v.byte_range()])
+            .filter(|name| names.contains(*name));
+        if let (Some(name), Some(args)) = (launched, node.child_by_field_name("arguments")) {
+            let mut launch = TritonLaunch {
+                range: node.byte_range(),
+                line: node.start_position().row,
+                positional: 0,
+                keywords: Vec::new(),
+            };
+            let mut cursor = args.walk();
+            for arg in args.named_children(&mut cursor) {
+                if arg.kind() == "keyword_argument" {
+                    let Some(key) = arg.child_by_field_name("name") else { continue };
+                    let value = arg.child_by_field_name("value").and_then(|v| literal(v, text, constants));
+                    launch.keywords.push((text[key.byte_range()].to_string(), value));
+                } else {
+                    launch.positional += 1;
+                }
+            }
+            out.entry(name.to_string()).or_default().push(launch);
+        }
+    }
+    let mut cursor = node.walk();
+    for child in node.named_children(&mut cursor) {
+        find_launches(child, text, names, constants, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::parse::{parse_str, Language};
+
+    const FILE: &str = r#"import torch
+import triton
+import triton.language as tl
+from triton import jit as tjit
+
+BLOCK = 2 ** 7
+EPS: float = 1e-5
+
+# tensorlens: dtype=fp16
+@triton.autotune(
+    configs=[
+        triton.Config({"BLOCK_SIZE": BLOCK}, num_warps=4),
+        triton.Config({"BLOCK_SIZE": 256}, num_warps=8, num_stages=2),
+    ],
+    key=["n"],
+)
+@triton.heuristics({"EVEN": lambda args: args["n"] % args["BLOCK_SIZE"] == 0})
+@triton.jit
+def add_kernel(x_ptr, y_ptr, out_ptr, n, scale=1.5, BLOCK_SIZE: tl.constexpr = 64, EVEN: tl.constexpr = False):
+    pid = tl.program_id(0)
+    offs = pid * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask)
+    y = tl.load(y_ptr + offs, mask=mask)
+    tl.store(out_ptr + offs, double(x + y) * scale, mask=mask)
+
+@tjit
+def double(x):
+    return twice(x)
+
+@triton.jit
+def twice(x):
+    return x * 2
+
+def plain(x):
+    return x
+
+def launch(x, y, out):
+    n = x.numel()
+    grid = lambda meta: (triton.cdiv(n, meta["BLOCK_SIZE"]),)
+    add_kernel[grid](x, y, out, n, scale=2.0, num_warps=8)
+    add_kernel[(4,)](x, y, out, n, BLOCK_SIZE=BLOCK * 4)
+"#;
+
+    fn file() -> TritonFile {
+        let tree = parse_str(Language::Python, FILE).unwrap();
+        let rope = ropey::Rope::from_str(FILE);
+        let recognition = crate::recognize::recognize(Language::Python, &rope, &tree, &Catalog::builtin(), &[]);
+        let names: HashMap<usize, String> =
+            recognition.references().map(|r| (r.range.end, r.name.to_string())).collect();
+        TritonFile::find(FILE, &tree, &|end| names.get(&end).cloned())
+    }
+
+    #[test]
+    fn finds_jit_functions_with_what_is_written_above_and_in_them() {
+        let file = file();
+        let names: Vec<&str> = file.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["add_kernel", "double", "twice"]);
+        let kernels: Vec<&str> = file.kernels().map(|f| f.name.as_str()).collect();
+        assert_eq!(kernels, ["add_kernel"]);
+        let add = file.function("add_kernel").unwrap();
+        assert_eq!(&FILE[add.name_range.clone()], "add_kernel");
+        assert_eq!(add.configs.len(), 2);
+        assert_eq!(add.configs[0].constexprs, [("BLOCK_SIZE".to_string(), Literal::Int(128))]);
+        assert_eq!((add.configs[0].num_warps, add.configs[0].num_stages), (Some(4), None));
+        assert_eq!((add.configs[1].num_warps, add.configs[1].num_stages), (Some(8), Some(2)));
+        assert_eq!(add.autotune_key, ["n"]);
+        assert_eq!(add.heuristics, ["EVEN"]);
+        assert_eq!(add.calls, ["double"]);
+        assert_eq!(add.annotation.get("dtype"), Some("fp16"));
+        let described: Vec<(&str, bool, bool, Option<Literal>)> =
+            add.params.iter().map(|p| (p.name.as_str(), p.pointer, p.constexpr, p.default.clone())).collect();
+        assert_eq!(
+            described,
+            [
+                ("x_ptr", true, false, None),
+                ("y_ptr", true, false, None),
+                ("out_ptr", true, false, None),
+                ("n", false, false, None),
+                ("scale", false, false, Some(Literal::Float(1.5))),
+                ("BLOCK_SIZE", false, true, Some(Literal::Int(64))),
+                ("EVEN", false, true, Some(Literal::Bool(false))),
+            ]
+        );
+        assert_eq!(add.launches.len(), 2);
+        assert_eq!(add.launches[0].positional, 4);
+        assert_eq!(
+            add.launches[0].keywords,
+            [("scale".into(), Some(Literal::Float(2.0))), ("num_warps".into(), Some(Literal::Int(8)))]
+        );
+        assert_eq!(add.launches[1].keywords, [("BLOCK_SIZE".into(), Some(Literal::Int(512)))]);
+        assert_eq!(file.constants.get("EPS"), Some(&Literal::Float(1e-5)));
+        assert_eq!(file.constants["BLOCK"], Literal::Int(128));
+    }
+
+    #[test]
+    fn a_kernel_s_source_keeps_its_lines_and_drops_what_it_does_not_need() {
+        let file = file();
+        let source = file.source_for(FILE, "add_kernel");
+        assert_eq!(source.lines().count(), FILE.lines().count());
+        for (kept, line) in source.lines().zip(FILE.lines()) {
+            assert!(kept.is_empty() || kept == line.trim_end(), "{kept:?} is not {line:?}");
+        }
+        assert!(source.contains("import triton.language as tl") && source.contains("from triton import jit as tjit"));
+        assert!(!source.contains("import torch"));
+        assert!(source.contains("BLOCK = 2 ** 7"));
+        assert!(!source.contains("autotune") && !source.contains("heuristics"));
+        assert!(source.contains("def add_kernel") && source.contains("def double") && source.contains("def twice"));
+        assert!(!source.contains("def plain") && !source.contains("def launch"));
+        let def_line = FILE.lines().position(|l| l.starts_with("def add_kernel")).unwrap();
+        assert!(source.lines().nth(def_line).unwrap().starts_with("def add_kernel"));
+        let helper = file.source_for(FILE, "twice");
+        assert!(helper.contains("def twice") && !helper.contains("def double"));
+    }
+
+    #[test]
+    fn odd_files_do_not_panic() {
+        for text in [
+            "@triton.jit\n",
+            "@triton.jit\ndef k(:\n",
+            "import triton\n@triton.autotune(configs=3)\n@triton.jit\ndef k(x): pass\nk[1](",
+            "x = -\n",
+        ] {
+            let tree = parse_str(Language::Python, text).unwrap();
+            let file = TritonFile::find(text, &tree, &|_| Some(JIT.to_string()));
+            for f in &file.functions {
+                let _ = file.source_for(text, &f.name);
+            }
+        }
+    }
+}
