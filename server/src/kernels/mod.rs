@@ -11,6 +11,7 @@ pub mod embedded;
 pub mod expr;
 pub mod nvrtc;
 pub mod occupancy;
+pub mod process;
 pub mod ptxas;
 pub mod report;
 pub mod session;

@@ -3,11 +3,9 @@
 //! it when a request runs past its time-out or is cancelled, notices when it dies, and starts a
 //! fresh one next time. Blocking; callers run it off the request loop.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::process::{LineWorker, ProcessError};
 use super::worker::{Answer, Op, Request, Response, WorkerError};
 use super::Cancel;
 
@@ -37,24 +35,14 @@ fn tail(stderr: &str) -> String {
     }
 }
 
-/// One worker process at a time, started when first needed.
+/// The timing worker, started when first needed and kept warm (see `process::LineWorker`).
 pub struct WorkerPool {
-    /// The whole command: launcher prefix, then the worker (`tensorlens kernel worker`).
-    command: Vec<String>,
-    running: Option<Running>,
-    next_id: u64,
-}
-
-struct Running {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<String>,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    worker: LineWorker,
 }
 
 impl WorkerPool {
     pub fn new(command: Vec<String>) -> WorkerPool {
-        WorkerPool { command, running: None, next_id: 1 }
+        WorkerPool { worker: LineWorker::new("timing worker", command) }
     }
 
     /// The default command: this very binary's `kernel worker`, after the launcher, if any. Through
@@ -70,152 +58,46 @@ impl WorkerPool {
     }
 
     pub fn command(&self) -> &[String] {
-        &self.command
+        self.worker.command()
     }
 
     /// Sends one request and waits for its answer, at most `timeout`.
     pub fn request(&mut self, op: Op, timeout: Duration, cancel: &Cancel) -> Result<Answer, TimingError> {
-        if self.running.is_none() {
-            self.running = Some(self.start()?);
-        }
-        let id = self.next_id;
-        self.next_id += 1;
-        let line = serde_json::to_string(&Request { id, op }).expect("requests serialize");
-        let running = self.running.as_mut().expect("just started");
-        if writeln!(running.stdin, "{line}").and_then(|_| running.stdin.flush()).is_err() {
-            return Err(self.died());
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            if cancel.is_cancelled() {
-                self.stop();
-                return Err(TimingError::Cancelled);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                self.stop();
-                return Err(TimingError::TimedOut { seconds: timeout.as_secs_f64() });
-            }
-            let running = self.running.as_mut().expect("running while waiting");
-            match running.lines.recv_timeout(left.min(Duration::from_millis(50))) {
-                Ok(line) => {
-                    let Ok(response) = serde_json::from_str::<Response>(&line) else {
-                        tracing::debug!("worker said: {line}");
-                        continue;
-                    };
-                    if response.id != id {
-                        continue;
-                    }
-                    return match (response.ok, response.error) {
-                        (Some(answer), _) => Ok(answer),
-                        (None, Some(error)) => Err(TimingError::Worker(error)),
-                        (None, None) => Err(TimingError::Worker(WorkerError {
-                            kind: "request".into(),
-                            message: "the worker answered nothing".into(),
-                        })),
-                    };
-                }
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return Err(self.died()),
-            }
-        }
-    }
-
-    fn start(&self) -> Result<Running, TimingError> {
-        let (program, args) = self.command.split_first().ok_or_else(|| TimingError::Start {
-            command: String::new(),
-            error: "the worker command is empty".into(),
+        let line = self
+            .worker
+            .exchange(|id| serde_json::to_string(&Request { id, op }).expect("requests serialize"), timeout, cancel)
+            .map_err(TimingError::from)?;
+        let response: Response = serde_json::from_str(&line).map_err(|err| {
+            TimingError::Worker(WorkerError { kind: "request".into(), message: format!("the worker's answer: {err}") })
         })?;
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|err| TimingError::Start { command: self.command.join(" "), error: err.to_string() })?;
-        let stdin = child.stdin.take().expect("piped");
-        let stdout = child.stdout.take().expect("piped");
-        let stderr_pipe = child.stderr.take().expect("piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr_pipe).lines() {
-                let Ok(line) = line else { break };
-                let mut kept = sink.lock().unwrap_or_else(|e| e.into_inner());
-                // Keep the end: that is where the reason is.
-                if kept.len() > 16_384 {
-                    let cut = kept.len() - 8_192;
-                    let cut = (cut..kept.len()).find(|&i| kept.is_char_boundary(i)).unwrap_or(kept.len());
-                    kept.drain(..cut);
-                }
-                kept.push_str(&line);
-                kept.push('\n');
-            }
-        });
-        Ok(Running { child, stdin, lines, stderr })
-    }
-
-    /// The worker is gone: collect how it ended, and forget it.
-    fn died(&mut self) -> TimingError {
-        let Some(mut running) = self.running.take() else {
-            return TimingError::Died { status: "not running".into(), stderr: String::new() };
-        };
-        let status = wait_briefly(&mut running.child);
-        // Give the stderr reader a moment to take the last lines.
-        std::thread::sleep(Duration::from_millis(20));
-        let stderr = running.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        TimingError::Died { status, stderr }
+        match (response.ok, response.error) {
+            (Some(answer), _) => Ok(answer),
+            (None, Some(error)) => Err(TimingError::Worker(error)),
+            (None, None) => Err(TimingError::Worker(WorkerError {
+                kind: "request".into(),
+                message: "the worker answered nothing".into(),
+            })),
+        }
     }
 
     /// Kills the worker (a hung kernel, a cancelled request).
     pub fn stop(&mut self) {
-        if let Some(mut running) = self.running.take() {
-            let _ = running.child.kill();
-            let _ = running.child.wait();
-        }
+        self.worker.stop();
     }
 
     pub fn is_running(&self) -> bool {
-        self.running.is_some()
+        self.worker.is_running()
     }
 }
 
-impl Drop for WorkerPool {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn wait_briefly(child: &mut Child) -> String {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return describe_exit(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return "did not exit; killed".into();
-            }
+impl From<ProcessError> for TimingError {
+    fn from(err: ProcessError) -> TimingError {
+        match err {
+            ProcessError::Start { command, error, .. } => TimingError::Start { command, error },
+            ProcessError::TimedOut { seconds, .. } => TimingError::TimedOut { seconds },
+            ProcessError::Died { status, stderr, .. } => TimingError::Died { status, stderr },
+            ProcessError::Cancelled => TimingError::Cancelled,
         }
-    }
-}
-
-fn describe_exit(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit status {code}"),
-        (None, Some(signal)) => format!("killed by signal {signal}"),
-        _ => status.to_string(),
     }
 }
 
@@ -270,6 +152,7 @@ pub fn duration(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn sh(script: &str) -> WorkerPool {
         WorkerPool::new(vec!["sh".into(), "-c".into(), script.into()])
