@@ -602,6 +602,239 @@ fn find_launches(
     }
 }
 
+/// Where the meta-parameters of one compile came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigOrigin {
+    /// The n-th `triton.Config` of `@triton.autotune` (0-based), on a 0-based line.
+    Autotune { index: usize, line: usize },
+    /// A launch site `kernel[grid](...)` on a 0-based line.
+    Launch { line: usize },
+    /// The `# tensorlens:` comment above the kernel.
+    Annotation,
+    /// Only the parameters' defaults (and Triton's own for warps and stages).
+    Defaults,
+}
+
+/// One configuration to compile a kernel for: the signature Triton's `ASTSource` takes, the
+/// constexpr values, and what had to be assumed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompileConfig {
+    pub origin: ConfigOrigin,
+    /// Every parameter in order with its Triton type (`*fp32`, `i32`, `constexpr`).
+    pub signature: Vec<(String, String)>,
+    pub constexprs: Vec<(String, Literal)>,
+    pub num_warps: u32,
+    pub num_stages: u32,
+    /// What the file did not say and was assumed, for the lens and hover to show.
+    pub assumed: Vec<String>,
+}
+
+impl CompileConfig {
+    /// `BLOCK_SIZE=128 num_warps=4 num_stages=3`.
+    pub fn label(&self) -> String {
+        let mut parts: Vec<String> = self.constexprs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        parts.push(format!("num_warps={}", self.num_warps));
+        parts.push(format!("num_stages={}", self.num_stages));
+        parts.join(" ")
+    }
+}
+
+/// Constexprs that nothing gives a value to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingValues {
+    pub kernel: String,
+    pub names: Vec<String>,
+}
+
+impl std::fmt::Display for MissingValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let example: Vec<String> = self.names.iter().map(|n| format!("{n}=...")).collect();
+        write!(
+            f,
+            "`{}` needs a value for {}: add `# tensorlens: {}` above the kernel, or an autotune config or launch that sets it",
+            self.kernel,
+            self.names.join(", "),
+            example.join(" ")
+        )
+    }
+}
+
+/// Triton's defaults when nothing says otherwise.
+pub const DEFAULT_NUM_WARPS: u32 = 4;
+pub const DEFAULT_NUM_STAGES: u32 = 3;
+
+/// A Triton element type from the names people write: `fp16`, `float16`, `torch.float16`, `half`.
+pub fn element_type(name: &str) -> Option<&'static str> {
+    let name = name.trim().trim_start_matches('*');
+    let name = name.rsplit('.').next().unwrap_or(name);
+    Some(match name {
+        "fp16" | "float16" | "half" => "fp16",
+        "bf16" | "bfloat16" => "bf16",
+        "fp32" | "float32" | "float" => "fp32",
+        "fp64" | "float64" | "double" => "fp64",
+        "fp8e4nv" | "float8_e4m3fn" => "fp8e4nv",
+        "fp8e5" | "float8_e5m2" => "fp8e5",
+        "i1" | "bool" | "int1" => "i1",
+        "i8" | "int8" => "i8",
+        "i16" | "int16" => "i16",
+        "i32" | "int32" | "int" => "i32",
+        "i64" | "int64" | "long" => "i64",
+        "u8" | "uint8" => "u8",
+        "u16" | "uint16" => "u16",
+        "u32" | "uint32" => "u32",
+        "u64" | "uint64" => "u64",
+        _ => return None,
+    })
+}
+
+impl TritonFunction {
+    /// The configurations to compile: each autotune config; else each launch site's
+    /// meta-parameters; else the annotation; else the defaults. The annotation and the defaults
+    /// fill in what a config leaves out. `Err` names the constexprs nothing gives a value to.
+    pub fn compile_configs(&self, constants: &HashMap<String, Literal>) -> Result<Vec<CompileConfig>, MissingValues> {
+        let annotated: Vec<(String, Literal)> = self
+            .annotation
+            .entries
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), annotation_literal(v, constants)?)))
+            .collect();
+        let mut sources: Vec<(ConfigOrigin, Vec<(String, Literal)>)> = Vec::new();
+        for (index, config) in self.configs.iter().enumerate() {
+            let mut values = config.constexprs.clone();
+            values.extend(config.num_warps.map(|w| ("num_warps".to_string(), Literal::Int(w.into()))));
+            values.extend(config.num_stages.map(|s| ("num_stages".to_string(), Literal::Int(s.into()))));
+            sources.push((ConfigOrigin::Autotune { index, line: config.line }, values));
+        }
+        if sources.is_empty() {
+            for launch in &self.launches {
+                let values: Vec<(String, Literal)> =
+                    launch.keywords.iter().filter_map(|(k, v)| Some((k.clone(), v.clone()?))).collect();
+                let meta = values.iter().any(|(k, _)| self.is_meta(k));
+                if meta && !sources.iter().any(|(_, v)| *v == values) {
+                    sources.push((ConfigOrigin::Launch { line: launch.line }, values));
+                }
+            }
+        }
+        if sources.is_empty() {
+            let origin = if annotated.is_empty() { ConfigOrigin::Defaults } else { ConfigOrigin::Annotation };
+            sources.push((origin, Vec::new()));
+        }
+        sources.into_iter().map(|(origin, values)| self.config(origin, &values, &annotated)).collect()
+    }
+
+    fn is_meta(&self, key: &str) -> bool {
+        key == "num_warps" || key == "num_stages" || self.params.iter().any(|p| p.constexpr && p.name == key)
+    }
+
+    fn config(
+        &self,
+        origin: ConfigOrigin,
+        values: &[(String, Literal)],
+        annotated: &[(String, Literal)],
+    ) -> Result<CompileConfig, MissingValues> {
+        let get = |key: &str| -> Option<Literal> {
+            let from = |list: &[(String, Literal)]| list.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+            from(values).or_else(|| from(annotated))
+        };
+        let count = |key: &str, default: u32| match get(key) {
+            Some(Literal::Int(v)) => u32::try_from(v).unwrap_or(default),
+            _ => default,
+        };
+        let mut missing = Vec::new();
+        let mut signature = Vec::new();
+        let mut constexprs = Vec::new();
+        let mut assumed_pointers = Vec::new();
+        let mut assumed_scalars = Vec::new();
+        let mut heuristic = Vec::new();
+        let all_dtype = self.annotation.get("dtype").and_then(element_type);
+        for param in &self.params {
+            if param.constexpr {
+                let given = get(&param.name);
+                if given.is_none() && self.heuristics.contains(&param.name) {
+                    heuristic.push(param.name.clone());
+                }
+                match given.or_else(|| param.default.clone()) {
+                    Some(value) => constexprs.push((param.name.clone(), value)),
+                    None => missing.push(param.name.clone()),
+                }
+                signature.push((param.name.clone(), "constexpr".to_string()));
+                continue;
+            }
+            let own = self.annotation.get(&param.name).and_then(element_type);
+            let ty = if param.pointer {
+                match own.or(all_dtype) {
+                    Some(dtype) => format!("*{dtype}"),
+                    None => {
+                        assumed_pointers.push(param.name.clone());
+                        "*fp32".to_string()
+                    }
+                }
+            } else {
+                let from_annotation = param.annotation.as_deref().and_then(element_type);
+                let from_default = match &param.default {
+                    Some(Literal::Float(_)) => Some("fp32"),
+                    Some(Literal::Bool(_)) => Some("i1"),
+                    Some(Literal::Int(_)) => Some("i32"),
+                    _ => None,
+                };
+                match own.or(from_annotation).or(from_default) {
+                    Some(ty) => ty.to_string(),
+                    None => {
+                        assumed_scalars.push(param.name.clone());
+                        "i32".to_string()
+                    }
+                }
+            };
+            signature.push((param.name.clone(), ty));
+        }
+        if !missing.is_empty() {
+            return Err(MissingValues { kernel: self.name.clone(), names: missing });
+        }
+        let mut assumed = Vec::new();
+        if !assumed_pointers.is_empty() {
+            assumed.push(format!(
+                "{} point to fp32 (say `# tensorlens: dtype=fp16`, or `{}=bf16` for one)",
+                assumed_pointers.join(", "),
+                assumed_pointers[0]
+            ));
+        }
+        for name in &heuristic {
+            let value = constexprs.iter().find(|(k, _)| k == name).map(|(_, v)| v.to_string()).unwrap_or_default();
+            assumed.push(format!(
+                "{name} is set by @triton.heuristics at launch; compiled with its default {name}={value}"
+            ));
+        }
+        if !assumed_scalars.is_empty() {
+            assumed.push(format!("{} taken as i32", assumed_scalars.join(", ")));
+        }
+        Ok(CompileConfig {
+            origin,
+            signature,
+            constexprs,
+            num_warps: count("num_warps", DEFAULT_NUM_WARPS),
+            num_stages: count("num_stages", DEFAULT_NUM_STAGES),
+            assumed,
+        })
+    }
+}
+
+/// An annotation value as a literal: a number, `True`/`False`, a known constant, else text.
+fn annotation_literal(value: &str, constants: &HashMap<String, Literal>) -> Option<Literal> {
+    let value = value.trim();
+    if let Ok(v) = value.parse::<i64>() {
+        return Some(Literal::Int(v));
+    }
+    if let Ok(v) = value.parse::<f64>() {
+        return Some(Literal::Float(v));
+    }
+    match value {
+        "True" | "true" => Some(Literal::Bool(true)),
+        "False" | "false" => Some(Literal::Bool(false)),
+        _ => constants.get(value).cloned().or_else(|| Some(Literal::Str(value.to_string()))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -652,13 +885,17 @@ def launch(x, y, out):
     add_kernel[(4,)](x, y, out, n, BLOCK_SIZE=BLOCK * 4)
 "#;
 
-    fn file() -> TritonFile {
-        let tree = parse_str(Language::Python, FILE).unwrap();
-        let rope = ropey::Rope::from_str(FILE);
+    fn parsed(text: &str) -> TritonFile {
+        let tree = parse_str(Language::Python, text).unwrap();
+        let rope = ropey::Rope::from_str(text);
         let recognition = crate::recognize::recognize(Language::Python, &rope, &tree, &Catalog::builtin(), &[]);
         let names: HashMap<usize, String> =
             recognition.references().map(|r| (r.range.end, r.name.to_string())).collect();
-        TritonFile::find(FILE, &tree, &|end| names.get(&end).cloned())
+        TritonFile::find(text, &tree, &|end| names.get(&end).cloned())
+    }
+
+    fn file() -> TritonFile {
+        parsed(FILE)
     }
 
     #[test]
@@ -737,5 +974,49 @@ def launch(x, y, out):
                 let _ = file.source_for(text, &f.name);
             }
         }
+    }
+
+    #[test]
+    fn configs_come_from_autotune_then_launches_then_the_annotation() {
+        let file = file();
+        let add = file.function("add_kernel").unwrap();
+        let configs = add.compile_configs(&file.constants).unwrap();
+        let labels: Vec<String> = configs.iter().map(CompileConfig::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "BLOCK_SIZE=128 EVEN=false num_warps=4 num_stages=3",
+                "BLOCK_SIZE=256 EVEN=false num_warps=8 num_stages=2"
+            ]
+            .map(|l| l.replace("false", "False"))
+        );
+        let types: Vec<&str> = configs[0].signature.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(types, ["*fp16", "*fp16", "*fp16", "i32", "fp32", "constexpr", "constexpr"]);
+        assert_eq!(
+            configs[0].assumed,
+            ["EVEN is set by @triton.heuristics at launch; compiled with its default EVEN=False", "n taken as i32"]
+        );
+        assert_eq!(configs[1].origin, ConfigOrigin::Autotune { index: 1, line: 12 });
+
+        // Without autotune: one config per distinct launch that sets a meta-parameter.
+        let text = "import triton\nimport triton.language as tl\n@triton.jit\ndef k(p, B: tl.constexpr):\n    tl.store(p, 1)\ndef go(x):\n    k[(1,)](x, B=64)\n    k[(1,)](x, B=64)\n    k[(2,)](x, B=128, num_warps=2)\n";
+        let configs = parsed(text).function("k").unwrap().compile_configs(&HashMap::new()).unwrap();
+        let labels: Vec<String> = configs.iter().map(CompileConfig::label).collect();
+        assert_eq!(labels, ["B=64 num_warps=4 num_stages=3", "B=128 num_warps=2 num_stages=3"]);
+        assert_eq!(configs[0].origin, ConfigOrigin::Launch { line: 6 });
+        assert_eq!(configs[0].assumed, ["p point to fp32 (say `# tensorlens: dtype=fp16`, or `p=bf16` for one)"]);
+
+        // Nothing gives B a value: say what to add.
+        let text = "import triton\nimport triton.language as tl\n@triton.jit\ndef k(p, B: tl.constexpr):\n    tl.store(p, 1)\n";
+        let err = parsed(text).function("k").unwrap().compile_configs(&HashMap::new()).unwrap_err();
+        assert_eq!(err.to_string(), "`k` needs a value for B: add `# tensorlens: B=...` above the kernel, or an autotune config or launch that sets it");
+        let text = "import triton\nimport triton.language as tl\n# tensorlens: B=256 num_warps=8 p=bf16\n@triton.jit\ndef k(p, B: tl.constexpr):\n    tl.store(p, 1)\n";
+        let configs = parsed(text).function("k").unwrap().compile_configs(&HashMap::new()).unwrap();
+        assert_eq!(
+            (configs[0].label(), configs[0].origin.clone()),
+            ("B=256 num_warps=8 num_stages=3".into(), ConfigOrigin::Annotation)
+        );
+        assert_eq!(configs[0].signature[0], ("p".into(), "*bf16".into()));
+        assert!(configs[0].assumed.is_empty());
     }
 }
