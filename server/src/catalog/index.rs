@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::schema::{CatalogFile, Param, Symbol, System, Text, KINDS};
+use super::schema::{is_safe_link, CatalogFile, Param, Symbol, System, Text, KINDS};
 
 pub const FLAG_CURATED: u8 = 1;
 pub const FLAG_DEPRECATED: u8 = 2;
@@ -114,8 +114,8 @@ pub fn parse_facts(text: &str) -> Result<(FactsFile, Vec<String>), String> {
             Ok(fact) if !KINDS.contains(&fact.kind.as_str()) => {
                 problems.push(format!("line {}: {}: unknown kind {:?}", idx + 2, fact.name, fact.kind))
             }
-            Ok(fact) if !fact.docs.starts_with("https://") => {
-                problems.push(format!("line {}: {}: docs is not an https URL", idx + 2, fact.name))
+            Ok(fact) if !is_safe_link(&fact.docs) => {
+                problems.push(format!("line {}: {}: docs is not a plain https URL", idx + 2, fact.name))
             }
             Ok(fact) => facts.push(fact),
             Err(err) => problems.push(format!("line {}: {err}", idx + 2)),
