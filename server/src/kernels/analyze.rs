@@ -14,6 +14,7 @@ use super::occupancy::{self, KernelResources};
 use super::ptxas::{self, Resources};
 use super::toolchain::{Settings, Toolchain, DEFAULT_BLOCK_SIZE};
 use super::{nvrtc, Cancel};
+use crate::ide::markdown::{code, escape_markdown as esc};
 
 /// What nvcc's implicit host includes give kernels and NVRTC does not: fixed-width integers, the
 /// integer and float limits, INFINITY and NAN, math constants. With CCCL (CUDA 13 ships it, and
@@ -142,7 +143,9 @@ impl Analysis {
 
     /// A few lines of markdown for hovers.
     pub fn markdown(&self) -> String {
-        let mut out = format!("**{}** on `{}`: {}\n\n", self.name_expression, self.arch, self.summary());
+        // The name and arch may come from a comment in the file, so they are escaped as any text is.
+        let mut out =
+            format!("**{}** on {}: {}\n\n", esc(&self.name_expression), code(&self.arch), esc(&self.summary()));
         out += &format!(
             "- registers {} · spill stores {} B, loads {} B · local {} B · stack {} B\n",
             self.registers, self.spill_stores, self.spill_loads, self.local_bytes, self.stack_bytes
@@ -174,7 +177,8 @@ impl Analysis {
             out += &format!("- block size {size} would reach {:.0}%\n", o * 100.0);
         }
         if !self.dropped_includes.is_empty() {
-            out += &format!("- left out host headers: {}\n", self.dropped_includes.join(", "));
+            let headers: Vec<String> = self.dropped_includes.iter().map(|h| code(h)).collect();
+            out += &format!("- left out host headers: {}\n", headers.join(", "));
         }
         out
     }

@@ -15,6 +15,7 @@ use tower_lsp_server::{NotCancellable, OngoingProgress, Unbounded};
 use super::server::{lock, Server, State};
 use super::{ext, from_proto, to_proto};
 use crate::documents::Document;
+use crate::ide::markdown::escape_markdown as esc;
 use crate::kernels::analyze::{Analysis, AnalyzeError, Analyzer, Severity};
 use crate::kernels::document::{DocumentKernels, KernelSite, PlacedMessage};
 use crate::kernels::toolchain::{Settings, Toolchain};
@@ -111,7 +112,10 @@ impl KernelState {
         }
         Some(match &result.outcome {
             Outcome::Analyzed { analysis, .. } => analysis.markdown(),
-            Outcome::Failed { message, .. } => format!("**{}** did not analyze: {message}", result.kernel),
+            // Compiler messages quote the file (an include's name, a string): text, not markup.
+            Outcome::Failed { message, .. } => {
+                format!("**{}** did not analyze: {}", esc(&result.kernel), esc(message))
+            }
         })
     }
 
