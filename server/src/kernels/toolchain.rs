@@ -46,6 +46,10 @@ pub struct Settings {
     /// A block size asked for explicitly (the CLI's `--block`): wins over launches and annotations.
     #[serde(skip)]
     pub block_override: Option<u32>,
+    /// The workspace folders, whose files a kernel may include (see `includes.rs`): the server's
+    /// workspace folders, the current folder for the CLI. Not a user setting.
+    #[serde(skip)]
+    pub workspace_roots: Vec<PathBuf>,
 }
 
 pub const DEFAULT_ARCH: &str = "sm_90";

@@ -203,8 +203,11 @@ struct Done {
 }
 
 impl Server {
+    /// The kernel settings, with the workspace folders kernels may include from.
     pub(super) fn kernel_settings(&self) -> Settings {
-        self.state.config.read().unwrap_or_else(|e| e.into_inner()).kernels.clone()
+        let mut settings = self.state.config.read().unwrap_or_else(|e| e.into_inner()).kernels.clone();
+        settings.workspace_roots = self.workspace_roots();
+        settings
     }
 
     pub(super) async fn kernel_code_lenses(&self, uri: &Uri) -> Result<Option<Vec<CodeLens>>> {

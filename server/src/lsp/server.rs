@@ -205,6 +205,10 @@ impl Server {
         lock(&self.state.documents).set_modules(Arc::new(loaded));
     }
 
+    pub(super) fn workspace_roots(&self) -> Vec<PathBuf> {
+        self.state.roots.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// The folders user catalog files are read from: each workspace root's `.tensorlens/catalog`,
     /// then the folders the settings name.
     fn user_catalog_dirs(&self) -> Vec<PathBuf> {
