@@ -4,6 +4,7 @@ mod client;
 #[path = "../cuda/support.rs"]
 mod cuda_support;
 mod kernels;
+mod trust;
 mod values;
 
 use client::{find, fixture, Client};
