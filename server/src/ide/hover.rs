@@ -58,7 +58,7 @@ pub fn reference_markdown(reference: &Reference, catalog: &Catalog, code_lang: &
             } else {
                 let source = esc(symbol.source.as_deref().unwrap_or("the package"));
                 let _ =
-                    writeln!(out, "_Not described in the tensorlens catalog yet: signature and link from {source}._");
+                    writeln!(out, "*Not described in the tensorlens catalog yet: signature and link from {source}.*");
             }
             if let Some(note) = &symbol.deprecated {
                 let _ = write!(out, "\n**Deprecated:** {}", esc(note));

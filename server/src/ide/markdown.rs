@@ -15,6 +15,7 @@ use crate::catalog::schema::is_safe_link;
 pub fn escape_markdown(text: &str) -> String {
     let text = one_line(text);
     let chars: Vec<char> = text.chars().collect();
+    let underscores_pair = underscores_may_pair(&chars);
     let mut out = String::with_capacity(text.len() + 8);
     let mut i = 0;
     while i < chars.len() {
@@ -40,10 +41,11 @@ pub fn escape_markdown(text: &str) -> String {
         let at_start = chars[..i].iter().all(|c| c.is_whitespace());
         let escape = match c {
             '\\' | '[' | ']' | '<' | '~' => true,
-            // Emphasis: a `*` with spaces on both sides (`a * b`) can neither open nor close one,
-            // and a `_` inside a word (`max_len`) cannot either.
+            // Emphasis: a `*` with spaces on both sides (`a * b`) can neither open nor close one.
+            // A `_` only matters where one could open and a later one close (`__init__`, `_x_`):
+            // `__shfl_down_sync` and `max_len` have none, and our own italics use `*`.
             '*' => !(prev.is_some_and(char::is_whitespace) && next.is_some_and(char::is_whitespace)),
-            '_' => !(prev.is_some_and(char::is_alphanumeric) && next.is_some_and(char::is_alphanumeric)),
+            '_' => underscores_pair && !intraword(&chars, i),
             // What starts a block at the beginning of a line: headings, quotes, lists, rules.
             '#' | '>' | '-' | '+' | '=' | '|' => at_start,
             // `1. ` and `1) ` start a numbered list.
@@ -61,6 +63,39 @@ pub fn escape_markdown(text: &str) -> String {
         i += 1;
     }
     out
+}
+
+/// Whether the `_` at `i` sits inside a word (`max_len`), where it can neither open nor close.
+fn intraword(chars: &[char], i: usize) -> bool {
+    let start = chars[..i].iter().rposition(|&c| c != '_').map_or(0, |p| p + 1);
+    let end = chars[i..].iter().position(|&c| c != '_').map_or(chars.len(), |p| i + p);
+    let prev = start.checked_sub(1).map(|p| chars[p]);
+    let next = chars.get(end).copied();
+    prev.is_some_and(char::is_alphanumeric) && next.is_some_and(char::is_alphanumeric)
+}
+
+/// Whether some run of `_` that could open emphasis comes before one that could close it.
+fn underscores_may_pair(chars: &[char]) -> bool {
+    let mut opened = false;
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '_' {
+            i += 1;
+            continue;
+        }
+        let end = i + chars[i..].iter().take_while(|&&c| c == '_').count();
+        let before = i.checked_sub(1).map(|p| chars[p]);
+        let after = chars.get(end).copied();
+        let loose = |c: Option<char>| c.is_none_or(|c| c.is_whitespace() || c.is_ascii_punctuation());
+        if opened && before.is_some_and(|c| !c.is_whitespace()) && loose(after) {
+            return true;
+        }
+        if after.is_some_and(|c| !c.is_whitespace()) && loose(before) {
+            opened = true;
+        }
+        i = end;
+    }
+    false
 }
 
 /// The start of the next run of exactly `len` backticks at or after `from`.
@@ -153,6 +188,10 @@ mod tests {
         assert_eq!(escape_markdown("a\\b"), "a\\\\b");
         assert_eq!(escape_markdown("line one\n# two"), "line one # two");
         assert_eq!(escape_markdown("~~gone~~"), "\\~\\~gone\\~\\~");
+        assert_eq!(escape_markdown("torch.nn.Module.__init__"), "torch.nn.Module.\\_\\_init\\_\\_");
+        // A `_` that nothing could pair with is left as it is.
+        assert_eq!(escape_markdown("__shfl_down_sync"), "__shfl_down_sync");
+        assert_eq!(escape_markdown("x._private and max_len"), "x._private and max_len");
     }
 
     #[test]

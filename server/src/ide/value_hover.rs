@@ -37,7 +37,7 @@ pub fn hover(doc: &Document, catalog: &Catalog, offset: usize) -> Option<HoverRe
             }
             let mut out = format!("**{}** · {} · {}\n\n", esc(short_name(&value.text)), kind.label(), esc(&label));
             if let Some(origin) = &value.origin {
-                let _ = writeln!(out, "_{}_\n", origin_text(origin));
+                let _ = writeln!(out, "*{}*\n", origin_text(origin));
             }
             let eval = values::Eval::new(&values, catalog);
             if let Some(class) = values::described_class(&eval, &value.ty) {
@@ -65,8 +65,8 @@ fn short_name(text: &str) -> &str {
 
 fn insert_after_title(markdown: &str, line: &str) -> String {
     match markdown.split_once("\n\n") {
-        Some((title, rest)) => format!("{title}\n\n_{line}_\n\n{rest}"),
-        None => format!("{markdown}\n\n_{line}_\n"),
+        Some((title, rest)) => format!("{title}\n\n*{line}*\n\n{rest}"),
+        None => format!("{markdown}\n\n*{line}*\n"),
     }
 }
 
@@ -100,7 +100,7 @@ fn class_paragraph(out: &mut String, catalog: &Catalog, class: SymbolIdx, label:
     if symbol.is_curated() {
         let _ = writeln!(out, "{}: {}", code(&symbol.name), esc(&symbol.summary));
     } else {
-        let _ = writeln!(out, "{} ({}): _{NOT_DESCRIBED}._", code(&symbol.name), esc(&system.name));
+        let _ = writeln!(out, "{} ({}): *{NOT_DESCRIBED}.*", code(&symbol.name), esc(&system.name));
     }
     if let Some(docs) = link("Documentation", &symbol.docs) {
         let _ = write!(out, "\n{docs}\n");
@@ -129,14 +129,14 @@ fn keyword_markdown(
     if param.summary.is_empty() {
         let _ = writeln!(
             out,
-            "_{NOT_DESCRIBED}: name and default from {}._",
+            "*{NOT_DESCRIBED}: name and default from {}.*",
             esc(symbol.source.as_deref().unwrap_or("the package"))
         );
     } else {
         let _ = writeln!(out, "{}", esc(&param.summary));
     }
     if let Some(via) = via {
-        let _ = write!(out, "\n_{}_\n", receiver_line(values, via));
+        let _ = write!(out, "\n*{}*\n", receiver_line(values, via));
     }
     let _ = write!(out, "\n---\n**{}** · {} · {}", esc(&symbol.name), esc(&symbol.kind), esc(&system.name));
     if symbol.is_curated() {
