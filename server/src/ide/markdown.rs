@@ -16,10 +16,24 @@ pub fn escape_markdown(text: &str) -> String {
     let text = one_line(text);
     let chars: Vec<char> = text.chars().collect();
     let underscores_pair = underscores_may_pair(&chars);
+    // Where the text proper starts, and how many digits it starts with: for block markers.
+    let first = chars.iter().position(|c| !c.is_whitespace()).unwrap_or(chars.len());
+    let leading_digits = chars.iter().take_while(|c| c.is_ascii_digit()).count();
     let mut out = String::with_capacity(text.len() + 8);
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
+        if c == '_' {
+            // A whole run at once: escaped or not together.
+            let end = i + chars[i..].iter().take_while(|&&c| c == '_').count();
+            let inside_word =
+                i > 0 && chars[i - 1].is_alphanumeric() && chars.get(end).is_some_and(|c| c.is_alphanumeric());
+            for _ in i..end {
+                out.push_str(if underscores_pair && !inside_word { "\\_" } else { "_" });
+            }
+            i = end;
+            continue;
+        }
         if c == '`' {
             let run = chars[i..].iter().take_while(|&&c| c == '`').count();
             match closing_run(&chars, i + run, run) {
@@ -38,18 +52,17 @@ pub fn escape_markdown(text: &str) -> String {
         }
         let prev = i.checked_sub(1).map(|p| chars[p]);
         let next = chars.get(i + 1).copied();
-        let at_start = chars[..i].iter().all(|c| c.is_whitespace());
+        let at_start = i == first;
         let escape = match c {
             '\\' | '[' | ']' | '<' | '~' => true,
             // Emphasis: a `*` with spaces on both sides (`a * b`) can neither open nor close one.
             // A `_` only matters where one could open and a later one close (`__init__`, `_x_`):
             // `__shfl_down_sync` and `max_len` have none, and our own italics use `*`.
             '*' => !(prev.is_some_and(char::is_whitespace) && next.is_some_and(char::is_whitespace)),
-            '_' => underscores_pair && !intraword(&chars, i),
             // What starts a block at the beginning of a line: headings, quotes, lists, rules.
             '#' | '>' | '-' | '+' | '=' | '|' => at_start,
             // `1. ` and `1) ` start a numbered list.
-            '.' | ')' => chars[..i].iter().all(|c| c.is_ascii_digit()) && i > 0,
+            '.' | ')' => i > 0 && i == leading_digits,
             // Bare URLs and e-mail addresses that renderers turn into links by themselves.
             ':' => chars[i + 1..].starts_with(&['/', '/']),
             '@' => prev.is_some_and(|p| p.is_alphanumeric() || "._-+".contains(p)),
@@ -63,15 +76,6 @@ pub fn escape_markdown(text: &str) -> String {
         i += 1;
     }
     out
-}
-
-/// Whether the `_` at `i` sits inside a word (`max_len`), where it can neither open nor close.
-fn intraword(chars: &[char], i: usize) -> bool {
-    let start = chars[..i].iter().rposition(|&c| c != '_').map_or(0, |p| p + 1);
-    let end = chars[i..].iter().position(|&c| c != '_').map_or(chars.len(), |p| i + p);
-    let prev = start.checked_sub(1).map(|p| chars[p]);
-    let next = chars.get(end).copied();
-    prev.is_some_and(char::is_alphanumeric) && next.is_some_and(char::is_alphanumeric)
 }
 
 /// Whether some run of `_` that could open emphasis comes before one that could close it.
@@ -192,6 +196,17 @@ mod tests {
         // A `_` that nothing could pair with is left as it is.
         assert_eq!(escape_markdown("__shfl_down_sync"), "__shfl_down_sync");
         assert_eq!(escape_markdown("x._private and max_len"), "x._private and max_len");
+    }
+
+    #[test]
+    fn long_hostile_text_takes_linear_time() {
+        let started = std::time::Instant::now();
+        for text in
+            ["_".repeat(200_000), "#".repeat(200_000), format!("{}{}", "1".repeat(100_000), ".".repeat(100_000))]
+        {
+            assert!(escape_markdown(&text).len() >= text.len());
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
     }
 
     #[test]

@@ -95,15 +95,20 @@ pub fn confine(program: &str, policy: &IncludePolicy) -> (String, Vec<Refused>) 
     let mut walker = Walker { policy, texts: HashMap::new(), files: 0 };
     let mut bytes = program.as_bytes().to_vec();
     let mut refused = Vec::new();
+    let line_starts: Vec<usize> = program.match_indices('\n').map(|(i, _)| i + 1).collect();
+    // The same include written twice is checked once.
+    let mut verdicts: HashMap<Operand, Result<(), String>> = HashMap::new();
     for directive in directives(program) {
-        let mut seen = HashSet::new();
-        let Err(why) = walker.check(&directive.operand, &policy.unit_dir, &mut seen) else { continue };
+        let verdict = verdicts
+            .entry(directive.operand.clone())
+            .or_insert_with(|| walker.check(&directive.operand, &policy.unit_dir, &mut HashSet::new()));
+        let Err(why) = verdict.clone() else { continue };
         for byte in &mut bytes[directive.span.clone()] {
             if *byte != b'\n' && *byte != b'\r' {
                 *byte = b' ';
             }
         }
-        let line = program[..directive.span.start].matches('\n').count() as u32;
+        let line = line_starts.partition_point(|&start| start <= directive.span.start) as u32;
         refused.push(Refused { line, message: why });
     }
     // Whole bytes of whole lines were blanked: still UTF-8.
@@ -216,7 +221,7 @@ fn read_header(path: &Path) -> Result<String, String> {
 }
 
 /// What follows an include directive's name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Operand {
     Quoted(String),
     Angled(String),
@@ -242,31 +247,143 @@ struct Directive {
 }
 
 /// Every directive that reads a file (`include`, `include_next`, `import`, `embed`), found on
-/// the text as the preprocessor sees it after trigraphs and line splices.
+/// the text as the preprocessor sees it after trigraphs and line splices. Two ways, and what
+/// either finds counts: a C++ lexer that knows comments, strings and raw strings and looks at
+/// what starts each line; and a plain look after every `#` and `%:`, wherever it stands, in case
+/// the lexer reads something differently from NVRTC. Both take linear time.
 fn directives(source: &str) -> Vec<Directive> {
     let (text, map) = logical(source);
-    let mut found = Vec::new();
-    let mut i = 0;
-    while i < text.len() {
-        if !is_ident(text[i]) || (i > 0 && is_ident(text[i - 1])) {
-            i += 1;
-            continue;
+    // The lexer's line starts are looked at through comments of any length (they are comments it
+    // skips anyway); the plain look sees only short ones, so that it stays linear.
+    let mut hashes: Vec<(usize, usize)> = lexed_hashes(&text).into_iter().map(|h| (h, usize::MAX)).collect();
+    hashes.extend(
+        (0..text.len())
+            .filter(|&i| text[i] == '#' || (text[i] == '%' && text.get(i + 1) == Some(&':')))
+            .map(|h| (h, SHORT_COMMENT)),
+    );
+    hashes.sort_unstable_by_key(|&(hash, limit)| (hash, std::cmp::Reverse(limit)));
+    hashes.dedup_by_key(|&mut (hash, _)| hash);
+    let mut found: Vec<Directive> = Vec::new();
+    for (hash, limit) in hashes {
+        let Some((operand, operand_end)) = directive_at(&text, hash, limit) else { continue };
+        let line_end = text[operand_end..].iter().position(|&c| c == '\n').map_or(text.len(), |p| operand_end + p);
+        let span = map[hash]..map.get(line_end).copied().unwrap_or(source.len());
+        if found.last().is_some_and(|last| last.span.end > span.start) {
+            continue; // `#` inside a directive already found
         }
-        let end = i + text[i..].iter().take_while(|&&c| is_ident(c)).count();
-        let word: String = text[i..end].iter().collect();
-        if matches!(word.as_str(), "include" | "include_next" | "import" | "embed") {
-            if let Some(hash) = hash_before(&text, i) {
-                if let Some((operand, operand_end)) = operand_after(&text, end) {
-                    let line_end =
-                        text[operand_end..].iter().position(|&c| c == '\n').map_or(text.len(), |p| operand_end + p);
-                    let span = map[hash]..map.get(line_end).copied().unwrap_or(source.len());
-                    found.push(Directive { span, operand });
-                }
-            }
-        }
-        i = end;
+        found.push(Directive { span, operand });
     }
     found
+}
+
+/// The operand of a file-reading directive whose `#` (or `%:`) is at `hash`.
+fn directive_at(text: &[char], hash: usize, limit: usize) -> Option<(Operand, usize)> {
+    let start = hash + if text[hash] == '#' { 1 } else { 2 };
+    let at = skip_blank(text, start, true, limit)?;
+    let end = at + text[at..].iter().take_while(|&&c| is_ident(c)).count();
+    let word: String = text[at..end].iter().collect();
+    if !matches!(word.as_str(), "include" | "include_next" | "import" | "embed") {
+        return None;
+    }
+    operand_after(text, end, limit)
+}
+
+/// Past white space (line breaks too when `lines`) and block comments from `from`: where the next
+/// token starts. A comment longer than `limit` gives `None`, as does one that never ends.
+fn skip_blank(text: &[char], from: usize, lines: bool, limit: usize) -> Option<usize> {
+    let mut i = from;
+    loop {
+        while i < text.len() && text[i].is_whitespace() && (lines || text[i] != '\n') {
+            i += 1;
+        }
+        if text.get(i) == Some(&'/') && text.get(i + 1) == Some(&'*') {
+            let stop = text.len().min((i + 2).saturating_add(limit).saturating_add(1));
+            let close = (i + 2..stop.saturating_sub(1)).find(|&j| text[j] == '*' && text[j + 1] == '/')?;
+            i = close + 2;
+            continue;
+        }
+        return Some(i);
+    }
+}
+
+/// How far the plain look reads through a comment between a directive's parts.
+const SHORT_COMMENT: usize = 64;
+
+/// The `#` and `%:` that start a line as a C++ lexer sees it: outside comments, strings and raw
+/// strings, with only white space and comments before them on their line.
+fn lexed_hashes(text: &[char]) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut line_start = true;
+    let mut i = 0;
+    while i < text.len() {
+        let c = text[i];
+        let next = text.get(i + 1).copied();
+        if c == '\n' {
+            line_start = true;
+            i += 1;
+        } else if c.is_whitespace() {
+            i += 1;
+        } else if c == '/' && next == Some('/') {
+            i += text[i..].iter().position(|&c| c == '\n').unwrap_or(text.len() - i);
+        } else if c == '/' && next == Some('*') {
+            i = (i + 2..text.len().saturating_sub(1))
+                .find(|&j| text[j] == '*' && text[j + 1] == '/')
+                .map_or(text.len(), |j| j + 2);
+        } else if (c == '#' || (c == '%' && next == Some(':'))) && line_start {
+            found.push(i);
+            line_start = false;
+            i += 1;
+        } else if c == '"' || c == '\'' {
+            line_start = false;
+            i = skip_quoted(text, i);
+        } else if is_ident(c) {
+            line_start = false;
+            let end = i + text[i..].iter().take_while(|&&c| is_ident(c)).count();
+            let word: String = text[i..end].iter().collect();
+            i = if c.is_ascii_digit() {
+                // A number, with C++14 digit separators (`1'000`).
+                let mut j = end;
+                while text.get(j) == Some(&'\'') && text.get(j + 1).is_some_and(|&c| is_ident(c)) {
+                    j += 1 + text[j + 1..].iter().take_while(|&&c| is_ident(c)).count();
+                }
+                j
+            } else if matches!(word.as_str(), "R" | "LR" | "uR" | "UR" | "u8R") && text.get(end) == Some(&'"') {
+                skip_raw(text, end).unwrap_or(end)
+            } else {
+                end
+            };
+        } else {
+            line_start = false;
+            i += 1;
+        }
+    }
+    found
+}
+
+/// Past a string or character literal starting at `at`; it ends at its quote or the line's end.
+fn skip_quoted(text: &[char], at: usize) -> usize {
+    let quote = text[at];
+    let mut i = at + 1;
+    while i < text.len() && text[i] != '\n' {
+        match text[i] {
+            '\\' => i += 2,
+            c if c == quote => return i + 1,
+            _ => i += 1,
+        }
+    }
+    i
+}
+
+/// Past a raw string whose `"` is at `quote`: `R"delim( ... )delim"`. `None` when it is not one.
+fn skip_raw(text: &[char], quote: usize) -> Option<usize> {
+    let open = quote + 1 + text[quote + 1..].iter().take(17).position(|&c| c == '(')?;
+    let delim: String = text[quote + 1..open].iter().collect();
+    if delim.chars().any(|c| c.is_whitespace() || matches!(c, '\\' | ')' | '"')) {
+        return None;
+    }
+    let close: Vec<char> = format!("){delim}\"").chars().collect();
+    let end = (open + 1..text.len()).find(|&j| text[j..].starts_with(&close)).map_or(text.len(), |j| j + close.len());
+    Some(end)
 }
 
 fn is_ident(c: char) -> bool {
@@ -314,51 +431,9 @@ fn logical(source: &str) -> (Vec<char>, Vec<usize>) {
     (text, map)
 }
 
-/// Where the `#` (or `%:`) of a directive named at `name` is: only white space and comments may
-/// stand between.
-fn hash_before(text: &[char], name: usize) -> Option<usize> {
-    let mut i = name;
-    loop {
-        while i > 0 && text[i - 1].is_whitespace() {
-            i -= 1;
-        }
-        if i >= 2 && text[i - 2] == '*' && text[i - 1] == '/' {
-            // Back over a comment to its `/*`.
-            let mut j = i - 2;
-            loop {
-                if j < 2 {
-                    return None;
-                }
-                if text[j - 2] == '/' && text[j - 1] == '*' {
-                    break;
-                }
-                j -= 1;
-            }
-            i = j - 2;
-            continue;
-        }
-        break;
-    }
-    if i >= 1 && text[i - 1] == '#' {
-        return Some(i - 1);
-    }
-    (i >= 2 && text[i - 2] == '%' && text[i - 1] == ':').then(|| i - 2)
-}
-
 /// The header name after a directive's name, and where it ends.
-fn operand_after(text: &[char], from: usize) -> Option<(Operand, usize)> {
-    let mut i = from;
-    loop {
-        while i < text.len() && text[i] != '\n' && text[i].is_whitespace() {
-            i += 1;
-        }
-        if text.get(i) == Some(&'/') && text.get(i + 1) == Some(&'*') {
-            let close = (i + 2..text.len().saturating_sub(1)).find(|&j| text[j] == '*' && text[j + 1] == '/')?;
-            i = close + 2;
-            continue;
-        }
-        break;
-    }
+fn operand_after(text: &[char], from: usize, limit: usize) -> Option<(Operand, usize)> {
+    let i = skip_blank(text, from, false, limit)?;
     let first = *text.get(i)?;
     let until = |close: char| -> Option<(String, usize)> {
         let len = text[i + 1..].iter().take_while(|&&c| c != close && c != '\n').count();
@@ -399,6 +474,27 @@ mod tests {
         assert_eq!(operands("#define H \"x.h\"\n#include H\n"), [Operand::Computed("H".into())]);
         // Not directives: a plain word, a directive without a name.
         assert!(operands("int include = 1;\n#include\n#pragma once\n").is_empty());
+        // Strings and comments do not hide a directive that follows them.
+        assert_eq!(operands("const char* s = \"/*\";\n#/**/include \"l.h\"\n"), [q("l.h")]);
+        assert_eq!(operands("/* a\n */ #include \"m.h\"\n"), [q("m.h")]);
+        assert_eq!(
+            operands("auto r = R\"x(\n#include \"in_raw.h\"\n)x\";\nint n = 1'000;\n#include \"n.h\"\n").len(),
+            2
+        );
+        assert_eq!(operands("#/* a /* b */include \"o.h\"\n"), [q("o.h")]);
+        let long = format!("#/*{}*/include \"p.h\"\n", " ".repeat(10_000));
+        assert_eq!(operands(&long), [q("p.h")], "the lexer reads a long comment through");
+    }
+
+    #[test]
+    fn hostile_text_is_scanned_in_linear_time() {
+        let started = std::time::Instant::now();
+        let texts =
+            ["#/*".repeat(300_000), "\"/*".repeat(300_000), "#include ".repeat(100_000), "R\"(".repeat(300_000)];
+        for text in &texts {
+            let _ = directives(text);
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
     }
 
     #[test]
