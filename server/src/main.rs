@@ -138,6 +138,8 @@ impl KernelOptions {
             nvrtc_flags: self.nvrtc_flags,
             arch_override: self.arch,
             block_override: self.block,
+            // The command line's workspace is the folder it runs in.
+            workspace_roots: std::env::current_dir().into_iter().collect(),
             ..Default::default()
         }
     }

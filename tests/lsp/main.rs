@@ -1,6 +1,7 @@
 //! End-to-end: the real `tensorlens` binary, spoken to over stdio as an editor would.
 
 mod client;
+mod content_trust;
 #[path = "../cuda/support.rs"]
 mod cuda_support;
 mod kernels;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::schema::{CatalogFile, Param, Symbol, System, Text, KINDS};
+use super::schema::{is_safe_link, CatalogFile, Param, Symbol, System, Text, KINDS};
 
 pub const FLAG_CURATED: u8 = 1;
 pub const FLAG_DEPRECATED: u8 = 2;
@@ -114,8 +114,8 @@ pub fn parse_facts(text: &str) -> Result<(FactsFile, Vec<String>), String> {
             Ok(fact) if !KINDS.contains(&fact.kind.as_str()) => {
                 problems.push(format!("line {}: {}: unknown kind {:?}", idx + 2, fact.name, fact.kind))
             }
-            Ok(fact) if !fact.docs.starts_with("https://") => {
-                problems.push(format!("line {}: {}: docs is not an https URL", idx + 2, fact.name))
+            Ok(fact) if !is_safe_link(&fact.docs) => {
+                problems.push(format!("line {}: {}: docs is not a plain https URL", idx + 2, fact.name))
             }
             Ok(fact) => facts.push(fact),
             Err(err) => problems.push(format!("line {}: {err}", idx + 2)),
@@ -198,29 +198,69 @@ fn fill_from_fact(symbol: &mut Symbol<'_>, fact: &Fact) {
 pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile], operations: &[Operation]) -> (Blobs, BuildReport) {
     let mut report = BuildReport::default();
     let systems: Vec<System> = curated.iter().map(|f| f.system.clone()).collect();
-    let system_idx: HashMap<&str, u16> = systems.iter().enumerate().map(|(i, s)| (s.id.as_ref(), i as u16)).collect();
+    let mut table = read_curated(curated, &mut report);
+    let reexports = read_facts(&mut table, &systems, facts, &mut report);
+    resolve_reexports(&mut table, &reexports, &mut report);
+    let (mut sorted, names) = sort_by_name(table);
+    link_equivalents(&mut sorted, &names, operations, &mut report);
+    (write_blobs(&systems, &sorted, &names), report)
+}
+
+/// Records in the order they were read, and the record each name or alias stands for.
+struct Table<'a> {
+    records: Vec<Record<'a>>,
+    by_name: HashMap<String, usize>,
+}
+
+impl<'a> Table<'a> {
+    /// Adds a record under its names; a name already taken keeps its record.
+    fn push<'n>(&mut self, record: Record<'a>, names: impl Iterator<Item = &'n str>) {
+        let idx = self.records.len();
+        for name in names {
+            self.by_name.entry(name.to_string()).or_insert(idx);
+        }
+        self.records.push(record);
+    }
+}
+
+/// Step 1: every curated entry, in file order; the first file to use a name keeps it.
+fn read_curated<'a>(curated: &[CatalogFile<'a>], report: &mut BuildReport) -> Table<'a> {
+    let mut table = Table { records: Vec::new(), by_name: HashMap::new() };
+    for (file_idx, file) in curated.iter().enumerate() {
+        for symbol in &file.symbols {
+            let names: Vec<&str> = std::iter::once(&symbol.name).chain(&symbol.aliases).map(|n| n.as_ref()).collect();
+            let record = Record { symbol: symbol.clone(), system: file_idx as u16, equivalents: Vec::new() };
+            table.push(record, names.into_iter());
+            report.curated += 1;
+        }
+    }
+    table
+}
+
+/// The system a dotted Python name belongs to: the one with the longest module root it starts with.
+fn python_system_finder<'s>(systems: &'s [System<'_>]) -> impl Fn(&str) -> Option<u16> + 's {
     let mut modules: Vec<(&str, u16)> = systems
         .iter()
         .enumerate()
         .flat_map(|(i, s)| s.python_modules.iter().map(move |m| (m.as_ref(), i as u16)))
         .collect();
     modules.sort_by_key(|(m, _)| std::cmp::Reverse(m.len()));
-    let python_system = |name: &str| {
+    move |name: &str| {
         modules.iter().find(|(m, _)| name == *m || name.starts_with(&format!("{m}."))).map(|(_, idx)| *idx)
-    };
-
-    let mut records: Vec<Record> = Vec::new();
-    let mut by_name: HashMap<String, usize> = HashMap::new();
-    for (file_idx, file) in curated.iter().enumerate() {
-        for symbol in &file.symbols {
-            let idx = records.len();
-            for name in std::iter::once(&symbol.name).chain(&symbol.aliases) {
-                by_name.entry(name.to_string()).or_insert(idx);
-            }
-            records.push(Record { symbol: symbol.clone(), system: file_idx as u16, equivalents: Vec::new() });
-            report.curated += 1;
-        }
     }
+}
+
+/// Step 2: the harvested facts. A fact under a curated name fills that entry in; any other fact
+/// becomes a record of its own, in the system its header names or its module root says. Facts
+/// that only re-export another name are returned, to resolve once every file is read.
+fn read_facts<'f>(
+    table: &mut Table<'_>,
+    systems: &[System<'_>],
+    facts: &'f [FactsFile],
+    report: &mut BuildReport,
+) -> Vec<&'f Fact> {
+    let system_idx: HashMap<&str, u16> = systems.iter().enumerate().map(|(i, s)| (s.id.as_ref(), i as u16)).collect();
+    let python_system = python_system_finder(systems);
     let mut reexports: Vec<&Fact> = Vec::new();
     for file in facts {
         let source = format!("{} {}", file.header.package, file.header.version);
@@ -230,8 +270,9 @@ pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile], operations: &[Ope
                 reexports.push(fact); // after every file: the target may come from a later one
                 continue;
             }
-            if let Some(&idx) = std::iter::once(&fact.name).chain(&fact.aliases).find_map(|n| by_name.get(n.as_str())) {
-                let record = &mut records[idx];
+            let known = std::iter::once(&fact.name).chain(&fact.aliases).find_map(|n| table.by_name.get(n.as_str()));
+            if let Some(&idx) = known {
+                let record = &mut table.records[idx];
                 // The same object under another of its names (flax.linen.max_pool is listed as
                 // flax.nnx.max_pool) fills in as well.
                 if record.symbol.name == fact.name || fact.aliases.iter().any(|a| *a == record.symbol.name) {
@@ -244,56 +285,70 @@ pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile], operations: &[Ope
                 report.facts_without_system += 1;
                 continue;
             };
-            let idx = records.len();
-            for name in std::iter::once(&fact.name).chain(&fact.aliases) {
-                by_name.entry(name.clone()).or_insert(idx);
-            }
-            let owned = |s: &String| -> Text<'static> { Cow::Owned(s.clone()) };
-            records.push(Record {
-                symbol: Symbol {
-                    name: owned(&fact.name),
-                    kind: owned(&fact.kind),
-                    signature: fact.signature.as_ref().map(owned),
-                    summary: Cow::Borrowed(""),
-                    docs: owned(&fact.docs),
-                    aliases: fact.aliases.iter().map(owned).collect(),
-                    equivalents: Vec::new(),
-                    deprecated: fact.deprecated.then(|| Cow::Owned(format!("Marked deprecated in {source}."))),
-                    replacement: None,
-                    returns: fact.returns.as_ref().map(owned),
-                    bases: fact.bases.iter().map(owned).collect(),
-                    params: fact.params.iter().map(fact_param).collect(),
-                    source: Some(Cow::Owned(source.clone())),
-                },
-                system,
-                equivalents: Vec::new(),
-            });
+            let record = Record { symbol: fact_symbol(fact, &source), system, equivalents: Vec::new() };
+            table.push(record, std::iter::once(fact.name.as_str()).chain(fact.aliases.iter().map(String::as_str)));
             report.facts += 1;
         }
     }
+    reexports
+}
 
+/// A harvested fact as a symbol of its own: no words of ours, its source named.
+fn fact_symbol(fact: &Fact, source: &str) -> Symbol<'static> {
+    let owned = |s: &String| -> Text<'static> { Cow::Owned(s.clone()) };
+    Symbol {
+        name: owned(&fact.name),
+        kind: owned(&fact.kind),
+        signature: fact.signature.as_ref().map(owned),
+        summary: Cow::Borrowed(""),
+        docs: owned(&fact.docs),
+        aliases: fact.aliases.iter().map(owned).collect(),
+        equivalents: Vec::new(),
+        deprecated: fact.deprecated.then(|| Cow::Owned(format!("Marked deprecated in {source}."))),
+        replacement: None,
+        returns: fact.returns.as_ref().map(owned),
+        bases: fact.bases.iter().map(owned).collect(),
+        params: fact.params.iter().map(fact_param).collect(),
+        source: Some(Cow::Owned(source.to_string())),
+    }
+}
+
+/// Step 3: a re-exported name (and its aliases) becomes another name of its target's record.
+fn resolve_reexports(table: &mut Table<'_>, reexports: &[&Fact], report: &mut BuildReport) {
     for fact in reexports {
-        let Some(&idx) = fact.target.as_deref().and_then(|t| by_name.get(t)) else {
+        let Some(&idx) = fact.target.as_deref().and_then(|t| table.by_name.get(t)) else {
             report.facts_without_system += 1;
             continue;
         };
         for name in std::iter::once(&fact.name).chain(&fact.aliases) {
-            by_name.entry(name.clone()).or_insert(idx);
+            table.by_name.entry(name.clone()).or_insert(idx);
         }
         report.facts_merged += 1;
     }
+}
 
-    // Sort by name, then renumber the name table.
+/// Step 4: records sorted by name, and the name table, sorted, renumbered to match.
+fn sort_by_name(table: Table<'_>) -> (Vec<Record<'_>>, Vec<(String, u32)>) {
+    let Table { records, by_name } = table;
     let mut order: Vec<usize> = (0..records.len()).collect();
     order.sort_by(|&a, &b| records[a].symbol.name.cmp(&records[b].symbol.name));
     let mut new_idx = vec![0u32; records.len()];
     for (new, &old) in order.iter().enumerate() {
         new_idx[old] = new as u32;
     }
-    let mut sorted: Vec<Record> = order.iter().map(|&old| records[old].clone()).collect();
+    let sorted: Vec<Record> = order.iter().map(|&old| records[old].clone()).collect();
     let mut names: Vec<(String, u32)> = by_name.into_iter().map(|(name, old)| (name, new_idx[old])).collect();
     names.sort();
+    (sorted, names)
+}
 
+/// Step 5: equivalences, declared on either side or by an operation group, stored on both sides.
+fn link_equivalents(
+    sorted: &mut [Record<'_>],
+    names: &[(String, u32)],
+    operations: &[Operation],
+    report: &mut BuildReport,
+) {
     let lookup = |name: &str| names.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|pos| names[pos].1);
     let mut equivalents: Vec<Vec<u32>> = vec![Vec::new(); sorted.len()];
     for (idx, record) in sorted.iter().enumerate() {
@@ -332,10 +387,12 @@ pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile], operations: &[Ope
         list.dedup();
         record.equivalents = list;
     }
+}
 
-    let mut blobs =
-        Blobs { systems: postcard::to_allocvec(&systems).expect("systems serialize"), ..Default::default() };
-    for record in &sorted {
+/// Step 6: the bytes the binary embeds.
+fn write_blobs(systems: &[System<'_>], sorted: &[Record<'_>], names: &[(String, u32)]) -> Blobs {
+    let mut blobs = Blobs { systems: postcard::to_allocvec(systems).expect("systems serialize"), ..Default::default() };
+    for record in sorted {
         blobs.record_meta.extend_from_slice(&record.system.to_le_bytes());
         let kind = KINDS.iter().position(|k| *k == record.symbol.kind).unwrap_or(0);
         let flags = (record.symbol.is_curated() as u8 * FLAG_CURATED)
@@ -346,12 +403,12 @@ pub fn build(curated: &[CatalogFile<'_>], facts: &[FactsFile], operations: &[Ope
         blobs.records.extend(postcard::to_allocvec(record).expect("records serialize"));
     }
     blobs.offsets.extend_from_slice(&(blobs.records.len() as u32).to_le_bytes());
-    for (name, record) in &names {
+    for (name, record) in names {
         let start = blobs.names.len() as u32;
         blobs.names.extend_from_slice(name.as_bytes());
         for value in [start, name.len() as u32, *record] {
             blobs.name_index.extend_from_slice(&value.to_le_bytes());
         }
     }
-    (blobs, report)
+    blobs
 }

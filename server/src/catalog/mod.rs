@@ -124,6 +124,9 @@ pub struct UserFileProblem {
     /// Byte range in the file when it is known.
     pub span: Option<std::ops::Range<usize>>,
     pub message: String,
+    /// Whether the file is loaded all the same: a refused link only leaves that link out, and
+    /// problems across files leave both files in.
+    pub file_loaded: bool,
 }
 
 impl Catalog {
@@ -401,21 +404,33 @@ pub fn load_user_dir(dir: &Path, builtin: &Catalog) -> (Vec<CatalogFile<'static>
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(_) => {
-                    problems.push(UserFileProblem { path, span: None, message: "file is not valid UTF-8".into() });
+                    problems.push(UserFileProblem {
+                        path,
+                        span: None,
+                        message: "file is not valid UTF-8".into(),
+                        file_loaded: false,
+                    });
                     continue;
                 }
             },
             Err(err) => {
-                problems.push(UserFileProblem { path, span: None, message: format!("cannot read: {err}") });
+                problems.push(UserFileProblem {
+                    path,
+                    span: None,
+                    message: format!("cannot read: {err}"),
+                    file_loaded: false,
+                });
                 continue;
             }
         };
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
         let (file, file_problems) = parse_user_file(&stem, &text);
+        let file_loaded = file.is_some();
         problems.extend(file_problems.into_iter().map(|(span, message)| UserFileProblem {
             path: path.clone(),
             span,
             message,
+            file_loaded,
         }));
         if let Some(file) = file {
             files.push(file);
@@ -439,7 +454,7 @@ pub fn load_user_dir(dir: &Path, builtin: &Catalog) -> (Vec<CatalogFile<'static>
             }
             None => (dir.join(format!("{id}.toml")), None),
         };
-        problems.push(UserFileProblem { path, span, message });
+        problems.push(UserFileProblem { path, span, message, file_loaded: idx.is_some() });
     }
     (files, problems)
 }
@@ -465,14 +480,18 @@ fn span_of_problem(text: &str, message: &str) -> Option<std::ops::Range<usize>> 
 /// A problem in one file's text: where, when known, and what.
 pub type FileProblem = (Option<std::ops::Range<usize>>, String);
 
-/// Parses and checks one user file's text. Returns the file when it is usable.
+/// Parses and checks one user file's text. Returns the file when it is usable: a link that is not
+/// a plain https URL is taken out and reported, and leaves the rest of the file usable; any other
+/// problem makes the whole file unusable.
 pub fn parse_user_file(stem: &str, text: &str) -> (Option<CatalogFile<'static>>, Vec<FileProblem>) {
     match toml::from_str::<CatalogFile>(text) {
         Ok(file) => {
-            let file = into_owned(file);
+            let mut file = into_owned(file);
+            let refused = schema::refuse_unsafe_links(&mut file);
+            let fields = schema::check_fields(stem, &file);
+            let usable = fields.is_empty();
             let problems: Vec<FileProblem> =
-                schema::check_file(stem, &file).into_iter().map(|p| (span_of_problem(text, &p), p)).collect();
-            let usable = problems.is_empty();
+                fields.into_iter().chain(refused).map(|p| (span_of_problem(text, &p), p)).collect();
             (usable.then_some(file), problems)
         }
         Err(err) => (None, vec![(err.span(), err.message().to_string())]),

@@ -190,6 +190,42 @@ impl Param<'_> {
     }
 }
 
+/// Why `url` may not be a link target, or `None` when it may: only `https://` URLs with a plain
+/// host (letters, digits, dots, dashes, an optional port; no user name) and printable ASCII that
+/// needs no escaping in markdown. Everything the catalog links to passes here: `javascript:`,
+/// `command:` (VS Code runs commands from trusted markdown links), `file:`, `data:` and plain
+/// `http:` never do, and neither does anything that could end a markdown link early.
+pub fn link_problem(url: &str) -> Option<&'static str> {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return Some("is not an https URL");
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        Some(_) => return Some("has a host that is not a plain domain name"),
+        None => authority,
+    };
+    let plain_host = !host.is_empty()
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && !host.starts_with(['.', '-']);
+    if !plain_host {
+        return Some("has a host that is not a plain domain name");
+    }
+    let unsafe_byte = |b: u8| !(0x21..0x7f).contains(&b) || b"\"'<>\\^`{|}()[]".contains(&b);
+    if path.bytes().any(unsafe_byte) {
+        return Some(
+            "holds a space, a non-ASCII character or one of \" ' < > \\ ^ ` { | } ( ) [ ] (percent-encode it)",
+        );
+    }
+    None
+}
+
+/// Whether `url` may be a link target (see `link_problem`).
+pub fn is_safe_link(url: &str) -> bool {
+    link_problem(url).is_none()
+}
+
 /// The registrable part of a URL's host (`docs.nvidia.com` -> `nvidia.com`), for domain checks.
 pub fn url_domain(url: &str) -> Option<&str> {
     let host = url.strip_prefix("https://")?.split(['/', '?', '#']).next()?;
@@ -211,8 +247,50 @@ pub fn official_domains<'s>(system: &'s System<'_>) -> Vec<&'s str> {
         .collect()
 }
 
-/// Checks one file on its own: fields, values, URLs. `stem` is the file name without `.toml`.
+/// Checks one file on its own: fields, values, links. `stem` is the file name without `.toml`.
 pub fn check_file(stem: &str, file: &CatalogFile<'_>) -> Vec<String> {
+    let mut problems = check_fields(stem, file);
+    for (label, url) in links(file) {
+        if let Some(problem) = link_problem(url) {
+            problems.push(format!("{label} {url:?} {problem}"));
+        }
+    }
+    problems
+}
+
+/// Every link a file gives, with the words that name it in a problem.
+fn links<'f>(file: &'f CatalogFile<'_>) -> impl Iterator<Item = (String, &'f str)> + 'f {
+    let sys = &file.system;
+    let system = std::iter::once(("system.docs".to_string(), sys.docs.as_ref()))
+        .chain(sys.guide.as_deref().map(|guide| ("system.guide".to_string(), guide)));
+    system.chain(file.symbols.iter().map(|sym| (format!("symbol {:?}: docs", sym.name), sym.docs.as_ref())))
+}
+
+/// Takes out every link that `link_problem` refuses (a symbol's `docs` becomes empty, a guide
+/// `None`), so that no feature can show it, and says which ones went. For user files, whose other
+/// entries stay usable without the link.
+pub fn refuse_unsafe_links(file: &mut CatalogFile<'_>) -> Vec<String> {
+    let mut problems: Vec<String> = links(file)
+        .filter_map(|(label, url)| link_problem(url).map(|p| format!("{label} {url:?} {p}; the link is left out")))
+        .collect();
+    problems.dedup();
+    let sys = &mut file.system;
+    if !is_safe_link(&sys.docs) {
+        sys.docs = Cow::Borrowed("");
+    }
+    if sys.guide.as_deref().is_some_and(|g| !is_safe_link(g)) {
+        sys.guide = None;
+    }
+    for sym in &mut file.symbols {
+        if !is_safe_link(&sym.docs) {
+            sym.docs = Cow::Borrowed("");
+        }
+    }
+    problems
+}
+
+/// Checks one file's fields and values, links aside.
+pub fn check_fields(stem: &str, file: &CatalogFile<'_>) -> Vec<String> {
     let mut problems = Vec::new();
     let sys = &file.system;
     if sys.id != stem {
@@ -231,13 +309,6 @@ pub fn check_file(stem: &str, file: &CatalogFile<'_>) -> Vec<String> {
             problems.push(format!("language {lang:?} is not one of {LANGUAGES:?}"));
         }
     }
-    for (field, url) in [("docs", Some(&sys.docs)), ("guide", sys.guide.as_ref())] {
-        if let Some(url) = url {
-            if !url.starts_with("https://") {
-                problems.push(format!("system.{field} {url:?} is not an https URL"));
-            }
-        }
-    }
     if sys.summary.contains('\n') {
         problems.push("system.summary spans several lines".to_string());
     }
@@ -254,9 +325,6 @@ pub fn check_file(stem: &str, file: &CatalogFile<'_>) -> Vec<String> {
         }
         if sym.summary.contains('\n') {
             problems.push(format!("{label}: summary spans several lines"));
-        }
-        if !sym.docs.starts_with("https://") {
-            problems.push(format!("{label}: docs {:?} is not an https URL", sym.docs));
         }
         for param in &sym.params {
             if param.name.trim().is_empty() {

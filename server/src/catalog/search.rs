@@ -27,7 +27,7 @@ impl CatalogEntry {
             system: catalog.system(catalog.system_of(idx)).name.to_string(),
             summary: symbol.summary.to_string(),
             signature: symbol.signature.as_deref().map(str::to_string),
-            docs: symbol.docs.to_string(),
+            docs: if super::schema::is_safe_link(&symbol.docs) { symbol.docs.to_string() } else { String::new() },
             equivalents: catalog.equivalents(idx).into_iter().map(|eq| catalog.symbol(eq).name.to_string()).collect(),
         }
     }

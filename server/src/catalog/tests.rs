@@ -378,3 +378,80 @@ fn reexports_become_aliases_of_their_target_in_any_file() {
     }
     assert!(!entries.iter().any(|(n, _)| *n == "wrap.gone"));
 }
+
+#[test]
+fn every_builtin_link_is_plain_https() {
+    use super::schema::link_problem;
+    let catalog = Catalog::builtin();
+    let mut bad: Vec<String> = Vec::new();
+    for system in catalog.systems() {
+        for url in std::iter::once(system.docs.as_ref()).chain(system.guide.as_deref()) {
+            if let Some(problem) = link_problem(url) {
+                bad.push(format!("system {}: {url} {problem}", system.id));
+            }
+        }
+    }
+    for (_, symbol) in catalog.symbols() {
+        if let Some(problem) = link_problem(&symbol.docs) {
+            bad.push(format!("{}: {} {problem}", symbol.name, symbol.docs));
+        }
+    }
+    assert!(bad.is_empty(), "{} links refused:\n{}", bad.len(), bad.join("\n"));
+}
+
+#[test]
+fn links_must_be_plain_https() {
+    use super::schema::is_safe_link;
+    for good in
+        ["https://pytorch.org", "https://docs.nvidia.com/cuda/x.html#y", "https://localhost:8080/a?b=c&d=%28e%29"]
+    {
+        assert!(is_safe_link(good), "{good}");
+    }
+    for bad in [
+        "",
+        "javascript:alert(1)",
+        "command:workbench.action.terminal.new",
+        "file:///etc/passwd",
+        "data:text/html,<b>x</b>",
+        "http://pytorch.org",
+        "vscode:extension/x.y",
+        "HTTPS://pytorch.org",
+        " https://pytorch.org",
+        "https://",
+        "https://user@evil.com/",
+        "https://evil.com:x/",
+        "https://x.com/a)[run](command:workbench.action.terminal.new",
+        "https://x.com/a b",
+        "https://x.com/<img>",
+        "https://x.com/\"onmouseover",
+        "https://x.com/\u{e9}",
+        "https://x.com/a\nb",
+    ] {
+        assert!(!is_safe_link(bad), "{bad:?} accepted");
+    }
+}
+
+#[test]
+fn user_links_that_are_not_https_are_left_out_and_reported() {
+    let text = "[system]\nid = \"evil\"\nname = \"Evil\"\ngroup = \"research\"\nmaintainer = \"m\"\nsummary = \"s\"\n\
+                docs = \"command:workbench.action.terminal.new\"\nguide = \"javascript:alert(1)\"\npython_modules = [\"evil\"]\n\n\
+                [[symbols]]\nname = \"evil.run\"\nkind = \"function\"\nsummary = \"Runs.\"\ndocs = \"file:///etc/passwd\"\n\n\
+                [[symbols]]\nname = \"evil.ok\"\nkind = \"function\"\nsummary = \"Fine.\"\ndocs = \"https://example.com/ok\"\n";
+    let (file, problems) = super::parse_user_file("evil", text);
+    let file = file.expect("the rest of the file stays usable");
+    let messages: Vec<&str> = problems.iter().map(|(_, m)| m.as_str()).collect();
+    assert_eq!(problems.len(), 3, "{messages:?}");
+    for (span, message) in &problems {
+        assert!(message.contains("the link is left out"), "{message}");
+        let span = span.clone().expect("a span");
+        let quoted = &text[span];
+        assert!(["\"command:", "\"javascript:", "\"file:"].iter().any(|p| quoted.starts_with(p)), "{quoted}");
+    }
+    assert_eq!(file.system.docs, "");
+    assert_eq!(file.system.guide, None);
+    assert_eq!(file.symbols[0].docs, "");
+    assert_eq!(file.symbols[1].docs, "https://example.com/ok");
+    // A file with a wrong field is still left out whole.
+    let (file, _) = super::parse_user_file("evil", &text.replace("\"function\"", "\"gizmo\""));
+    assert!(file.is_none());
+}

@@ -3,6 +3,7 @@
 use std::ops::Range;
 
 use super::TextEdit;
+use crate::catalog::schema::is_safe_link;
 use crate::catalog::Catalog;
 use crate::documents::Document;
 use crate::recognize::Reference;
@@ -36,12 +37,15 @@ pub fn code_actions(doc: &Document, catalog: &Catalog, range: Range<usize>) -> V
         }
     }
     let mut opened_systems = Vec::new();
+    let mut open = |title: String, url: &str| {
+        // Only plain https pages open; a user catalog's other links were refused when it loaded.
+        if is_safe_link(url) {
+            res.push(Action { title, kind: ActionKind::OpenUrl(url.to_string()) });
+        }
+    };
     for reference in references {
         if let Some(symbol) = reference.symbol.map(|idx| catalog.symbol(idx)) {
-            res.push(Action {
-                title: format!("Open documentation for {}", symbol.name),
-                kind: ActionKind::OpenUrl(symbol.docs.to_string()),
-            });
+            open(format!("Open documentation for {}", symbol.name), &symbol.docs);
         }
         if let Some(system_idx) = reference.system {
             if opened_systems.contains(&system_idx) {
@@ -49,15 +53,9 @@ pub fn code_actions(doc: &Document, catalog: &Catalog, range: Range<usize>) -> V
             }
             opened_systems.push(system_idx);
             let system = catalog.system(system_idx);
-            match &system.guide {
-                Some(guide) => res.push(Action {
-                    title: format!("Open {} guide", system.name),
-                    kind: ActionKind::OpenUrl(guide.to_string()),
-                }),
-                None => res.push(Action {
-                    title: format!("Open {} documentation", system.name),
-                    kind: ActionKind::OpenUrl(system.docs.to_string()),
-                }),
+            match system.guide.as_deref().filter(|guide| is_safe_link(guide)) {
+                Some(guide) => open(format!("Open {} guide", system.name), guide),
+                None => open(format!("Open {} documentation", system.name), &system.docs),
             }
         }
     }

@@ -50,7 +50,7 @@ pub fn completions(doc: &Document, catalog: &Catalog, offset: usize) -> Vec<Comp
                     label,
                     kind,
                     detail: Some(sym.signature.as_deref().unwrap_or(&sym.name).to_string()),
-                    documentation: sym.is_curated().then(|| sym.summary.to_string()),
+                    documentation: sym.is_curated().then(|| super::markdown::escape_markdown(&sym.summary)),
                 }
             }
             None => Completion { label, kind: CompletionKind::Attribute, detail: None, documentation: None },

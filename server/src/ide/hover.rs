@@ -3,6 +3,7 @@
 use std::fmt::Write;
 use std::ops::Range;
 
+use super::markdown::{code, code_block, escape_markdown as esc, link};
 use crate::catalog::{Catalog, System, SystemIdx};
 use crate::documents::Document;
 use crate::recognize::{Reference, Role};
@@ -43,25 +44,26 @@ pub fn reference_markdown(reference: &Reference, catalog: &Catalog, code_lang: &
     let symbol = reference.symbol.filter(|&idx| !is_root_module || catalog.is_curated(idx));
     match symbol.map(|idx| (idx, catalog.symbol(idx))) {
         Some((idx, symbol)) => {
-            let _ = write!(out, "**{}** · {}", symbol.name, symbol.kind);
+            let _ = write!(out, "**{}** · {}", esc(&symbol.name), esc(&symbol.kind));
             if let Some(system) = system {
-                let _ = write!(out, " · {}", system.name);
+                let _ = write!(out, " · {}", esc(&system.name));
             }
             out.push_str("\n\n");
             if let Some(signature) = &symbol.signature {
-                let _ = write!(out, "```{code_lang}\n{signature}\n```\n\n");
+                out.push_str(&code_block(code_lang, signature));
+                out.push('\n');
             }
             if symbol.is_curated() {
-                let _ = writeln!(out, "{}", symbol.summary);
+                let _ = writeln!(out, "{}", esc(&symbol.summary));
             } else {
-                let source = symbol.source.as_deref().unwrap_or("the package");
+                let source = esc(symbol.source.as_deref().unwrap_or("the package"));
                 let _ =
-                    writeln!(out, "_Not described in the tensorlens catalog yet: signature and link from {source}._");
+                    writeln!(out, "*Not described in the tensorlens catalog yet: signature and link from {source}.*");
             }
             if let Some(note) = &symbol.deprecated {
-                let _ = write!(out, "\n**Deprecated:** {note}");
+                let _ = write!(out, "\n**Deprecated:** {}", esc(note));
                 if let Some(replacement) = &symbol.replacement {
-                    let _ = write!(out, " Use `{replacement}` instead.");
+                    let _ = write!(out, " Use {} instead.", code(replacement));
                 }
                 out.push('\n');
             }
@@ -73,7 +75,8 @@ pub fn reference_markdown(reference: &Reference, catalog: &Catalog, code_lang: &
                     .map(|&eq| {
                         let sym = catalog.symbol(eq);
                         let sys = catalog.system(catalog.system_of(eq));
-                        format!("[`{}`]({}) ({})", sym.name, sym.docs, sys.name)
+                        let name = code(&sym.name);
+                        format!("{} ({})", link(&name, &sym.docs).unwrap_or(name), esc(&sys.name))
                     })
                     .collect();
                 out.push_str(&items.join(" · "));
@@ -81,21 +84,24 @@ pub fn reference_markdown(reference: &Reference, catalog: &Catalog, code_lang: &
             }
             if let (Some(system), "module") = (reference.system, symbol.kind.as_ref()) {
                 // A module used in code (`nn`, `F`, `jnp`): its entry, then its system's card.
-                let _ = write!(out, "\n[Documentation]({})\n\n---\n\n{}", symbol.docs, system_card(system, catalog));
+                if let Some(docs) = link("Documentation", &symbol.docs) {
+                    let _ = write!(out, "\n{docs}\n");
+                }
+                let _ = write!(out, "\n---\n\n{}", system_card(system, catalog));
                 return out;
             }
             if let Some(system) = system {
                 let _ = write!(out, "\n---\n{}\n", system_line(system));
             }
-            let _ = write!(out, "\n[Documentation]({})", symbol.docs);
-            if let Some(guide) = system.and_then(|s| s.guide.as_ref()) {
-                let _ = write!(out, " · [{} guide]({guide})", system.map(|s| s.name.as_ref()).unwrap_or_default());
+            let guide = system.and_then(|s| link(&format!("{} guide", esc(&s.name)), s.guide.as_deref()?));
+            let links: Vec<String> = link("Documentation", &symbol.docs).into_iter().chain(guide).collect();
+            if !links.is_empty() {
+                let _ = writeln!(out, "\n{}", links.join(" · "));
             }
-            out.push('\n');
         }
         None => {
             let Some(system) = system else {
-                let _ = write!(out, "**{}**", reference.name);
+                let _ = write!(out, "**{}**", esc(&reference.name));
                 return out;
             };
             let is_root =
@@ -103,13 +109,15 @@ pub fn reference_markdown(reference: &Reference, catalog: &Catalog, code_lang: &
             if is_root {
                 out.push_str(&system_card(reference.system.unwrap(), catalog));
                 if reference.role == Role::Include {
-                    let _ = write!(out, "\nHeader `{}`.\n", reference.name);
+                    let _ = write!(out, "\nHeader {}.\n", code(&reference.name));
                 }
             } else {
-                let _ = write!(out, "**{}** · {}\n\n", reference.name, system.name);
+                let _ = write!(out, "**{}** · {}\n\n", esc(&reference.name), esc(&system.name));
                 out.push_str("Not described in the tensorlens catalog yet.\n");
-                let _ =
-                    write!(out, "\n---\n{}\n\n[{} documentation]({})\n", system_line(system), system.name, system.docs);
+                let _ = write!(out, "\n---\n{}\n", system_line(system));
+                if let Some(docs) = link(&format!("{} documentation", esc(&system.name)), &system.docs) {
+                    let _ = write!(out, "\n{docs}\n");
+                }
             }
         }
     }
@@ -117,19 +125,26 @@ pub fn reference_markdown(reference: &Reference, catalog: &Catalog, code_lang: &
 }
 
 fn system_line(system: &System) -> String {
-    format!("**{}**: {}", system.name, system.summary)
+    format!("**{}**: {}", esc(&system.name), esc(&system.summary))
 }
 
 /// The full card: what a system is, who keeps it, how it connects to the others.
 pub(crate) fn system_card(idx: SystemIdx, catalog: &Catalog) -> String {
     let system = catalog.system(idx);
     let mut out = String::new();
-    let _ = write!(out, "**{}** · {} · {}\n\n{}\n", system.name, system.group, system.maintainer, system.summary);
+    let _ = write!(
+        out,
+        "**{}** · {} · {}\n\n{}\n",
+        esc(&system.name),
+        esc(&system.group),
+        esc(&system.maintainer),
+        esc(&system.summary)
+    );
     if let Some(about) = &system.about {
-        let _ = write!(out, "\n{about}\n");
+        let _ = write!(out, "\n{}\n", esc(about));
     }
     if let Some(parent) = system.part_of.as_deref().and_then(|id| catalog.system_by_id(id)) {
-        let _ = write!(out, "\nPart of **{}**.\n", catalog.system(parent).name);
+        let _ = write!(out, "\nPart of **{}**.\n", esc(&catalog.system(parent).name));
     }
     if !system.related.is_empty() {
         out.push_str("\n**Related:**\n");
@@ -138,23 +153,23 @@ pub(crate) fn system_card(idx: SystemIdx, catalog: &Catalog) -> String {
                 .system_by_id(&related.system)
                 .map(|idx| catalog.system(idx).name.clone())
                 .unwrap_or_else(|| related.system.clone());
-            let _ = writeln!(out, "- **{name}**: {}", related.how);
+            let _ = writeln!(out, "- **{}**: {}", esc(&name), esc(&related.how));
         }
     }
-    let _ = write!(out, "\n[Documentation]({})", system.docs);
-    if let Some(guide) = &system.guide {
-        let _ = write!(out, " · [Guide]({guide})");
+    let guide = system.guide.as_deref().and_then(|guide| link("Guide", guide));
+    let links: Vec<String> = link("Documentation", &system.docs).into_iter().chain(guide).collect();
+    if !links.is_empty() {
+        let _ = writeln!(out, "\n{}", links.join(" · "));
     }
-    out.push('\n');
     out
 }
 
 fn launch_markdown(doc: &Document, reference: &Reference, catalog: &Catalog) -> String {
-    let mut out = format!("**{}** · kernel launch\n\n", reference.name);
+    let mut out = format!("**{}** · kernel launch\n\n", esc(&reference.name));
     if let Some(launch) = doc.recognition.launches().find(|l| l.kernel_range == reference.range) {
         let labels = ["grid", "block", "dynamic shared memory (bytes)", "stream"];
         for (label, value) in labels.iter().zip(&launch.config) {
-            let _ = writeln!(out, "- {label}: `{value}`");
+            let _ = writeln!(out, "- {label}: {}", code(value));
         }
         if launch.config.len() < 3 {
             out.push_str("- dynamic shared memory: 0 bytes, default stream\n");
@@ -163,20 +178,19 @@ fn launch_markdown(doc: &Document, reference: &Reference, catalog: &Catalog) -> 
     if !doc.recognition.kernels().any(|k| *k.name == *reference.name) {
         out.push_str("\nThe kernel is not defined in this file.\n");
     }
-    if let Some(cuda) = catalog.system_by_id("cuda") {
-        let _ = write!(
-            out,
-            "\n[Execution configuration](https://docs.nvidia.com/cuda/cuda-c-programming-guide/index.html#execution-configuration) · [{}]({})\n",
-            catalog.system(cuda).name,
-            catalog.system(cuda).docs
-        );
+    if let Some(cuda) = catalog.system_by_id("cuda").map(|idx| catalog.system(idx)) {
+        out.push_str("\n[Execution configuration](https://docs.nvidia.com/cuda/cuda-c-programming-guide/index.html#execution-configuration)");
+        if let Some(docs) = link(&esc(&cuda.name), &cuda.docs) {
+            let _ = write!(out, " · {docs}");
+        }
+        out.push('\n');
     }
     out
 }
 
 fn kernel_markdown(doc: &Document, reference: &Reference, _catalog: &Catalog) -> String {
     let launches = doc.recognition.launches().filter(|l| *l.kernel == *reference.name).count();
-    let mut out = format!("**{}** · CUDA kernel (`__global__`)\n\n", reference.name);
+    let mut out = format!("**{}** · CUDA kernel (`__global__`)\n\n", esc(&reference.name));
     match launches {
         0 => out.push_str("Not launched in this file.\n"),
         1 => out.push_str("Launched once in this file.\n"),
@@ -254,6 +268,43 @@ mod tests {
             "**torch.nn** · module · PyTorch",
             &["**PyTorch** · research", "**Related:**"],
         );
+    }
+
+    #[test]
+    fn user_catalog_text_cannot_add_links_or_markup() {
+        let text = "[system]\nid = \"evil\"\nname = \"Evil <b>corp</b>\"\ngroup = \"research\"\nmaintainer = \"[m](command:x)\"\n\
+                    summary = \"s\"\ndocs = \"https://example.com\"\nguide = \"command:workbench.action.terminal.new\"\n\
+                    python_modules = [\"evil\"]\n\n[[symbols]]\nname = \"evil.run`](command:x)\"\nkind = \"function\"\n\
+                    signature = \"run()\\n```\\n[y](command:y)\"\n\
+                    summary = \"[run](command:workbench.action.terminal.new) <img src=x onerror=alert(1)> **now**\"\n\
+                    docs = \"javascript:alert(1)\"\ndeprecated = \"Use [z](command:z).\"\nreplacement = \"evil.ok`x\"\n\n\
+                    [[symbols]]\nname = \"evil.ok`x\"\nkind = \"function\"\nsummary = \"Fine.\"\ndocs = \"https://example.com/ok\"\n";
+        let (file, problems) = crate::catalog::parse_user_file("evil", text);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let catalog = Catalog::new(vec![file.expect("loads without its bad links")]);
+        let symbol = catalog.lookup("evil.run`](command:x)").expect("loaded");
+        let reference = Reference {
+            range: 0..3,
+            name: "evil.run`](command:x)".into(),
+            role: Role::Access,
+            symbol: Some(symbol),
+            system: Some(catalog.system_of(symbol)),
+        };
+        let markdown = reference_markdown(&reference, &catalog, "python");
+        // The signature is code, in a fence its own backticks cannot close; the rest is prose.
+        let block = "````python\nrun()\n```\n[y](command:y)\n````\n";
+        assert!(markdown.contains(block), "{markdown}");
+        let prose = markdown.replace(block, "");
+        // Markup only counts where no backslash escapes its first character.
+        let unescaped = |needle: &str| prose.match_indices(needle).any(|(at, _)| !prose[..at].ends_with('\\'));
+        for injected in ["](command:", "<img", "<b>", "[run", "**now", "[z", "[m"] {
+            assert!(!unescaped(injected), "{injected:?} in\n{markdown}");
+        }
+        assert!(!prose.contains("javascript:"), "{markdown}");
+        assert!(markdown.starts_with("**evil.run\\`\\](command:x)** · function · Evil \\<b>corp\\</b>"), "{markdown}");
+        assert!(markdown.contains("\\[run\\](command:workbench.action.terminal.new) \\<img"), "{markdown}");
+        assert!(markdown.contains("Use ``evil.ok`x`` instead."), "{markdown}");
+        assert!(!markdown.contains("[Documentation]") && !markdown.contains("guide]"), "{markdown}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use crate::catalog::schema::is_safe_link;
 use crate::catalog::Catalog;
 use crate::documents::Document;
 use crate::recognize::Role;
@@ -36,6 +37,11 @@ pub fn document_links(doc: &Document, catalog: &Catalog) -> Vec<Link> {
             }
             _ => continue,
         };
+        // Only plain https links leave the server: a user catalog's `command:` or `javascript:`
+        // link was refused when it loaded, and this keeps anything else from slipping through.
+        if !is_safe_link(&target) {
+            continue;
+        }
         res.push(Link { range: reference.range, target, tooltip: format!("Open documentation for {what}") });
     }
     res

@@ -6,6 +6,7 @@ mod completion;
 mod diagnostics;
 mod hover;
 mod links;
+pub mod markdown;
 mod signature;
 mod value_hover;
 

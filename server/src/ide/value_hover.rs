@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::hover::{reference_markdown, HoverResult};
+use super::markdown::{code, code_block, escape_markdown as esc, link};
 use crate::catalog::{Catalog, Param, SymbolIdx};
 use crate::documents::Document;
 use crate::recognize::{Reference, Role};
@@ -34,9 +35,9 @@ pub fn hover(doc: &Document, catalog: &Catalog, offset: usize) -> Option<HoverRe
                 // `x: Tensor | None`: the type flow reads through the `None`, the hover says it.
                 label.push_str(" | None");
             }
-            let mut out = format!("**{}** · {} · {label}\n\n", short_name(&value.text), kind.label());
+            let mut out = format!("**{}** · {} · {}\n\n", esc(short_name(&value.text)), kind.label(), esc(&label));
             if let Some(origin) = &value.origin {
-                let _ = writeln!(out, "_{}_\n", origin_text(origin));
+                let _ = writeln!(out, "*{}*\n", origin_text(origin));
             }
             let eval = values::Eval::new(&values, catalog);
             if let Some(class) = values::described_class(&eval, &value.ty) {
@@ -64,28 +65,28 @@ fn short_name(text: &str) -> &str {
 
 fn insert_after_title(markdown: &str, line: &str) -> String {
     match markdown.split_once("\n\n") {
-        Some((title, rest)) => format!("{title}\n\n_{line}_\n\n{rest}"),
-        None => format!("{markdown}\n\n_{line}_\n"),
+        Some((title, rest)) => format!("{title}\n\n*{line}*\n\n{rest}"),
+        None => format!("{markdown}\n\n*{line}*\n"),
     }
 }
 
 fn receiver_line(values: &ModuleValues, receiver: &Typed) -> String {
     let label = values::type_label(values, &receiver.ty).unwrap_or_else(|| "?".into());
     match &receiver.origin {
-        Some(origin) => format!("`{}`: {label}, {}", receiver.text, origin_text(origin)),
-        None => format!("`{}`: {label}", receiver.text),
+        Some(origin) => format!("{}: {}, {}", code(&receiver.text), esc(&label), origin_text(origin)),
+        None => format!("{}: {}", code(&receiver.text), esc(&label)),
     }
 }
 
 fn origin_text(origin: &Origin) -> String {
     let line = origin.line + 1;
     match origin.how {
-        OriginKind::Assigned => format!("from `{}` at line {line}", origin.from),
-        OriginKind::Annotated => format!("annotated `{}`", origin.from),
-        OriginKind::Loop => format!("element of `{}` at line {line}", origin.from),
-        OriginKind::With => format!("from `with {}` at line {line}", origin.from),
+        OriginKind::Assigned => format!("from {} at line {line}", code(&origin.from)),
+        OriginKind::Annotated => format!("annotated {}", code(&origin.from)),
+        OriginKind::Loop => format!("element of {} at line {line}", code(&origin.from)),
+        OriginKind::With => format!("from {} at line {line}", code(&format!("with {}", origin.from))),
         OriginKind::SelfParameter => "the instance the method is called on".to_string(),
-        OriginKind::Default => format!("from its default `{}`", origin.from),
+        OriginKind::Default => format!("from its default {}", code(&origin.from)),
     }
 }
 
@@ -94,14 +95,16 @@ fn class_paragraph(out: &mut String, catalog: &Catalog, class: SymbolIdx, label:
     let symbol = catalog.symbol(class);
     let system = catalog.system(catalog.system_of(class));
     if *symbol.name != *label {
-        let _ = write!(out, "A subclass of `{}` ({}).\n\n", symbol.name, system.name);
+        let _ = write!(out, "A subclass of {} ({}).\n\n", code(&symbol.name), esc(&system.name));
     }
     if symbol.is_curated() {
-        let _ = writeln!(out, "`{}`: {}", symbol.name, symbol.summary);
+        let _ = writeln!(out, "{}: {}", code(&symbol.name), esc(&symbol.summary));
     } else {
-        let _ = writeln!(out, "`{}` ({}): _{NOT_DESCRIBED}._", symbol.name, system.name);
+        let _ = writeln!(out, "{} ({}): *{NOT_DESCRIBED}.*", code(&symbol.name), esc(&system.name));
     }
-    let _ = write!(out, "\n[Documentation]({})\n", symbol.docs);
+    if let Some(docs) = link("Documentation", &symbol.docs) {
+        let _ = write!(out, "\n{docs}\n");
+    }
 }
 
 fn keyword_markdown(
@@ -113,7 +116,7 @@ fn keyword_markdown(
 ) -> String {
     let symbol = catalog.symbol(callee);
     let system = catalog.system(catalog.system_of(callee));
-    let mut out = format!("**{}** · parameter of {}\n\n", param.name, symbol.name);
+    let mut out = format!("**{}** · parameter of {}\n\n", esc(&param.name), esc(&symbol.name));
     let mut written = param.name.to_string();
     if let Some(annotation) = &param.annotation {
         let _ = write!(written, ": {annotation}");
@@ -121,24 +124,28 @@ fn keyword_markdown(
     if let Some(default) = &param.default {
         let _ = write!(written, "{}{default}", if param.annotation.is_some() { " = " } else { "=" });
     }
-    let _ = write!(out, "```python\n{written}\n```\n\n");
+    out.push_str(&code_block("python", &written));
+    out.push('\n');
     if param.summary.is_empty() {
         let _ = writeln!(
             out,
-            "_{NOT_DESCRIBED}: name and default from {}._",
-            symbol.source.as_deref().unwrap_or("the package")
+            "*{NOT_DESCRIBED}: name and default from {}.*",
+            esc(symbol.source.as_deref().unwrap_or("the package"))
         );
     } else {
-        let _ = writeln!(out, "{}", param.summary);
+        let _ = writeln!(out, "{}", esc(&param.summary));
     }
     if let Some(via) = via {
-        let _ = write!(out, "\n_{}_\n", receiver_line(values, via));
+        let _ = write!(out, "\n*{}*\n", receiver_line(values, via));
     }
-    let _ = write!(out, "\n---\n**{}** · {} · {}", symbol.name, symbol.kind, system.name);
+    let _ = write!(out, "\n---\n**{}** · {} · {}", esc(&symbol.name), esc(&symbol.kind), esc(&system.name));
     if symbol.is_curated() {
-        let _ = write!(out, ": {}", symbol.summary);
+        let _ = write!(out, ": {}", esc(&symbol.summary));
     }
-    let _ = write!(out, "\n\n[Documentation]({})\n", symbol.docs);
+    out.push('\n');
+    if let Some(docs) = link("Documentation", &symbol.docs) {
+        let _ = write!(out, "\n{docs}\n");
+    }
     out
 }
 

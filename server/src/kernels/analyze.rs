@@ -10,10 +10,12 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::device_code::{CudaSource, IncludeResolver, KernelDef};
+use super::includes::{self, IncludePolicy};
 use super::occupancy::{self, KernelResources};
 use super::ptxas::{self, Resources};
 use super::toolchain::{Settings, Toolchain, DEFAULT_BLOCK_SIZE};
 use super::{nvrtc, Cancel};
+use crate::ide::markdown::{code, escape_markdown as esc};
 
 /// What nvcc's implicit host includes give kernels and NVRTC does not: fixed-width integers, the
 /// integer and float limits, INFINITY and NAN, math constants. With CCCL (CUDA 13 ships it, and
@@ -109,6 +111,9 @@ pub struct Analysis {
     pub warnings: Vec<CompilerMessage>,
     /// Headers NVRTC cannot compile that were left out (host and C library headers).
     pub dropped_includes: Vec<String>,
+    /// Includes that were not read, each with why: outside the workspace, not a regular file, too
+    /// large, named by a macro (see `includes.rs`). They are among `warnings` too, on their lines.
+    pub refused_includes: Vec<String>,
     pub compile_ms: f64,
     pub ptxas_ms: f64,
     /// True when the compile and ptxas results came from the cache.
@@ -142,7 +147,9 @@ impl Analysis {
 
     /// A few lines of markdown for hovers.
     pub fn markdown(&self) -> String {
-        let mut out = format!("**{}** on `{}`: {}\n\n", self.name_expression, self.arch, self.summary());
+        // The name and arch may come from a comment in the file, so they are escaped as any text is.
+        let mut out =
+            format!("**{}** on {}: {}\n\n", esc(&self.name_expression), code(&self.arch), esc(&self.summary()));
         out += &format!(
             "- registers {} · spill stores {} B, loads {} B · local {} B · stack {} B\n",
             self.registers, self.spill_stores, self.spill_loads, self.local_bytes, self.stack_bytes
@@ -174,7 +181,11 @@ impl Analysis {
             out += &format!("- block size {size} would reach {:.0}%\n", o * 100.0);
         }
         if !self.dropped_includes.is_empty() {
-            out += &format!("- left out host headers: {}\n", self.dropped_includes.join(", "));
+            let headers: Vec<String> = self.dropped_includes.iter().map(|h| code(h)).collect();
+            out += &format!("- left out host headers: {}\n", headers.join(", "));
+        }
+        for refused in &self.refused_includes {
+            out += &format!("- {}\n", esc(refused));
         }
         out
     }
@@ -277,7 +288,7 @@ impl Analyzer {
         target: &Target,
         cancel: &Cancel,
     ) -> Result<Analysis, AnalyzeError> {
-        let (compiled, cached, name_expression, arch, dropped_includes) =
+        let Outcome { compiled, cached, name_expression, arch, dropped_includes, refused } =
             self.compile(toolchain, settings, target, cancel)?;
         let kernel = target.kernel;
         let (block_size, block_size_source, launch_line) = block_size(target.source, kernel, settings);
@@ -321,7 +332,8 @@ impl Analyzer {
             occupancy_problem: problem,
             better_block_size: better.map(|b| b.block_size),
             better_occupancy: better.map(|b| b.occupancy),
-            warnings: compiled.warnings.clone(),
+            refused_includes: refused.iter().map(|m| m.message.clone()).collect(),
+            warnings: refused.into_iter().chain(compiled.warnings.iter().cloned()).collect(),
             dropped_includes,
             compile_ms: compiled.compile_ms,
             ptxas_ms: compiled.ptxas_ms,
@@ -337,26 +349,25 @@ impl Analyzer {
         target: &Target,
         cancel: &Cancel,
     ) -> Result<Arc<str>, AnalyzeError> {
-        Ok(self.compile(toolchain, settings, target, cancel)?.0.ptx)
+        Ok(self.compile(toolchain, settings, target, cancel)?.compiled.ptx)
     }
 
-    #[allow(clippy::type_complexity)]
     fn compile(
         &self,
         toolchain: &Toolchain,
         settings: &Settings,
         target: &Target,
         cancel: &Cancel,
-    ) -> Result<(Compiled, bool, String, String, Vec<String>), AnalyzeError> {
+    ) -> Result<Outcome, AnalyzeError> {
         toolchain.nvrtc.as_ref().map_err(|e| AnalyzeError::NoNvrtc(e.clone()))?;
         let ptxas_path = toolchain.ptxas.as_ref().map_err(|e| AnalyzeError::NoPtxas(e.clone()))?;
         let kernel = target.kernel;
-        let Prepared { program, options, ptxas_options, name_expression, arch, dropped_includes } =
+        let Prepared { program, options, ptxas_options, name_expression, arch, dropped_includes, refused } =
             prepare(toolchain, settings, target)?;
-
         let key = cache_key(&program, &options, &name_expression, &arch);
-        if let Some(hit) = lock(&self.cache).get(&key) {
-            return Ok((hit.clone(), true, name_expression, arch, dropped_includes));
+        let hit = lock(&self.cache).get(&key).cloned();
+        if let Some(compiled) = hit {
+            return Ok(Outcome { compiled, cached: true, name_expression, arch, dropped_includes, refused });
         }
         if cancel.is_cancelled() {
             return Err(AnalyzeError::Cancelled);
@@ -367,7 +378,8 @@ impl Analyzer {
         let output = match output {
             Ok(output) => output,
             Err(nvrtc::CompileError::Rejected { log }) => {
-                let messages = parse_log(&log, target.path, target.source, kernel);
+                // A refused include is often why: its message comes first, on its line.
+                let messages = refused.into_iter().chain(parse_log(&log, target.path, target.source, kernel)).collect();
                 return Err(AnalyzeError::Compile { kernel: kernel.name.clone(), messages, log });
             }
             Err(nvrtc::CompileError::Nvrtc(message)) => return Err(AnalyzeError::Nvrtc(message)),
@@ -394,8 +406,19 @@ impl Analyzer {
             cache.clear();
         }
         cache.insert(key, compiled.clone());
-        Ok((compiled, false, name_expression, arch, dropped_includes))
+        Ok(Outcome { compiled, cached: false, name_expression, arch, dropped_includes, refused })
     }
+}
+
+/// A compile and what went into it.
+struct Outcome {
+    compiled: Compiled,
+    cached: bool,
+    name_expression: String,
+    arch: String,
+    dropped_includes: Vec<String>,
+    /// Includes that were not read, as warnings on their lines.
+    refused: Vec<CompilerMessage>,
 }
 
 /// Runs of spaces are hashed as one: an edit to host code the kernel does not use changes only the
@@ -428,6 +451,8 @@ pub struct Prepared {
     pub name_expression: String,
     pub arch: String,
     pub dropped_includes: Vec<String>,
+    /// Includes blanked out of `program` because they may not be read (`includes::confine`).
+    pub refused: Vec<CompilerMessage>,
 }
 
 /// Builds the NVRTC program and options for `target`: public so that benchmarks can hand the
@@ -438,7 +463,20 @@ pub fn prepare(toolchain: &Toolchain, settings: &Settings, target: &Target) -> R
     let name_expression = name_expression(kernel, settings, launched_with.as_deref())?;
     let arch = kernel.annotation.get("arch").map(str::to_string).unwrap_or_else(|| toolchain.target_arch(settings));
     let unit = target.source.unit_for(kernel, &target.includes);
-    let program = unit.text;
+    let mut search = toolchain.include_dirs.clone();
+    search.extend(flag_include_dirs(&settings.nvrtc_flags));
+    let policy = IncludePolicy::new(target.path, &settings.workspace_roots, &search);
+    let (program, refused) = includes::confine(&unit.text, &policy);
+    let refused = refused
+        .into_iter()
+        .map(|r| CompilerMessage {
+            severity: Severity::Warning,
+            line: r.line,
+            column: None,
+            message: r.message,
+            elsewhere: None,
+        })
+        .collect();
     let mut options: Vec<String> = vec![
         format!("-arch={}", arch.replacen("sm_", "compute_", 1)),
         "-lineinfo".into(),
@@ -460,7 +498,34 @@ pub fn prepare(toolchain: &Toolchain, settings: &Settings, target: &Target) -> R
         .filter_map(|flag| flag.trim_start_matches('-').strip_prefix("maxrregcount"))
         .map(|value| format!("-maxrregcount={}", value.trim_start_matches(['=', ' '])))
         .collect();
-    Ok(Prepared { program, options, ptxas_options, name_expression, arch, dropped_includes: unit.dropped_includes })
+    Ok(Prepared {
+        program,
+        options,
+        ptxas_options,
+        name_expression,
+        arch,
+        dropped_includes: unit.dropped_includes,
+        refused,
+    })
+}
+
+/// Include folders the user's NVRTC flags add (`-Idir`, `-I dir`, `--include-path=dir`): NVRTC
+/// searches them, so the include check must too. Configured by the user, so trusted.
+fn flag_include_dirs(flags: &[String]) -> Vec<std::path::PathBuf> {
+    let mut dirs = Vec::new();
+    let mut flags = flags.iter();
+    while let Some(flag) = flags.next() {
+        let value = if let Some(rest) = flag.strip_prefix("--include-path").or_else(|| flag.strip_prefix("-I")) {
+            match rest.strip_prefix('=').unwrap_or(rest) {
+                "" => flags.next().map(String::as_str),
+                dir => Some(dir),
+            }
+        } else {
+            None
+        };
+        dirs.extend(value.map(std::path::PathBuf::from));
+    }
+    dirs
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

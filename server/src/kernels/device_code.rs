@@ -165,8 +165,10 @@ impl IncludeResolver {
         if host_library.iter().any(|prefix| header.starts_with(prefix)) {
             return false;
         }
+        // Anything that is there is kept, so that `includes::confine` checks it and says why a
+        // device file or a folder is not read, instead of calling it a host header.
         let local = quoted.then_some(self.file_dir.as_deref()).flatten();
-        local.into_iter().chain(self.dirs.iter().map(PathBuf::as_path)).any(|dir| dir.join(header).is_file())
+        local.into_iter().chain(self.dirs.iter().map(PathBuf::as_path)).any(|dir| dir.join(header).exists())
     }
 }
 

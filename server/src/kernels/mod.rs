@@ -9,6 +9,7 @@ pub mod device_code;
 pub mod document;
 pub mod embedded;
 pub mod expr;
+pub mod includes;
 pub mod nvrtc;
 pub mod occupancy;
 pub mod process;

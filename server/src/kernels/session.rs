@@ -23,6 +23,7 @@ use super::timing::{duration, timing_summary, timing_warnings, TimingError, Work
 use super::toolchain::{Settings, Toolchain};
 use super::worker::{Answer, Op, Timing};
 use super::Cancel;
+use crate::ide::markdown::escape_markdown as esc;
 
 /// Timing runs kept per kernel, newest last.
 const HISTORY: usize = 50;
@@ -230,7 +231,10 @@ impl KernelSession {
         }
         Some(match &result.outcome {
             Outcome::Analyzed { analysis, .. } => analysis.markdown(),
-            Outcome::Failed { message, .. } => format!("**{}** did not analyze: {message}", result.kernel),
+            // Compiler messages quote the file (an include's name, a string): text, not markup.
+            Outcome::Failed { message, .. } => {
+                format!("**{}** did not analyze: {}", esc(&result.kernel), esc(message))
+            }
         })
     }
 

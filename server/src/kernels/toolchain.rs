@@ -48,15 +48,17 @@ pub struct Settings {
     /// `false` when the editor does not trust the workspace: no program or library inside
     /// `workspace_roots` is used, and timing is off. Clients that say nothing are trusted.
     pub workspace_trusted: Option<bool>,
-    /// The workspace folders, filled in by the server from `initialize`; not a setting.
-    #[serde(skip)]
-    pub workspace_roots: Vec<PathBuf>,
     /// An architecture asked for explicitly (the CLI's `--arch`): wins over the GPU's.
     #[serde(skip)]
     pub arch_override: Option<String>,
     /// A block size asked for explicitly (the CLI's `--block`): wins over launches and annotations.
     #[serde(skip)]
     pub block_override: Option<u32>,
+    /// The workspace folders: those whose files a kernel may include (see `includes.rs`), and in
+    /// which an untrusted workspace's programs and libraries are not used. The server's workspace
+    /// folders, the current folder for the CLI. Not a user setting.
+    #[serde(skip)]
+    pub workspace_roots: Vec<PathBuf>,
 }
 
 pub const DEFAULT_ARCH: &str = "sm_90";

@@ -281,7 +281,11 @@ impl Server {
                 range,
                 severity: Some(DiagnosticSeverity::ERROR),
                 source: Some("tensorlens".into()),
-                message: format!("{} (this file is not loaded; the built-in catalog still is)", problem.message),
+                message: if problem.file_loaded {
+                    problem.message.clone()
+                } else {
+                    format!("{} (this file is not loaded; the built-in catalog still is)", problem.message)
+                },
                 ..Default::default()
             };
             match by_file.iter_mut().find(|(u, _)| *u == uri) {

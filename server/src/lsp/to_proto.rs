@@ -4,6 +4,7 @@ use std::ops::Range;
 
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
+use crate::catalog::schema::is_safe_link;
 use crate::catalog::{Catalog, SymbolIdx};
 use crate::documents::Document;
 use crate::ide;
@@ -162,7 +163,10 @@ pub fn workspace_symbol(catalog: &Catalog, idx: SymbolIdx) -> Option<lsp::Symbol
         kind: symbol_kind(&symbol.kind),
         tags: symbol.deprecated.is_some().then(|| vec![lsp::SymbolTag::DEPRECATED]),
         deprecated: None,
-        location: lsp::Location { uri: symbol.docs.parse().ok()?, range: lsp::Range::default() },
+        location: lsp::Location {
+            uri: Some(&symbol.docs).filter(|docs| is_safe_link(docs))?.parse().ok()?,
+            range: lsp::Range::default(),
+        },
         container_name: Some(system.name.to_string()),
     })
 }
