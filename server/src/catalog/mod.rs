@@ -440,12 +440,6 @@ pub fn load_user_dir(dir: &Path, builtin: &Catalog) -> (Vec<CatalogFile<'static>
     let known = |name: &str| builtin.lookup(name).is_some() || builtin.system_by_id(name).is_some();
     let ids: Vec<String> = files.iter().map(|f| f.system.id.to_string()).collect();
     for (id, message) in schema::check_catalog(&files, &known) {
-        // `part_of` and `related` may name built-in systems.
-        if message.contains("is not a system")
-            && builtin.systems().iter().any(|s| message.contains(&format!("{:?}", s.id.as_ref())))
-        {
-            continue;
-        }
         let idx = ids.iter().position(|i| *i == id);
         let (path, span) = match idx {
             Some(idx) => {

@@ -342,7 +342,8 @@ pub fn check_fields(stem: &str, file: &CatalogFile<'_>) -> Vec<String> {
 }
 
 /// Checks what spans files: unique ids and names, and that every cross-reference resolves, to a
-/// name in `files` or one `known_elsewhere` accepts (harvested facts, the built-in catalog).
+/// name or system in `files` or one `known_elsewhere` accepts (harvested facts, the built-in
+/// catalog and its systems).
 /// Returns `(file stem, problem)` pairs.
 pub fn check_catalog(files: &[CatalogFile<'_>], known_elsewhere: &dyn Fn(&str) -> bool) -> Vec<(String, String)> {
     use std::collections::HashMap;
@@ -365,12 +366,12 @@ pub fn check_catalog(files: &[CatalogFile<'_>], known_elsewhere: &dyn Fn(&str) -
     for file in files {
         let id = file.system.id.as_ref();
         if let Some(parent) = &file.system.part_of {
-            if !ids.contains_key(parent.as_ref()) {
+            if !ids.contains_key(parent.as_ref()) && !known_elsewhere(parent) {
                 problems.push((id.to_string(), format!("part_of {parent:?} is not a system")));
             }
         }
         for rel in &file.system.related {
-            if !ids.contains_key(rel.system.as_ref()) {
+            if !ids.contains_key(rel.system.as_ref()) && !known_elsewhere(&rel.system) {
                 problems.push((id.to_string(), format!("related system {:?} is not a system", rel.system)));
             }
         }

@@ -188,16 +188,19 @@ fn user_files_override_and_report_problems() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("mylib.toml"),
-        "[system]\nid = \"mylib\"\nname = \"MyLib\"\ngroup = \"research\"\nmaintainer = \"us\"\nsummary = \"Our kernels.\"\ndocs = \"https://example.com\"\npython_modules = [\"mylib\"]\n\n[[symbols]]\nname = \"mylib.fused_adam\"\nkind = \"function\"\nsummary = \"Our fused Adam step.\"\ndocs = \"https://example.com/fused_adam\"\n",
+        "[system]\nid = \"mylib\"\nname = \"MyLib\"\ngroup = \"research\"\nmaintainer = \"us\"\nsummary = \"Our kernels.\"\ndocs = \"https://example.com\"\npython_modules = [\"mylib\"]\npart_of = \"pytorch\"\nrelated = [{ system = \"cuda\", how = \"calls it\" }, { system = \"nosuch\", how = \"x\" }]\n\n[[symbols]]\nname = \"mylib.fused_adam\"\nkind = \"function\"\nsummary = \"Our fused Adam step.\"\ndocs = \"https://example.com/fused_adam\"\n",
     )
     .unwrap();
     std::fs::write(dir.join("broken.toml"), "[system]\nid = 3\n").unwrap();
     let (catalog, problems) = Catalog::with_user_dir(&dir);
     assert!(catalog.lookup("mylib.fused_adam").is_some());
     assert!(catalog.lookup("torch.matmul").is_some(), "built-in catalog still loaded");
-    assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(problems[0].path.ends_with("broken.toml"));
-    assert!(problems[0].span.is_some());
+    // Built-in systems may be named by `part_of` and `related`; an unknown one is a problem.
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    let broken = problems.iter().find(|p| p.path.ends_with("broken.toml")).expect("broken.toml reported");
+    assert!(broken.span.is_some());
+    let unknown = problems.iter().find(|p| p.path.ends_with("mylib.toml")).expect("mylib.toml reported");
+    assert_eq!(unknown.message, "related system \"nosuch\" is not a system");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
