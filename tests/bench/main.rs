@@ -42,9 +42,11 @@ fn main() {
         let catalog = Catalog::builtin();
         tensorlens::recognize::query(tensorlens::parse::Language::Python);
         println!("catalog + query: {} MB", current());
+        let started = Instant::now();
         let rope = ropey::Rope::from_str(&text);
         let tree = tensorlens::parse::parse(tensorlens::parse::Language::Python, &rope, None);
-        println!("+ rope and tree: {} MB", current());
+        println!("+ rope and tree: {} MB, {}", current(), ms(started.elapsed()));
+        let started = Instant::now();
         let rec = tensorlens::recognize::recognize(
             tensorlens::parse::Language::Python,
             &rope,
@@ -52,7 +54,14 @@ fn main() {
             &catalog,
             &[],
         );
-        println!("+ recognition: {} MB (peak {} MB), {} references", current(), rss(), rec.references().count());
+        let took = started.elapsed();
+        println!(
+            "+ recognition: {} MB (peak {} MB), {} references, {}",
+            current(),
+            rss(),
+            rec.references().count(),
+            ms(took)
+        );
         return;
     }
     if std::env::args().any(|a| a == "--edit-only") {
