@@ -7,6 +7,8 @@ mod diagnostics;
 mod hover;
 mod links;
 mod signature;
+#[cfg(test)]
+mod snapshots;
 mod value_hover;
 
 use std::ops::Range;
