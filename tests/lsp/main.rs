@@ -400,6 +400,36 @@ fn changes_that_make_no_sense_are_refused_and_the_document_kept() {
 }
 
 #[test]
+fn an_empty_message_does_not_hold_back_the_ones_behind_it() {
+    // Found by the fuzz: tower-lsp-server read `Content-Length: 0` as "no message yet" and left the
+    // messages already read after it waiting for the client's next write, which never came.
+    let (mut client, _) = utf16_client();
+    let request =
+        json!({ "jsonrpc": "2.0", "id": "after-empty", "method": "workspace/symbol", "params": { "query": "matmul" } });
+    let body = request.to_string();
+    client.send_raw(format!("Content-Length: 0\r\n\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    let answer = client.wait_for(|m| m["id"] == "after-empty");
+    assert!(answer["result"].as_array().is_some_and(|symbols| !symbols.is_empty()), "{answer}");
+    client.shutdown();
+}
+
+#[test]
+fn dollar_requests_are_answered_and_dollar_notifications_ignored() {
+    // Found by the fuzz: a `$/` request (one with an id) was never answered.
+    let (mut client, _) = utf16_client();
+    let res = client.request_raw("$/someExtension", json!({}));
+    assert_eq!(res["error"]["code"], -32601, "{res}");
+    client.notify("$/someExtension", json!({}));
+    client.open("file:///tmp/dollar.py", "python", "import torch\ntorch.zeros(1)\n");
+    assert!(client.hover_text("file:///tmp/dollar.py", 1, 8).starts_with("**torch.zeros**"));
+    assert!(
+        !client.notifications.iter().any(|m| m.get("id").is_some() && m.get("method").is_none()),
+        "no stray answers"
+    );
+    client.shutdown();
+}
+
+#[test]
 fn user_catalog_files_extend_and_report() {
     let root = std::env::temp_dir().join(format!("tensorlens-ws-{}", std::process::id()));
     let dir = root.join(".tensorlens/catalog");

@@ -8,6 +8,8 @@ mod hover;
 mod links;
 pub mod markdown;
 mod signature;
+#[cfg(test)]
+mod snapshots;
 mod value_hover;
 
 use std::ops::Range;

@@ -7,6 +7,7 @@ pub mod from_proto;
 mod kernels;
 pub mod server;
 pub mod to_proto;
+mod transport;
 
 pub use server::Server;
 
@@ -18,5 +19,7 @@ pub async fn serve_stdio() {
         .custom_method(ext::VIEW_FILE_TEXT, Server::view_file_text)
         .custom_method(ext::KERNEL_TIMINGS, Server::kernel_timings)
         .finish();
-    tower_lsp_server::Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
+    tower_lsp_server::Server::new(transport::client_messages(), tokio::io::stdout(), socket)
+        .serve(transport::AnswerEveryRequest(service))
+        .await;
 }
