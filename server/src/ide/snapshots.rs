@@ -78,7 +78,7 @@ fn hover_on_a_value_method() {
             41..45 "view"
             **torch.Tensor.view** · method · PyTorch
 
-            _`x`: torch.Tensor, from `torch.zeros(…)` at line 2_
+            *`x`: torch.Tensor, from `torch.zeros(…)` at line 2*
 
             ```python
             Tensor.view(*shape)
