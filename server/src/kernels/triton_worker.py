@@ -4,11 +4,22 @@ The server ships this file inside its binary and runs it with the user's Python 
 triton_worker.py [--cache-dir DIR]`). It speaks JSON lines: one request a line on stdin, one answer
 a line on stdout, in order, and stays up between requests. Stdlib and triton only.
 
-Requests
+Requests (every answer echoes the request's "id"; null when the line was not a JSON object)
   {"id": 1, "op": "version"}
-      -> {"id": 1, "ok": true, "triton": "3.9.0", "python": "3.11.7", "tools": {...}, "cache_dir": ...}
-  {"id": 2, "op": "shutdown"}  -> {"id": 2, "ok": true}, then the worker exits (so does EOF on stdin)
-  {"id": 3, "op": "compile",
+      -> {"id": 1, "ok": true, "triton": "3.9.0", "python": "3.11.7", "cache_dir": "...",
+          "tools": {"ptxas": path, "ptxas_blackwell": path, "nvdisasm": path or null, "cuobjdump": ...}}
+  {"id": 2, "op": "warm", "arch": 90}  -> {"id": 2, "ok": true, "compile_ms": 450.1}
+      compiles a tiny built-in kernel: Triton's one-time setup in a process (~0.4 s) is then paid
+      before the first real request.
+  {"id": 3, "op": "shutdown"}  -> {"id": 3, "ok": true}, then the worker exits (so does EOF on stdin)
+  {"id": 4, "op": "kernels", "filename": ..., "source": ...}
+      -> {"id": 4, "ok": true, "kernels": [{"name", "function", "line" (the def), "column",
+          "first_line" (the first decorator), "params": [{"name", "constexpr", "annotation"?,
+          "default"?}], "autotune": {"configs": [{"constexprs", "options"}], "key": [...]} or null,
+          "heuristics": [param names] or null}, ...]}
+      every @jit function the source defines (helpers too), with @autotune configs as Python
+      evaluated them (comprehensions included).
+  {"id": 5, "op": "compile",
    "filename": "/abs/path/kern.py",     # the user's file: names the source for inspect and line info
    "source": "<python text>",           # that file with every unneeded line blanked (lines keep their numbers)
    "kernel": "add_kernel",              # a @triton.jit function (or @autotune/@heuristics over one)
@@ -22,27 +33,41 @@ Requests
    "configs": [{"constexprs": {...}, "options": {...}}, ...]   # optional, see below
   }
   Answer (one config):
-    {"id": 3, "ok": true, "name": "add_kernel", "arch": "sm_90", "gpu_name": "sm_90a",
+    {"id": 5, "ok": true, "name": "add_kernel", "arch": "sm_90", "gpu_name": "sm_90a",
      "num_warps": 4, "num_stages": 3, "num_ctas": 1, "registers": 30, "spill_stores": 0,
      "spill_loads": 0, "shared_bytes": 0, "local_bytes": 0, "compile_ms": 512.3,
-     "triton_ms": 498.1, "cache_hit": false, "stats_source": "ptxas-log",
-     "triton": "3.9.0", "ir": {"ptx": "..."}, "warnings": [...]}
+     "triton_ms": 498.1, "cache_hit": false, "stats_source": "ptxas-log", "triton": "3.9.0",
+     "divisibility_16": [], "ir": {"ptx": "..."}, "warnings": [...]?, "tmem_bytes"?}
     registers/spills/local_bytes are what Triton's own ptxas run printed (its bundled ptxas, its
-    flags); shared_bytes is Triton's metadata.shared (the dynamic shared memory a launch asks for);
-    local_bytes is ptxas's stack frame. compile_ms is this request's wall time in the worker,
-    triton_ms what Triton's compile listener measured for triton.compile itself.
+    flags; gpu_name is the name it compiled for, sm_90a for sm_90); shared_bytes is Triton's
+    metadata.shared (the dynamic shared memory a launch asks for); local_bytes is ptxas's stack
+    frame. compile_ms is this request's wall time in the worker, triton_ms what Triton's compile
+    listener measured for triton.compile itself; cache_hit says whether Triton's cache served it
+    (stats_source is then "ptxas-log (cached)": the log the worker kept beside the cache). SASS
+    comes from the nvdisasm bundled with Triton (with -gi line info), else a note in "warnings".
   A compile error:
-    {"id": 3, "ok": false, "kind": "compile", "stage": "frontend", "error": "<Triton's message>",
+    {"id": 5, "ok": false, "kind": "compile", "stage": "frontend", "error": "<Triton's message>",
      "line": 12, "column": 5, "function": "helper", "trace": [{"function", "line", "column"}, ...]}
-    line/column are 1-based positions in the file (column may be null); trace lists the call
-    sites from the kernel down to the failing @jit function. stage is "source" (the text itself
-    does not run: syntax error, missing name), "frontend" (Triton's code generator), "backend"
-    (an MLIR/LLVM pass; line from its diagnostic when it printed one) or "ptxas".
-  Other failures: {"id", "ok": false, "kind": "request" | "internal", "error": "..."}.
-  Configs: "configs" is a list of {"constexprs", "options", "divisibility_16"} each merged over the
-  request's own, or the string "autotune" for the configs of the kernel's @triton.autotune. The
-  answer is {"id", "ok": true, "results": [<one-config answer without id, plus "config">, ...]};
-  each result may itself be ok: false.
+    line/column are 1-based positions in the file (either may be null); trace lists the call
+    sites from the kernel down to the failing @jit function (frontend errors only). stage is
+    "source" (the text itself does not run: syntax error, missing name), "options" (Triton
+    rejects the options, e.g. num_warps 3), "frontend" (Triton's code generator), "backend" (an
+    MLIR/LLVM pass; line from its diagnostic when it printed one) or "ptxas".
+  Other failures: {"id", "ok": false, "kind": "request" | "internal", "error": "...",
+  "traceback"? (internal only)}; the worker goes on with the next line.
+  Configs: "configs" is a list of {"constexprs", "options", "divisibility_16"}, each merged over
+  the request's own, or the string "autotune" for the configs of the kernel's @triton.autotune.
+  The answer is {"id", "ok": true, "compile_ms", "results": [<a one-config answer without id,
+  plus "config": {"constexprs", "options"}>, ...]}; each result may itself be ok: false.
+
+Stdout carries only protocol lines: fd 1 is pointed at stderr at start, and each compile runs with
+fds 1 and 2 captured (Triton prints the ptxas log with print(); MLIR prints diagnostics from C++),
+then forwarded to stderr. Caching: Triton's cache lives in --cache-dir (or
+$TENSORLENS_TRITON_CACHE_DIR; default a temporary folder removed at exit), with the ptxas log and
+SASS of each compiled kernel kept beside it (tensorlens-ptxas/<hash>.log|.sass), since a cache hit
+runs no ptxas. A hit without a kept log (an entry this worker did not make) is compiled again.
+A C++ abort inside Triton (rare) ends the process: the server restarts the worker. Big configs
+can take minutes in ptxas: the server should time requests out and restart the worker.
 
 Never imports the user's module: the source is executed in a fresh module registered under
 `filename` in linecache, so Triton's inspect.getsourcelines reads the request's text.
@@ -74,6 +99,7 @@ import triton  # noqa: E402
 from triton import knobs  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
+from triton.compiler.compiler import make_backend  # noqa: E402
 from triton.compiler.errors import CompilationError  # noqa: E402
 
 try:
@@ -594,6 +620,11 @@ class Worker:
         except Exception as e:
             raise RequestError(f"bad signature or constexprs: {type(e).__name__}: {e}") from None
         target = GPUTarget("cuda", arch, 32)
+        try:
+            make_backend(target).parse_options(dict(options))
+        except Exception as e:
+            return {"ok": False, "kind": "compile", "stage": "options", "error": f"{type(e).__name__}: {e}".strip(),
+                    "line": None, "column": None}
 
         captured = []
 
