@@ -449,16 +449,35 @@ def main():
                   f"{label}: call site {call}:{call_col} in trace {answer.get('trace')}")
         print(f"{label}: line {answer.get('line')}, column {answer.get('column')}: {answer.get('error')}")
 
-    # A source that does not run: its own line; a source that prints, on stdout and on fd 1.
+    # The request's text wins over the file on disk (an unsaved buffer): three more lines on top
+    # move the error three lines down; and a file that does not exist compiles as well.
+    case = ERROR_CASES[0]
+    shifted = "\n\n\n" + kernel_source(text)
+    answer = worker.request("compile", filename=path, source=shifted, kernel=case["kernel"],
+                            signature=case["signature"], constexprs=case["constexprs"], arch=ARCH)
+    disk_line = next(i + 1 for i, ln in enumerate(file_lines) if ln.rstrip().endswith(f"# ERROR {case['kernel']}"))
+    check(answer.get("line") == disk_line + 3, f"error line {answer.get('line')} in the shifted text, {disk_line} on disk")
+    req = compile_request(CASES[0], {"BLOCK_SIZE": 512}, {}, None, ["ptx"])
+    answer = worker.request("compile", **dict(req, filename="/nonexistent/untitled-1.py"))
+    check(answer.get("ok") and "/nonexistent/untitled-1.py" in answer.get("ir", {}).get("ptx", ""),
+          f"a file that does not exist: {str(answer)[:300]}")
+
+    # A source that does not run: its own line; a source that prints, on stdout and on fd 1, that
+    # reads stdin (it must not eat the next request), or that calls sys.exit.
     src = "import triton\nimport triton.language as tl\n\n\ndef broken(:\n"
     answer = worker.request("compile", filename="/nowhere/broken.py", source=src, kernel="k", signature={})
     check(answer.get("kind") == "compile" and answer.get("stage") == "source" and answer.get("line") == 5,
           f"syntax error answer {answer}")
     noisy = kernel_source(open(fixture("vector_add.py")).read()).splitlines()
-    noisy[0] = "import os; print('NOISE from print'); os.write(1, b'NOISE from fd 1\\n')"
+    noisy[0] = ("import os, sys; print('NOISE from print'); os.write(1, b'NOISE from fd 1\\n'); "
+                "sys.stdin.read(); os.read(0, 100)")
     req = compile_request(CASES[0], {"BLOCK_SIZE": 256}, {}, None, ["ptx"])
     answer = worker.request("compile", **dict(req, source="\n".join(noisy) + "\n"))
     check(answer.get("ok") and answer.get("cache_hit") is False, f"noisy source answer {str(answer)[:300]}")
+    answer = worker.request("compile", filename="/nowhere/exits.py", source="import sys\nsys.exit(3)\n", kernel="k",
+                            signature={})
+    check(answer.get("kind") == "compile" and answer.get("stage") == "source" and answer.get("line") == 2,
+          f"sys.exit in the source: {answer}")
 
     # Options Triton rejects, and a target ptxas does not know: compile errors without a line.
     answer = worker.request("compile", **compile_request(CASES[0], {"BLOCK_SIZE": 64}, {"num_warps": 3}, None, []))
@@ -503,6 +522,13 @@ def main():
     err = worker.stderr_text()
     check("NOISE from print" in err and "NOISE from fd 1" in err, "the source's prints went to stderr")
     check("Used " in err, "Triton's ptxas log went to stderr")
+
+    # Without a usable triton (python -S: no site-packages) the worker still answers.
+    bare = subprocess.run([sys.executable, "-S", WORKER], capture_output=True, text=True, timeout=60,
+                          input='{"id": 1, "op": "version"}\n{"id": 2, "op": "compile"}\n{"id": 3, "op": "shutdown"}\n')
+    answers = [json.loads(line) for line in bare.stdout.splitlines()]
+    check(bare.returncode == 0 and [a.get("kind") for a in answers] == ["environment", "environment", None]
+          and "triton" in answers[0].get("error", ""), f"without triton: {bare.stdout!r} {bare.stderr[-500:]!r}")
 
     print(f"\n{time.perf_counter() - started:.1f} s")
     print(f"{passed} passed, {failed} failed")

@@ -54,7 +54,9 @@ Requests (every answer echoes the request's "id"; null when the line was not a J
     rejects the options, e.g. num_warps 3), "frontend" (Triton's code generator), "backend" (an
     MLIR/LLVM pass; line from its diagnostic when it printed one) or "ptxas".
   Other failures: {"id", "ok": false, "kind": "request" | "internal", "error": "...",
-  "traceback"? (internal only)}; the worker goes on with the next line.
+  "traceback"? (internal only)}; the worker goes on with the next line. Without a usable triton
+  every request but shutdown answers {"ok": false, "kind": "environment", "error", "triton":
+  version or null, "python"}.
   Configs: "configs" is a list of {"constexprs", "options", "divisibility_16"}, each merged over
   the request's own, or the string "autotune" for the configs of the kernel's @triton.autotune.
   The answer is {"id", "ok": true, "compile_ms", "results": [<a one-config answer without id,
@@ -94,18 +96,32 @@ import types
 # Triton, MLIR, LLVM or ptxas print never reaches the protocol stream.
 _PROTO = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
 os.dup2(2, 1)
+# Likewise requests come from a private copy of fd 0; code in the source that reads stdin reads
+# /dev/null instead of the next request.
+_REQUESTS = os.fdopen(os.dup(0), "r", encoding="utf-8")
+_null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(_null, 0)
+os.close(_null)
+sys.stdin = open(os.devnull, "r")
 
-import triton  # noqa: E402
-from triton import knobs  # noqa: E402
-from triton.backends.compiler import GPUTarget  # noqa: E402
-from triton.compiler import ASTSource  # noqa: E402
-from triton.compiler.compiler import make_backend  # noqa: E402
-from triton.compiler.errors import CompilationError  # noqa: E402
-
+# Triton may be missing or too old in the user's environment: the worker then still runs and
+# answers every request with kind "environment" (tested with triton 3.9.0; it needs triton.knobs
+# and the ASTSource of the 3.x releases that have it).
 try:
+    import triton  # noqa: E402
+    from triton import knobs  # noqa: E402
+    from triton.backends.compiler import GPUTarget  # noqa: E402
+    from triton.compiler import ASTSource  # noqa: E402
+    from triton.compiler.compiler import make_backend  # noqa: E402
+    from triton.compiler.errors import CompilationError  # noqa: E402
     from triton.runtime.jit import JITFunction  # noqa: E402
-except ImportError:  # pragma: no cover
-    JITFunction = None
+    IMPORT_ERROR = None
+except Exception as _e:  # ImportError, or anything a broken install raises
+    IMPORT_ERROR = f"{type(_e).__name__}: {_e}"
+    triton = knobs = GPUTarget = ASTSource = make_backend = JITFunction = None
+
+    class CompilationError(Exception):
+        pass
 
 IR_KINDS = ("ttir", "ttgir", "llir", "ptx", "sass")
 WARM_FILE = "/tensorlens/builtin/warm_kernel.py"
@@ -290,7 +306,7 @@ def load_source(filename, source):
         raise SourceError(f"{type(e).__name__}: {e.msg}", e.lineno, e.offset) from None
     try:
         exec(code, module.__dict__)
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         line = None
         for frame, lineno in traceback.walk_tb(e.__traceback__):
             if frame.f_code.co_filename == filename:
@@ -495,6 +511,9 @@ class Worker:
         self.cache_dir = cache_dir
         self.stats_dir = os.path.join(cache_dir, "tensorlens-ptxas")
         os.makedirs(self.stats_dir, exist_ok=True)
+        self.last_times = None
+        if IMPORT_ERROR is not None:
+            return
         knobs.cache.dir = cache_dir
         knobs.nvidia.dump_ptxas_log = True
         self.last_times = None
@@ -509,6 +528,13 @@ class Worker:
         if not isinstance(req, dict):
             raise RequestError("a request is a JSON object")
         op = req.get("op")
+        if IMPORT_ERROR is not None and op != "shutdown":
+            version = None
+            with contextlib.suppress(Exception):
+                import importlib.metadata
+                version = importlib.metadata.version("triton")
+            return {"ok": False, "kind": "environment", "triton": version, "python": platform.python_version(),
+                    "error": f"triton is not usable in {sys.executable}: {IMPORT_ERROR}"}
         if op == "version":
             return {"ok": True, "triton": triton.__version__, "python": platform.python_version(),
                     "cache_dir": self.cache_dir,
@@ -748,7 +774,7 @@ def main():
     os.makedirs(cache_dir, exist_ok=True)
     worker = Worker(os.path.abspath(cache_dir))
     try:
-        for raw in sys.stdin:
+        for raw in _REQUESTS:
             if not raw.strip():
                 continue
             rid = None
