@@ -671,8 +671,7 @@ class Worker:
             stats = parse_ptxas_log(log, name)
             sidecar = os.path.join(self.stats_dir, f"{compiled.metadata.hash}.log")
             if stats is not None:
-                with open(sidecar, "w") as f:
-                    f.write(log)
+                write_atomically(sidecar, log)
                 source_of_stats = "ptxas-log"
             else:
                 cached_log = None
@@ -688,8 +687,7 @@ class Worker:
                     stats = parse_ptxas_log(log, name)
                     if stats is None:
                         raise RuntimeError("Triton's ptxas printed no resource usage for " + name)
-                    with open(sidecar, "w") as f:
-                        f.write(log)
+                    write_atomically(sidecar, log)
                     source_of_stats = "ptxas-log"
         except CompilationError as e:
             return compile_error_answer(e, namespace, filename, fn)
@@ -730,8 +728,7 @@ class Worker:
                 else:
                     text, note = disassemble(compiled.asm["cubin"])
                     if text is not None:
-                        with open(sass_file, "w") as f:
-                            f.write(text)
+                        write_atomically(sass_file, text)
                 if text is None:
                     warnings.append(note)
                 else:
@@ -756,6 +753,13 @@ def backend_error_answer(exc, filename, log):
         line, column, msg = diag
         answer.update(line=line, column=column, error=f"{msg} ({message})" if msg not in message else message)
     return answer
+
+
+def write_atomically(path, text):
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def internal_error(exc):
