@@ -235,6 +235,15 @@ pub const SETTINGS: &[Setting] = &[
         description: "the `ptxas` program, or its folder, run to read a kernel's resources",
     },
     Setting {
+        key: "pythonPath",
+        kind: Kind::Path,
+        default: "null",
+        example: r#""/home/me/venv/bin/python""#,
+        access: Access::RunsProgram,
+        source: Source::User,
+        description: "the Python, with `triton` installed, that compiles Triton kernels (default: the active environment's, else `python3`)",
+    },
+    Setting {
         key: "cudaIncludePaths",
         kind: Kind::Paths,
         default: "[]",

@@ -8,6 +8,7 @@ export const USER_SETTINGS: readonly string[] = [
   "cudaArch",
   "nvrtcPath",
   "ptxasPath",
+  "pythonPath",
   "cudaIncludePaths",
   "nvrtcFlags",
   "kernelBlockSize",
@@ -24,6 +25,7 @@ export const USER_SETTINGS: readonly string[] = [
 export const PROGRAM_SETTINGS: readonly string[] = [
   "nvrtcPath",
   "ptxasPath",
+  "pythonPath",
   "timingLauncher",
   "timingWorker",
 ];

@@ -43,6 +43,9 @@ pub struct Settings {
     pub timing_noise: Option<f64>,
     /// Keep L2 warm between samples instead of clearing it.
     pub timing_hot: bool,
+    /// The Python that compiles Triton kernels (it needs `triton`); else the active virtual or
+    /// conda environment's, else `python3`.
+    pub python_path: Option<PathBuf>,
     /// `false` turns timing off (editors send it for untrusted workspaces).
     pub timing_enabled: Option<bool>,
     /// `false` when the editor does not trust the workspace: no program or library inside

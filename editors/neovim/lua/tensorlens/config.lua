@@ -13,6 +13,7 @@ local M = {}
 ---@field cudaArch? string Target architecture when no GPU says otherwise (`sm_90`).
 ---@field nvrtcPath? string libnvrtc.so, or a folder holding it.
 ---@field ptxasPath? string The ptxas binary, or its folder.
+---@field pythonPath? string The Python, with triton installed, that compiles Triton kernels.
 ---@field cudaIncludePaths? string[] Extra include folders for kernel compiles.
 ---@field nvrtcFlags? string[] Extra NVRTC options (`-DTILE=32`).
 ---@field kernelBlockSize? integer Block size for occupancy when no launch or annotation gives one.
@@ -31,6 +32,7 @@ M.server_keys = {
   'cudaArch',
   'nvrtcPath',
   'ptxasPath',
+  'pythonPath',
   'cudaIncludePaths',
   'nvrtcFlags',
   'kernelBlockSize',
@@ -43,7 +45,7 @@ M.server_keys = {
 }
 
 --- Settings that name files or folders: `~` and `$VARS` are expanded before the server sees them.
-local path_keys = { catalogPaths = true, nvrtcPath = true, ptxasPath = true, cudaIncludePaths = true }
+local path_keys = { catalogPaths = true, nvrtcPath = true, ptxasPath = true, pythonPath = true, cudaIncludePaths = true }
 
 ---@return tensorlens.Config
 function M.defaults()
@@ -109,6 +111,7 @@ M.schema = {
   },
   nvrtcPath = { check = non_empty_string, expected = 'the path of libnvrtc.so or of a folder holding it' },
   ptxasPath = { check = non_empty_string, expected = 'the path of ptxas or of its folder' },
+  pythonPath = { check = non_empty_string, expected = 'the path of a Python that has triton' },
   cudaIncludePaths = { check = is_string_list, expected = 'a list of folders' },
   nvrtcFlags = { check = is_string_list, expected = "a list of strings, like { '-DTILE=32' }" },
   kernelBlockSize = {
