@@ -14,6 +14,7 @@ use tree_sitter::{InputEdit, Tree};
 
 use crate::catalog::Catalog;
 use crate::kernels::document::DocumentKernels;
+use crate::kernels::triton::TritonFile;
 use crate::panics::Panic;
 use crate::parse::{self, Language};
 use crate::recognize::{self, ImportBinding, Recognition};
@@ -91,6 +92,8 @@ pub struct Document {
     values: Arc<std::sync::OnceLock<Option<Arc<ModuleValues>>>>,
     /// The kernels it defines, found on first use after each analysis.
     kernels: Arc<std::sync::OnceLock<Option<Arc<DocumentKernels>>>>,
+    /// Its Triton kernels (Python), found on first use after each analysis.
+    triton: Arc<std::sync::OnceLock<Option<Arc<TritonFile>>>>,
     outer_imports: Arc<[ImportBinding]>,
     /// The workspace modules its imports may name (`from model import GPT`).
     modules: Arc<UserModules>,
@@ -114,6 +117,7 @@ impl Document {
             pending_edits: Vec::new(),
             values: Arc::default(),
             kernels: Arc::default(),
+            triton: Arc::default(),
             outer_imports: Arc::from([]),
             modules: Arc::default(),
             catalog_id: 0,
@@ -182,6 +186,7 @@ impl Document {
             self.recognition = Arc::default();
             self.values = Arc::default();
             self.kernels = Arc::default();
+            self.triton = Arc::default();
         })
     }
 
@@ -189,6 +194,7 @@ impl Document {
         let Some(language) = self.language else { return };
         self.values = Arc::default();
         self.kernels = Arc::default();
+        self.triton = Arc::default();
         crate::panics::fault("analysis");
         self.outer_imports = Arc::from(outer_imports);
         if self.rope.len_bytes() > MAX_PARSED_BYTES {
@@ -245,6 +251,24 @@ impl Document {
                 let language = self.language?;
                 let kernels = DocumentKernels::of_parsed(&self.text(), language, self.tree.as_ref());
                 Some(Arc::new(kernels))
+            })
+            .clone()
+    }
+
+    /// The Triton kernels of a Python document, read from its tree with names resolved through
+    /// its recognition (so `import triton.language as tl` and `from triton import jit` count).
+    pub fn triton(&self) -> Option<Arc<TritonFile>> {
+        self.triton
+            .get_or_init(|| {
+                let tree = self.tree.as_ref().filter(|_| self.language == Some(Language::Python))?;
+                let text = self.text();
+                if !text.contains("triton") {
+                    return None;
+                }
+                let names: HashMap<usize, Arc<str>> =
+                    self.recognition.references().map(|r| (r.range.end, r.name.clone())).collect();
+                let file = TritonFile::find(&text, tree, &|end| names.get(&end).map(|n| n.to_string()));
+                (!file.functions.is_empty()).then(|| Arc::new(file))
             })
             .clone()
     }

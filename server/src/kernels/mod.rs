@@ -21,6 +21,7 @@ pub mod stats;
 pub mod timing;
 pub mod toolchain;
 pub mod triton;
+pub mod triton_analysis;
 pub mod triton_worker;
 pub mod worker;
 

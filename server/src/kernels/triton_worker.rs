@@ -23,7 +23,8 @@ pub fn python(settings: &Settings) -> (PathBuf, &'static str) {
     if let Some(path) = &settings.python_path {
         return (path.clone(), "the `pythonPath` setting");
     }
-    for (var, what) in [("VIRTUAL_ENV", "the active virtual environment"), ("CONDA_PREFIX", "the active conda environment")]
+    for (var, what) in
+        [("VIRTUAL_ENV", "the active virtual environment"), ("CONDA_PREFIX", "the active conda environment")]
     {
         if let Some(prefix) = std::env::var_os(var) {
             let python = Path::new(&prefix).join("bin").join("python");
@@ -192,7 +193,9 @@ fn outcome(value: serde_json::Value) -> Result<Result<Compiled, CompileFailure>,
         return serde_json::from_value(value).map(Ok).map_err(|e| TritonError::Worker(format!("its answer: {e}")));
     }
     match kind.as_deref() {
-        Some("compile") => serde_json::from_value(value).map(Err).map_err(|e| TritonError::Worker(format!("its answer: {e}"))),
+        Some("compile") => {
+            serde_json::from_value(value).map(Err).map_err(|e| TritonError::Worker(format!("its answer: {e}")))
+        }
         _ => Err(TritonError::Worker(value.get("error").and_then(|e| e.as_str()).unwrap_or("no answer").to_string())),
     }
 }
@@ -215,7 +218,12 @@ impl TritonWorker {
     }
 
     /// Compiles every configuration of `request` in one round trip.
-    pub fn compile(&mut self, request: &CompileRequest, timeout: Duration, cancel: &Cancel) -> Result<Outcomes, TritonError> {
+    pub fn compile(
+        &mut self,
+        request: &CompileRequest,
+        timeout: Duration,
+        cancel: &Cancel,
+    ) -> Result<Outcomes, TritonError> {
         let line = self.worker.exchange(
             |id| {
                 let wire = WireCompile {
@@ -241,7 +249,8 @@ impl TritonWorker {
             timeout,
             cancel,
         )?;
-        let answer: Answer = serde_json::from_str(&line).map_err(|e| TritonError::Worker(format!("its answer: {e}")))?;
+        let answer: Answer =
+            serde_json::from_str(&line).map_err(|e| TritonError::Worker(format!("its answer: {e}")))?;
         if !answer.ok {
             let error = answer.error.unwrap_or_default();
             return Err(match answer.kind.as_deref() {
@@ -276,7 +285,10 @@ mod tests {
             signature: Ordered(&signature),
             arch: 90,
             want: &["ptx"],
-            configs: vec![WireConfig { constexprs: Ordered(&constexprs), options: Options { num_warps: 4, num_stages: 3 } }],
+            configs: vec![WireConfig {
+                constexprs: Ordered(&constexprs),
+                options: Options { num_warps: 4, num_stages: 3 },
+            }],
         };
         assert_eq!(
             serde_json::to_string(&wire).unwrap(),
