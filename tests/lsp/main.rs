@@ -5,6 +5,7 @@ mod content_trust;
 #[path = "../cuda/support.rs"]
 mod cuda_support;
 mod kernels;
+mod triton;
 mod trust;
 mod values;
 

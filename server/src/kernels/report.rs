@@ -12,6 +12,23 @@ use super::document::{DocumentKernels, KernelSite, PlacedMessage};
 pub enum KernelReport {
     Analyzed(Analyzed),
     Failed(Failed),
+    Triton(TritonReport),
+}
+
+/// A Triton kernel: every configuration's object (`TritonAnalysis::reports`) under `configs`,
+/// with the summary and hover of them all; `error` when none compiled.
+#[derive(Debug, Clone, Serialize)]
+pub struct TritonReport {
+    pub file: String,
+    pub line: usize,
+    pub name: String,
+    pub qualified_name: String,
+    pub summary: String,
+    pub markdown: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub messages: Vec<LineMessage>,
+    pub configs: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -15,12 +15,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::analyze::{Analysis, AnalyzeError, Analyzer};
+use super::document::text_hash;
 use super::document::{DocumentKernels, KernelSite, PlacedMessage};
-use super::report::KernelReport;
+use super::occupancy;
+use super::process::ProcessError;
+use super::report::{KernelReport, LineMessage, TritonReport};
 use super::spec::LaunchSpec;
 use super::timing::WORKER_START_ALLOWANCE_SECONDS;
 use super::timing::{duration, timing_summary, timing_warnings, TimingError, WorkerPool};
+use super::toolchain::refused_program;
 use super::toolchain::{Settings, Toolchain};
+use super::triton::{TritonFile, TritonFunction};
+use super::triton_analysis::{ConfigOutcome, ConfigResult, Resources, TritonAnalysis};
+use super::triton_worker::{self, CompileRequest, ConfigRequest, TritonError, TritonWorker};
 use super::worker::{Answer, Op, Timing};
 use super::Cancel;
 use crate::ide::markdown::escape_markdown as esc;
@@ -46,7 +53,15 @@ pub struct KernelSession {
     pool: Mutex<Option<WorkerPool>>,
     /// Timing history per document URI and kernel.
     history: Mutex<HashMap<(String, String), Vec<Record>>>,
+    /// The Triton compile worker, kept warm, for the Python it was started with.
+    triton: Mutex<Option<TritonWorker>>,
+    /// Triton analyses by everything that went into them (source, signature, configs, arch).
+    triton_cache: Mutex<HashMap<u64, Arc<TritonAnalysis>>>,
 }
+
+/// A Triton compile can take minutes in ptxas for big configurations; past this the worker is
+/// stopped and the next request starts a fresh one.
+const TRITON_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Clone)]
 struct KernelResult {
@@ -67,6 +82,10 @@ enum Outcome {
     },
     Failed {
         message: String,
+        messages: Vec<PlacedMessage>,
+    },
+    Triton {
+        analysis: Arc<TritonAnalysis>,
         messages: Vec<PlacedMessage>,
     },
 }
@@ -108,6 +127,8 @@ pub struct KernelTarget {
     /// The file name compilers report.
     pub path: String,
     pub kernels: Arc<DocumentKernels>,
+    /// The Triton kernels of a Python document, with the text they were found in.
+    pub triton: Option<(Arc<TritonFile>, Arc<str>)>,
     pub selection: Option<Range<usize>>,
     pub kernel: Option<String>,
 }
@@ -135,6 +156,18 @@ impl std::fmt::Display for TargetError {
 }
 
 impl KernelTarget {
+    /// The Triton kernel named or selected, when the target is one.
+    pub fn triton_kernel(&self) -> Option<&TritonFunction> {
+        let (file, _) = self.triton.as_ref()?;
+        match (&self.kernel, &self.selection) {
+            (Some(name), _) => file.function(name),
+            (None, Some(selection)) => {
+                file.functions.iter().find(|f| f.range.start <= selection.start && selection.end <= f.range.end)
+            }
+            (None, None) => None,
+        }
+    }
+
     pub fn site(&self) -> Result<&KernelSite, TargetError> {
         match (&self.kernel, &self.selection) {
             (Some(name), _) => self.kernels.named(name).ok_or_else(|| TargetError::NoKernelNamed(name.clone())),
@@ -206,7 +239,7 @@ impl KernelSession {
             .iter()
             .flat_map(|result| match &result.outcome {
                 Outcome::Analyzed { warnings, .. } => warnings,
-                Outcome::Failed { messages, .. } => messages,
+                Outcome::Failed { messages, .. } | Outcome::Triton { messages, .. } => messages,
             })
             .map(|m| PlacedMessage { range: m.range.start.min(len)..m.range.end.min(len), ..m.clone() })
             .collect()
@@ -231,6 +264,7 @@ impl KernelSession {
         }
         Some(match &result.outcome {
             Outcome::Analyzed { analysis, .. } => analysis.markdown(),
+            Outcome::Triton { analysis, .. } => analysis.markdown(),
             // Compiler messages quote the file (an include's name, a string): text, not markup.
             Outcome::Failed { message, .. } => {
                 format!("**{}** did not analyze: {}", esc(&result.kernel), esc(message))
@@ -270,9 +304,34 @@ impl KernelSession {
 
     /// The lenses above each kernel: analyze, time (when timing is on), the last timing and the
     /// last analysis, marked when the kernel was edited since.
-    pub fn lenses(&self, uri: &str, kernels: &DocumentKernels, timing: bool) -> Vec<KernelLens> {
+    pub fn lenses(
+        &self,
+        uri: &str,
+        kernels: &DocumentKernels,
+        triton: Option<&TritonFile>,
+        timing: bool,
+    ) -> Vec<KernelLens> {
         let results = lock(&self.results).get(uri).cloned().unwrap_or_default();
         let mut lenses = Vec::new();
+        // Triton kernels: analysis only (timing them through the GPU worker is not built yet).
+        for function in triton.map(|t| t.kernels().collect::<Vec<_>>()).unwrap_or_default() {
+            let lens = |title: String, action| KernelLens {
+                name_range: function.name_range.clone(),
+                kernel: function.name.clone(),
+                title,
+                action,
+            };
+            lenses.push(lens("Analyze".into(), LensAction::Analyze));
+            let Some(result) = results.iter().find(|r| r.kernel == function.name) else { continue };
+            let title = match &result.outcome {
+                Outcome::Triton { analysis, .. } => analysis.summary(),
+                Outcome::Failed { message, .. } => format!("✗ {}", message.lines().next().unwrap_or_default()),
+                Outcome::Analyzed { analysis, .. } => analysis.summary(),
+            };
+            let title =
+                if result.text_hash != function.text_hash { format!("{title} (before the last edit)") } else { title };
+            lenses.push(lens(title, LensAction::Analyze));
+        }
         for site in &kernels.sites {
             let kernel = &site.kernel.qualified_name;
             let lens = |title: String, action| KernelLens {
@@ -294,6 +353,7 @@ impl KernelSession {
                 Outcome::Failed { message, .. } => {
                     (format!("✗ {}", message.lines().next().unwrap_or_default()), LensAction::Analyze)
                 }
+                Outcome::Triton { analysis, .. } => (analysis.summary(), LensAction::Analyze),
             };
             let title =
                 if result.text_hash != site.text_hash { format!("{title} (before the last edit)") } else { title };
@@ -339,6 +399,9 @@ impl KernelSession {
         settings: &Settings,
         cancel: &Cancel,
     ) -> Result<Option<AnalyzeAnswer>, TargetError> {
+        if target.triton_kernel().is_some() {
+            return self.analyze_triton(target, settings, cancel);
+        }
         let site = target.site()?;
         let kernels = &target.kernels;
         let toolchain = self.toolchain(settings);
@@ -367,6 +430,138 @@ impl KernelSession {
         };
         self.remember(&target.uri, result);
         Ok(Some(AnalyzeAnswer { report, missing }))
+    }
+
+    /// Compiles the target Triton kernel for each of its configurations in the Triton worker (or
+    /// takes the cached result of the same inputs) and remembers the outcome. `Ok(None)` means
+    /// cancelled.
+    fn analyze_triton(
+        &self,
+        target: &KernelTarget,
+        settings: &Settings,
+        cancel: &Cancel,
+    ) -> Result<Option<AnalyzeAnswer>, TargetError> {
+        let (Some(function), Some((file, text))) = (target.triton_kernel(), target.triton.as_ref()) else {
+            return Err(TargetError::NoKernels);
+        };
+        let line = text[..function.name_range.start.min(text.len())].matches('\n').count() + 1;
+        let remember = |outcome: Outcome| {
+            let result = KernelResult {
+                kernel: function.name.clone(),
+                text_hash: function.text_hash,
+                name_range: function.name_range.clone(),
+                outcome,
+            };
+            self.remember(&target.uri, result);
+        };
+        let failed = |message: String, missing: Option<String>| {
+            let report = KernelReport::Triton(TritonReport {
+                file: target.path.clone(),
+                line,
+                name: function.name.clone(),
+                qualified_name: function.name.clone(),
+                summary: format!("✗ {message}"),
+                markdown: format!("**{}** did not analyze: {}", esc(&function.name), esc(&message)),
+                error: Some(message.clone()),
+                messages: Vec::new(),
+                configs: Vec::new(),
+            });
+            remember(Outcome::Failed { message, messages: Vec::new() });
+            Some(AnalyzeAnswer { report, missing })
+        };
+        let configs = match function.compile_configs(&file.constants) {
+            Ok(configs) => configs,
+            Err(missing) => return Ok(failed(missing.to_string(), None)),
+        };
+        let arch = self.toolchain(settings).target_arch(settings);
+        let arch_number = occupancy::parse_arch(&arch).unwrap_or(90);
+        let request = CompileRequest {
+            filename: target.path.clone(),
+            source: file.source_for(text, &function.name),
+            kernel: function.name.clone(),
+            signature: configs.first().map(|c| c.signature.clone()).unwrap_or_default(),
+            configs: configs
+                .iter()
+                .map(|c| ConfigRequest {
+                    constexprs: c.constexprs.clone(),
+                    num_warps: c.num_warps,
+                    num_stages: c.num_stages,
+                })
+                .collect(),
+            arch: arch_number,
+            want: Vec::new(),
+        };
+        let key = text_hash(&format!("{request:?}"));
+        let cached = lock(&self.triton_cache).get(&key).cloned();
+        let analysis = match cached {
+            Some(analysis) => Arc::new(TritonAnalysis { cached: true, compile_ms: 0.0, ..(*analysis).clone() }),
+            None => {
+                let (python, from) = triton_worker::python(settings);
+                if let Some(note) = refused_program(settings, &python, "the Python") {
+                    return Ok(failed(note.clone(), Some(note)));
+                }
+                let started = std::time::Instant::now();
+                let outcomes = {
+                    let mut worker = lock(&self.triton);
+                    if worker.as_ref().is_none_or(|w| w.python() != python.as_path()) {
+                        match TritonWorker::new(python.clone(), from) {
+                            Ok(w) => *worker = Some(w),
+                            Err(err) => return Ok(failed(err.to_string(), Some(err.to_string()))),
+                        }
+                    }
+                    worker.as_mut().expect("just made").compile(&request, TRITON_TIMEOUT, cancel)
+                };
+                let outcomes = match outcomes {
+                    Ok(outcomes) => outcomes,
+                    Err(TritonError::Process(ProcessError::Cancelled)) => return Ok(None),
+                    Err(err @ TritonError::NoTriton { .. }) => {
+                        return Ok(failed(err.to_string(), Some(err.to_string())))
+                    }
+                    Err(err) => return Ok(failed(err.to_string(), None)),
+                };
+                let results = configs
+                    .into_iter()
+                    .zip(outcomes)
+                    .map(|(config, outcome)| ConfigResult {
+                        config,
+                        outcome: match outcome {
+                            Ok(compiled) => ConfigOutcome::Compiled(Box::new(Resources::new(compiled))),
+                            Err(failure) => ConfigOutcome::Failed(failure),
+                        },
+                    })
+                    .collect();
+                let analysis = Arc::new(TritonAnalysis {
+                    name: function.name.clone(),
+                    configs: results,
+                    compile_ms: started.elapsed().as_secs_f64() * 1000.0,
+                    cached: false,
+                });
+                lock(&self.triton_cache).insert(key, analysis.clone());
+                analysis
+            }
+        };
+        let messages = analysis.messages(text);
+        let none_compiled = analysis.configs.iter().all(|c| matches!(c.outcome, ConfigOutcome::Failed(_)));
+        let report = KernelReport::Triton(TritonReport {
+            file: target.path.clone(),
+            line,
+            name: function.name.clone(),
+            qualified_name: function.name.clone(),
+            summary: analysis.summary(),
+            markdown: analysis.markdown(),
+            error: analysis.first_failure().filter(|_| none_compiled).map(|f| f.error.clone()),
+            messages: messages
+                .iter()
+                .map(|m| LineMessage {
+                    line: text[..m.range.start.min(text.len())].matches('\n').count() + 1,
+                    severity: m.severity,
+                    message: m.message.clone(),
+                })
+                .collect(),
+            configs: analysis.reports(&target.path, line),
+        });
+        remember(Outcome::Triton { analysis, messages });
+        Ok(Some(AnalyzeAnswer { report, missing: None }))
     }
 
     /// The target kernel's PTX, also written to the cache folder for editors that open files.
@@ -554,12 +749,12 @@ mod tests {
             78..83 ops::scale Analyze "Analyze"
             78..83 ops::scale Time "Time"
         "#]]
-        .assert_eq(&show(&session.lenses("file:///k.cu", &kernels, true)));
+        .assert_eq(&show(&session.lenses("file:///k.cu", &kernels, None, true)));
         expect![[r#"
             16..19 add Analyze "Analyze"
             78..83 ops::scale Analyze "Analyze"
         "#]]
-        .assert_eq(&show(&session.lenses("file:///k.cu", &kernels, false)));
+        .assert_eq(&show(&session.lenses("file:///k.cu", &kernels, None, false)));
     }
 
     #[test]
@@ -569,6 +764,7 @@ mod tests {
             uri: "file:///k.cu".into(),
             path: "k.cu".into(),
             kernels: kernels.clone(),
+            triton: None,
             selection,
             kernel: kernel.map(str::to_string),
         };

@@ -147,6 +147,23 @@ impl Toolchain {
     }
 }
 
+/// Why `path` (a program `what` names) may not run here, when the workspace is not trusted and the
+/// program lies inside it. A bare name is looked up on `PATH` first.
+pub fn refused_program(settings: &Settings, path: &Path, what: &str) -> Option<String> {
+    if settings.trusted() {
+        return None;
+    }
+    let resolved = if path.components().count() == 1 {
+        std::env::var_os("PATH")
+            .and_then(|p| std::env::split_paths(&p).map(|d| d.join(path)).find(|c| c.is_file()))
+            .unwrap_or_else(|| path.to_path_buf())
+    } else {
+        path.to_path_buf()
+    };
+    let mut guard = Guard::new(&settings.workspace_roots);
+    (!guard.allows(&resolved, what)).then(|| guard.ignored.pop().unwrap_or_default())
+}
+
 /// Keeps programs and libraries inside an untrusted workspace's folders from being used: a cloned
 /// repository can hold a `ptxas` or a `libnvrtc.so` of its own, but it cannot put one anywhere else.
 /// With no roots (a trusted workspace) it allows everything.

@@ -113,9 +113,7 @@ impl TritonAnalysis {
     /// The best configuration by occupancy then fewest spills, and the worst the other way.
     fn best_and_worst(&self) -> Option<(Ranked<'_>, Ranked<'_>)> {
         let key = |r: &Resources| (r.occupancy.unwrap_or(0.0), std::cmp::Reverse(r.spilled()));
-        let cmp = |a: &Ranked<'_>, b: &Ranked<'_>| {
-            key(a.1).partial_cmp(&key(b.1)).unwrap_or(std::cmp::Ordering::Equal)
-        };
+        let cmp = |a: &Ranked<'_>, b: &Ranked<'_>| key(a.1).partial_cmp(&key(b.1)).unwrap_or(std::cmp::Ordering::Equal);
         let best = self.compiled().max_by(cmp)?;
         let worst = self.compiled().min_by(cmp)?;
         Some((best, worst))

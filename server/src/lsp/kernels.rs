@@ -4,6 +4,8 @@
 //! cancelled request drops its future, which sets the `Cancel` the work checks (and kills ptxas
 //! or stops the worker).
 
+use std::sync::Arc;
+
 use tower_lsp_server::jsonrpc::{self, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{NotCancellable, OngoingProgress, Unbounded};
@@ -63,7 +65,8 @@ impl Server {
         let timing = self.kernel_settings().timing_allowed();
         self.blocking(Feature::Kernels, move || {
             let kernels = snap.doc.kernels()?;
-            let lenses = state.kernels.lenses(&snap.doc.uri, &kernels, timing);
+            let triton = snap.doc.triton();
+            let lenses = state.kernels.lenses(&snap.doc.uri, &kernels, triton.as_deref(), timing);
             Some(lenses.into_iter().map(|lens| to_proto::kernel_lens(&snap.doc, lens, snap.encoding)).collect())
         })
         .await
@@ -86,7 +89,8 @@ impl Server {
         };
         // The file name compilers report; the URI itself for unsaved documents.
         let path = snap.doc.path().map(|p| p.display().to_string()).unwrap_or_else(|| args.uri.as_str().to_string());
-        Ok(KernelTarget { uri: args.uri.as_str().to_string(), path, kernels, selection, kernel: args.kernel })
+        let triton = snap.doc.triton().map(|file| (file, Arc::from(snap.doc.text())));
+        Ok(KernelTarget { uri: args.uri.as_str().to_string(), path, kernels, triton, selection, kernel: args.kernel })
     }
 
     /// Runs `work` on the blocking pool under a `$/progress` that says how long it has run, with
