@@ -45,8 +45,13 @@ M.server_keys = {
 }
 
 --- Settings that name files or folders: `~` and `$VARS` are expanded before the server sees them.
-local path_keys =
-  { catalogPaths = true, nvrtcPath = true, ptxasPath = true, pythonPath = true, cudaIncludePaths = true }
+local path_keys = {
+  catalogPaths = true,
+  nvrtcPath = true,
+  ptxasPath = true,
+  pythonPath = true,
+  cudaIncludePaths = true,
+}
 
 ---@return tensorlens.Config
 function M.defaults()
