@@ -10,7 +10,9 @@ use crate::documents::Document;
 use crate::ide;
 use crate::kernels::analyze::{AnalyzeError, Analyzer, Severity};
 use crate::kernels::document::{DocumentKernels, KernelSite};
+use crate::kernels::ir::IrKind;
 use crate::kernels::report::KernelReport;
+use crate::kernels::session::{KernelSession, KernelTarget};
 use crate::kernels::timing::{duration, timing_summary, timing_warnings, WorkerPool, WORKER_START_ALLOWANCE_SECONDS};
 use crate::kernels::toolchain::{Settings, Toolchain};
 use crate::kernels::worker::{Answer, Op};
@@ -292,12 +294,16 @@ fn kernel_document(path: &Path) -> anyhow::Result<(String, crate::parse::Languag
 /// `tensorlens kernel analyze FILE [--kernel NAME] [--json]`: kernels are compiled in parallel,
 /// reported in file order; the exit status says whether every one compiled.
 pub fn kernel_analyze(path: &Path, only: Option<&str>, settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let (text, language) = kernel_document(path)?;
-    let kernels = DocumentKernels::new(&text, language);
+    let opened = KernelFile::open(path)?;
+    let text = opened.doc.text();
+    let kernels = &opened.kernels;
+    let triton: Vec<String> =
+        opened.triton_kernels().into_iter().filter(|name| only.is_none_or(|want| want == name)).collect();
     let sites: Vec<&KernelSite> = match only {
-        Some(name) => vec![kernels.named(name).ok_or_else(|| no_such_kernel(&kernels, name, path))?],
-        None if kernels.sites.is_empty() => {
-            return Err(format_err!("{}: no __global__ function in this file", path.display()))
+        Some(_) if !triton.is_empty() => Vec::new(),
+        Some(name) => vec![kernels.named(name).ok_or_else(|| opened.no_such_kernel(name))?],
+        None if kernels.sites.is_empty() && triton.is_empty() => {
+            return Err(format_err!("{}: no __global__ function or @triton.jit kernel in this file", path.display()))
         }
         None => kernels.sites.iter().collect(),
     };
@@ -313,7 +319,7 @@ pub fn kernel_analyze(path: &Path, only: Option<&str>, settings: &Settings, json
         let line = text[..site.name_range.start].matches('\n').count() + 1;
         match result {
             Ok(analysis) if json => {
-                let report = KernelReport::analyzed(&kernels, site, &file, analysis);
+                let report = KernelReport::analyzed(kernels, site, &file, analysis);
                 writeln!(out, "{}", serde_json::to_string(&report)?)?;
             }
             Ok(analysis) => {
@@ -335,45 +341,151 @@ pub fn kernel_analyze(path: &Path, only: Option<&str>, settings: &Settings, json
                     _ => Vec::new(),
                 };
                 if json {
-                    let report = KernelReport::failed(&kernels, site, &file, &err, &messages);
+                    let report = KernelReport::failed(kernels, site, &file, &err, &messages);
                     writeln!(out, "{}", serde_json::to_string(&report)?)?;
                 } else {
                     writeln!(out, "{file}:{line}: {}: {err}", site.kernel.name)?;
                     for m in messages {
                         let at = text[..m.range.start].matches('\n').count() + 1;
-                        let severity = if m.severity == Severity::Error { "error" } else { "warning" };
-                        writeln!(out, "    {file}:{at}: {severity}: {}", m.message)?;
+                        writeln!(out, "    {file}:{at}: {}: {}", severity_label(m.severity), m.message)?;
                     }
                 }
             }
         }
     }
+    // Triton kernels one after another: the one worker compiles all of a kernel's configs at once.
+    let session = KernelSession::default();
+    for name in &triton {
+        let answer = session
+            .analyze(&opened.target(name), settings, &Cancel::default())
+            .map_err(|err| format_err!("{file}: {err}"))?
+            .ok_or_else(|| format_err!("cancelled"))?;
+        let KernelReport::Triton(report) = answer.report else { continue };
+        let config_failed = report.configs.iter().any(|c| c.get("error").is_some());
+        failed += (report.error.is_some() || config_failed) as usize;
+        if json {
+            match &report.error {
+                Some(error) if report.configs.iter().all(|c| c.get("error").is_some()) => {
+                    let value = serde_json::json!({
+                        "file": report.file, "line": report.line, "name": report.name, "language": "triton",
+                        "error": error, "messages": report.messages,
+                    });
+                    writeln!(out, "{value}")?;
+                }
+                _ => {
+                    for config in &report.configs {
+                        writeln!(out, "{config}")?;
+                    }
+                }
+            }
+            continue;
+        }
+        writeln!(out, "{file}:{}: {}  {}", report.line, report.name, report.summary)?;
+        for config in &report.configs {
+            let label = config.get("summary").or_else(|| config.get("error")).and_then(|v| v.as_str()).unwrap_or("");
+            let index = config.get("config").and_then(|v| v.as_u64()).unwrap_or(0);
+            let constexprs = config.get("constexprs").map(|c| c.to_string()).unwrap_or_default();
+            let warps = config.get("num_warps").map(|c| c.to_string()).unwrap_or_default();
+            let stages = config.get("num_stages").map(|c| c.to_string()).unwrap_or_default();
+            writeln!(out, "    [{index}] {constexprs} num_warps={warps} num_stages={stages}: {label}")?;
+        }
+        for m in &report.messages {
+            writeln!(out, "    {file}:{}: {}: {}", m.line, severity_label(m.severity), m.message)?;
+        }
+        if let Some(missing) = answer.missing {
+            eprintln!("tensorlens: {missing}");
+        }
+    }
+    let total = sites.len() + triton.len();
     if failed > 0 {
-        return Err(format_err!("{failed} of {} kernels could not be analyzed", sites.len()));
+        return Err(format_err!("{failed} of {total} kernels could not be analyzed"));
     }
     Ok(())
 }
 
-/// `tensorlens kernel ptx FILE --kernel NAME`
-pub fn kernel_ptx(path: &Path, name: &str, settings: &Settings) -> anyhow::Result<()> {
-    let (text, language) = kernel_document(path)?;
-    let kernels = DocumentKernels::new(&text, language);
-    let site = kernels.named(name).ok_or_else(|| no_such_kernel(&kernels, name, path))?;
-    let toolchain = Toolchain::discover(settings);
-    let file = path.display().to_string();
-    match kernels.ptx(site, &file, &Analyzer::default(), &toolchain, settings, &Cancel::default()) {
-        Ok(ptx) => {
-            std::io::stdout().lock().write_all(ptx.as_bytes())?;
+fn severity_label(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Hint => "hint",
+    }
+}
+
+/// A kernel file opened as the server opens it, so that its CUDA and Triton kernels are found the
+/// same way: parsed, and recognised (Triton's decorators are known through the imports).
+struct KernelFile {
+    doc: Document,
+    kernels: std::sync::Arc<DocumentKernels>,
+    /// The file name compilers report: the path as given.
+    file: String,
+}
+
+impl KernelFile {
+    fn open(path: &Path) -> anyhow::Result<KernelFile> {
+        let (text, _) = kernel_document(path)?;
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut doc = Document::new(&format!("file://{}", absolute.display()), "", 0, &text);
+        doc.analyze(&Catalog::builtin(), &[]).map_err(|panic| format_err!("analysis failed: {panic}"))?;
+        let kernels = doc
+            .kernels()
+            .ok_or_else(|| format_err!("{}: kernels live in CUDA, C/C++ and Python files", path.display()))?;
+        Ok(KernelFile { doc, kernels, file: path.display().to_string() })
+    }
+
+    /// The Triton kernels (not their helpers), in file order.
+    fn triton_kernels(&self) -> Vec<String> {
+        self.doc.triton().map(|t| t.kernels().map(|f| f.name.clone()).collect()).unwrap_or_default()
+    }
+
+    fn target(&self, kernel: &str) -> KernelTarget {
+        KernelTarget {
+            uri: self.doc.uri.clone(),
+            path: self.file.clone(),
+            kernels: self.kernels.clone(),
+            triton: self.doc.triton().map(|file| (file, std::sync::Arc::from(self.doc.text()))),
+            selection: None,
+            kernel: Some(kernel.to_string()),
+        }
+    }
+
+    fn no_such_kernel(&self, name: &str) -> anyhow::Error {
+        let mut names: Vec<String> = self.kernels.sites.iter().map(|s| s.kernel.qualified_name.clone()).collect();
+        names.extend(self.triton_kernels());
+        if names.is_empty() {
+            format_err!("{}: no kernel named `{name}`; the file has no __global__ or @triton.jit kernel", self.file)
+        } else {
+            format_err!("{}: no kernel named `{name}`; its kernels: {}", self.file, names.join(", "))
+        }
+    }
+}
+
+/// `tensorlens kernel ptx|sass|ttir|ttgir|llir FILE --kernel NAME [--config N]`
+pub fn kernel_ir(
+    path: &Path,
+    name: &str,
+    kind: IrKind,
+    config: Option<usize>,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let file = KernelFile::open(path)?;
+    let is_triton = file.triton_kernels().iter().any(|k| k == name);
+    if !is_triton && file.kernels.named(name).is_none() {
+        return Err(file.no_such_kernel(name));
+    }
+    let session = KernelSession::default();
+    let answer = session
+        .ir(&file.target(name), kind, config, settings, &Cancel::default())
+        .map_err(|err| format_err!("{}: {err}", file.file))?
+        .ok_or_else(|| format_err!("cancelled"))?;
+    if let Some(config) = &answer.config {
+        eprintln!("tensorlens: {name} with {config}");
+    }
+    match (answer.text, answer.error) {
+        (Some(text), _) => {
+            std::io::stdout().lock().write_all(text.as_bytes())?;
             Ok(())
         }
-        Err(AnalyzeError::Compile { messages, .. }) => {
-            for m in kernels.place(site, &messages) {
-                let at = text[..m.range.start].matches('\n').count() + 1;
-                eprintln!("{file}:{at}: {}", m.message);
-            }
-            Err(format_err!("`{name}` did not compile"))
-        }
-        Err(err) => Err(err.into()),
+        (None, error) => Err(format_err!("{name}: {}", error.unwrap_or_else(|| format!("no {kind}")))),
     }
 }
 
@@ -482,6 +594,10 @@ pub fn kernel_toolchain(settings: &Settings, json: bool) -> anyhow::Result<()> {
     match &toolchain.ptxas {
         Ok(path) => println!("ptxas    {}", path.display()),
         Err(err) => println!("ptxas    missing: {err}"),
+    }
+    match &toolchain.nvdisasm {
+        Ok(path) => println!("nvdisasm {}", path.display()),
+        Err(err) => println!("nvdisasm missing: {err}"),
     }
     if toolchain.include_dirs.is_empty() {
         println!("headers  missing: no CUDA include folder (cuda_fp16.h) beside NVRTC, under CUDA_HOME or in settings");

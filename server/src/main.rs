@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tensorlens::kernels::ir::IrKind;
 
 #[derive(Parser)]
 #[command(name = "tensorlens", version, about = "Language server for deep-learning and GPU code", long_about = None)]
@@ -28,7 +29,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Compile CUDA kernels with NVRTC and report registers, spills, shared memory and occupancy.
+    /// Compile CUDA and Triton kernels and report registers, spills, shared memory and occupancy.
     Kernel {
         #[command(subcommand)]
         command: KernelCommand,
@@ -60,14 +61,17 @@ enum KernelCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Print the PTX NVRTC makes of one kernel.
-    Ptx {
-        file: std::path::PathBuf,
-        #[arg(long)]
-        kernel: String,
-        #[command(flatten)]
-        options: KernelOptions,
-    },
+    /// Print the PTX of one kernel (NVRTC's for CUDA, Triton's for a @triton.jit kernel).
+    Ptx(IrCommand),
+    /// Print the SASS of one kernel (ptxas and nvdisasm), with the source line of each run of
+    /// instructions.
+    Sass(IrCommand),
+    /// Print Triton's TTIR (Triton IR) of one Triton kernel.
+    Ttir(IrCommand),
+    /// Print Triton's TTGIR (Triton GPU IR, with layouts) of one Triton kernel.
+    Ttgir(IrCommand),
+    /// Print the LLVM IR Triton makes of one Triton kernel.
+    Llir(IrCommand),
     /// Time one kernel on the GPU (through the worker, as the editor does) and print the result.
     Time {
         file: std::path::PathBuf,
@@ -108,6 +112,19 @@ enum KernelCommand {
 }
 
 #[derive(clap::Args)]
+struct IrCommand {
+    file: std::path::PathBuf,
+    #[arg(long)]
+    kernel: String,
+    /// Which configuration of a Triton kernel, numbered from 0 in the order `kernel analyze`
+    /// prints them (default 0).
+    #[arg(long)]
+    config: Option<usize>,
+    #[command(flatten)]
+    options: KernelOptions,
+}
+
+#[derive(clap::Args)]
 struct KernelOptions {
     /// Target architecture (default: the GPU's, else sm_90).
     #[arg(long)]
@@ -127,6 +144,16 @@ struct KernelOptions {
     /// Extra NVRTC option, e.g. --nvrtc-flag=-DTILE=32 (repeatable).
     #[arg(long = "nvrtc-flag", allow_hyphen_values = true)]
     nvrtc_flags: Vec<String>,
+    /// The Python with triton installed, for Triton kernels (default: the active virtual or
+    /// conda environment's, else python3).
+    #[arg(long)]
+    python: Option<std::path::PathBuf>,
+}
+
+impl IrCommand {
+    fn run(self, kind: IrKind) -> anyhow::Result<()> {
+        tensorlens::cli::kernel_ir(&self.file, &self.kernel, kind, self.config, &self.options.settings())
+    }
 }
 
 impl KernelOptions {
@@ -138,6 +165,7 @@ impl KernelOptions {
             nvrtc_flags: self.nvrtc_flags,
             arch_override: self.arch,
             block_override: self.block,
+            python_path: self.python,
             // The command line's workspace is the folder it runs in.
             workspace_roots: std::env::current_dir().into_iter().collect(),
             ..Default::default()
@@ -202,9 +230,11 @@ fn main() -> ExitCode {
             KernelCommand::Analyze { file, kernel, options, json } => {
                 tensorlens::cli::kernel_analyze(&file, kernel.as_deref(), &options.settings(), json)
             }
-            KernelCommand::Ptx { file, kernel, options } => {
-                tensorlens::cli::kernel_ptx(&file, &kernel, &options.settings())
-            }
+            KernelCommand::Ptx(ir) => ir.run(IrKind::Ptx),
+            KernelCommand::Sass(ir) => ir.run(IrKind::Sass),
+            KernelCommand::Ttir(ir) => ir.run(IrKind::Ttir),
+            KernelCommand::Ttgir(ir) => ir.run(IrKind::Ttgir),
+            KernelCommand::Llir(ir) => ir.run(IrKind::Llir),
             KernelCommand::Toolchain { options, json } => tensorlens::cli::kernel_toolchain(&options.settings(), json),
             KernelCommand::Time { file, kernel, n, hot, launcher, remote, seconds, timeout, options, json } => {
                 let mut settings = options.settings();

@@ -89,10 +89,10 @@ fn a_triton_compile_error_lands_on_the_users_line() {
     assert_eq!(answer["messages"][0]["line"], error_line + 1, "{answer}");
     let diags = client.wait_for(|n| {
         n["method"] == "textDocument/publishDiagnostics"
-            && n["params"]["diagnostics"].as_array().is_some_and(|d| d.iter().any(|d| d["source"] == "nvrtc"))
+            && n["params"]["diagnostics"].as_array().is_some_and(|d| d.iter().any(|d| d["source"] == "triton"))
     });
     let diag =
-        diags["params"]["diagnostics"].as_array().unwrap().iter().find(|d| d["source"] == "nvrtc").unwrap().clone();
+        diags["params"]["diagnostics"].as_array().unwrap().iter().find(|d| d["source"] == "triton").unwrap().clone();
     assert_eq!(diag["range"]["start"]["line"], error_line, "{diag}");
     assert!(diag["message"].as_str().unwrap().contains("Triton"), "{diag}");
     client.shutdown();

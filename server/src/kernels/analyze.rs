@@ -13,6 +13,7 @@ use super::device_code::{CudaSource, IncludeResolver, KernelDef};
 use super::includes::{self, IncludePolicy};
 use super::occupancy::{self, KernelResources};
 use super::ptxas::{self, Resources};
+use super::sass;
 use super::toolchain::{Settings, Toolchain, DEFAULT_BLOCK_SIZE};
 use super::{nvrtc, Cancel};
 use crate::ide::markdown::{code, escape_markdown as esc};
@@ -220,6 +221,8 @@ pub struct CompilerMessage {
 pub enum Severity {
     Error,
     Warning,
+    /// Not the compiler's: where the SASS spills or spends its instructions.
+    Hint,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -239,6 +242,8 @@ pub enum AnalyzeError {
     Nvrtc(String),
     #[error("{0}")]
     Ptxas(String),
+    #[error("{0}")]
+    Sass(String),
     #[error("cancelled")]
     Cancelled,
 }
@@ -288,7 +293,7 @@ impl Analyzer {
         target: &Target,
         cancel: &Cancel,
     ) -> Result<Analysis, AnalyzeError> {
-        let Outcome { compiled, cached, name_expression, arch, dropped_includes, refused } =
+        let Outcome { compiled, cached, name_expression, arch, dropped_includes, refused, .. } =
             self.compile(toolchain, settings, target, cancel)?;
         let kernel = target.kernel;
         let (block_size, block_size_source, launch_line) = block_size(target.source, kernel, settings);
@@ -352,6 +357,30 @@ impl Analyzer {
         Ok(self.compile(toolchain, settings, target, cancel)?.compiled.ptx)
     }
 
+    /// The kernel's SASS with line info, for `arch`: the cached PTX assembled again with
+    /// `-lineinfo` and disassembled by nvdisasm.
+    pub fn sass(
+        &self,
+        toolchain: &Toolchain,
+        settings: &Settings,
+        target: &Target,
+        cancel: &Cancel,
+    ) -> Result<Sass, AnalyzeError> {
+        let nvdisasm = toolchain.nvdisasm.as_ref().map_err(|e| AnalyzeError::Sass(e.clone()))?;
+        let Outcome { compiled, arch, ptxas_options, .. } = self.compile(toolchain, settings, target, cancel)?;
+        let ptxas_path = toolchain.ptxas.as_ref().map_err(|e| AnalyzeError::NoPtxas(e.clone()))?;
+        let cubin =
+            ptxas::assemble(ptxas_path, &compiled.ptx, &arch, &ptxas_options, cancel).map_err(|err| match err {
+                ptxas::PtxasError::Cancelled => AnalyzeError::Cancelled,
+                other => AnalyzeError::Ptxas(other.to_string()),
+            })?;
+        let text = sass::disassemble(nvdisasm, &cubin, cancel).map_err(|err| match err {
+            sass::SassError::Cancelled => AnalyzeError::Cancelled,
+            other => AnalyzeError::Sass(other.to_string()),
+        })?;
+        Ok(Sass { text: text.into(), arch })
+    }
+
     fn compile(
         &self,
         toolchain: &Toolchain,
@@ -367,7 +396,15 @@ impl Analyzer {
         let key = cache_key(&program, &options, &name_expression, &arch);
         let hit = lock(&self.cache).get(&key).cloned();
         if let Some(compiled) = hit {
-            return Ok(Outcome { compiled, cached: true, name_expression, arch, dropped_includes, refused });
+            return Ok(Outcome {
+                compiled,
+                cached: true,
+                name_expression,
+                arch,
+                dropped_includes,
+                refused,
+                ptxas_options,
+            });
         }
         if cancel.is_cancelled() {
             return Err(AnalyzeError::Cancelled);
@@ -406,8 +443,14 @@ impl Analyzer {
             cache.clear();
         }
         cache.insert(key, compiled.clone());
-        Ok(Outcome { compiled, cached: false, name_expression, arch, dropped_includes, refused })
+        Ok(Outcome { compiled, cached: false, name_expression, arch, dropped_includes, refused, ptxas_options })
     }
+}
+
+/// A kernel's SASS and the architecture it is for.
+pub struct Sass {
+    pub text: Arc<str>,
+    pub arch: String,
 }
 
 /// A compile and what went into it.
@@ -419,6 +462,7 @@ struct Outcome {
     dropped_includes: Vec<String>,
     /// Includes that were not read, as warnings on their lines.
     refused: Vec<CompilerMessage>,
+    ptxas_options: Vec<String>,
 }
 
 /// Runs of spaces are hashed as one: an edit to host code the kernel does not use changes only the

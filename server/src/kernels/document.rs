@@ -4,9 +4,10 @@
 use std::ops::Range;
 use std::path::Path;
 
-use super::analyze::{Analysis, AnalyzeError, Analyzer, CompilerMessage, Severity, Target};
+use super::analyze::{Analysis, AnalyzeError, Analyzer, CompilerMessage, Sass, Severity, Target};
 use super::device_code::{file_dir, CudaSource, IncludeResolver, KernelDef};
 use super::embedded::{cuda_sources, EmbeddedSource};
+use super::sass;
 use super::spec::{launch_spec, substitute_template};
 use super::stats::StopRule;
 use super::toolchain::{Settings, Toolchain};
@@ -47,6 +48,25 @@ pub struct PlacedMessage {
     pub range: Range<usize>,
     pub severity: Severity,
     pub message: String,
+    pub source: MessageSource,
+}
+
+/// Who says it: the CUDA compiler, Triton's, or tensorlens reading the SASS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageSource {
+    Nvrtc,
+    Triton,
+    Sass,
+}
+
+impl MessageSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            MessageSource::Nvrtc => "nvrtc",
+            MessageSource::Triton => "triton",
+            MessageSource::Sass => "tensorlens",
+        }
+    }
 }
 
 impl DocumentKernels {
@@ -148,6 +168,36 @@ impl DocumentKernels {
         analyzer.ptx(toolchain, settings, &self.target(site, path, toolchain, &lines), cancel)
     }
 
+    pub fn sass(
+        &self,
+        site: &KernelSite,
+        path: &str,
+        analyzer: &Analyzer,
+        toolchain: &Toolchain,
+        settings: &Settings,
+        cancel: &Cancel,
+    ) -> Result<Sass, AnalyzeError> {
+        let lines = |line| self.line_in_document(site.source, line);
+        analyzer.sass(toolchain, settings, &self.target(site, path, toolchain, &lines), cancel)
+    }
+
+    /// Where `site`'s SASS spills and spends its instructions, on the document's lines. `path` is
+    /// the file name the compile was given (the SASS names its lines by it).
+    pub fn sass_hints(&self, site: &KernelSite, path: &str, sass: &Sass) -> Vec<PlacedMessage> {
+        let profile = sass::line_profile(&sass.text, path);
+        let messages: Vec<CompilerMessage> = sass::hints(&profile, &sass.arch)
+            .into_iter()
+            .map(|hint| CompilerMessage {
+                severity: Severity::Hint,
+                line: hint.line.saturating_sub(1),
+                column: None,
+                message: hint.message,
+                elsewhere: None,
+            })
+            .collect();
+        self.place(site, &messages).into_iter().map(|m| PlacedMessage { source: MessageSource::Sass, ..m }).collect()
+    }
+
     /// Everything the worker needs to time `site`: compiles it (or takes the cached compile), and
     /// builds the launch spec from its annotation or signature. `n` overrides the problem size.
     #[allow(clippy::too_many_arguments)]
@@ -219,7 +269,7 @@ impl DocumentKernels {
                         }
                     };
                 let range = embedded.to_document(start)..embedded.to_document(end);
-                PlacedMessage { range, severity: m.severity, message: m.message.clone() }
+                PlacedMessage { range, severity: m.severity, message: m.message.clone(), source: MessageSource::Nvrtc }
             })
             .collect()
     }

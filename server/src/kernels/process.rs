@@ -2,6 +2,7 @@
 //! `id`: started when first needed, kept warm between requests, killed when a request runs past
 //! its time-out or is cancelled, noticed when it dies (with the last lines it wrote to stderr), and
 //! started fresh next time. The timing worker and the Triton compile worker are both this.
+//! Also the one-shot tools (ptxas, nvdisasm): run in a scratch folder, killed when cancelled.
 //! Blocking; callers run it off the request loop.
 
 use std::io::{BufRead, BufReader, Write};
@@ -214,4 +215,61 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
         (None, Some(signal)) => format!("killed by signal {signal}"),
         _ => status.to_string(),
     }
+}
+
+/// A private temporary folder, removed with everything in it when dropped: the one-shot tools
+/// read and write files only.
+pub struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    pub fn new() -> std::io::Result<Scratch> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!("tensorlens-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir(&path)?;
+        Ok(Scratch(path))
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+
+    /// Runs `command` to the end with stdout and stderr in files of this folder (so a long output
+    /// can never fill a pipe and stall it), polling so that a cancelled request kills it.
+    /// `Ok(None)` means cancelled.
+    pub fn run(&self, mut command: Command, cancel: &Cancel) -> std::io::Result<Option<Finished>> {
+        let (out_path, err_path) = (self.path("stdout"), self.path("stderr"));
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path)?)
+            .stderr(std::fs::File::create(&err_path)?)
+            .spawn()?;
+        let status = loop {
+            if cancel.is_cancelled() {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(None);
+            }
+            match child.try_wait()? {
+                Some(status) => break status,
+                None => std::thread::sleep(Duration::from_micros(500)),
+            }
+        };
+        let read = |path| String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
+        Ok(Some(Finished { success: status.success(), stdout: read(&out_path), stderr: read(&err_path) }))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How a one-shot tool ended.
+pub struct Finished {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
 }

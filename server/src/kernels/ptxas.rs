@@ -1,12 +1,11 @@
 //! Resources per kernel from `ptxas -v`: what the assembler reports is what the GPU will reserve.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use serde::Serialize;
 
+use super::process::Scratch;
 use super::Cancel;
 
 /// What ptxas reports for one entry function.
@@ -55,68 +54,55 @@ pub fn resources(
     })
 }
 
-/// Runs ptxas on a temporary copy of the PTX (it reads files only), polling so that a cancelled
-/// request kills it instead of waiting.
+/// Assembles `ptx` with line info (`-lineinfo`, as Triton does) into a cubin for SASS; the
+/// report is the same as `resources` reads.
+pub fn assemble(
+    ptxas: &Path,
+    ptx: &str,
+    arch: &str,
+    options: &[String],
+    cancel: &Cancel,
+) -> Result<Vec<u8>, PtxasError> {
+    let scratch = Scratch::new().map_err(|error| spawn_error(ptxas, error))?;
+    let cubin = scratch.path("kernel.cubin");
+    let mut with_lines = options.to_vec();
+    with_lines.push("-lineinfo".into());
+    run_in(&scratch, ptxas, ptx, arch, &with_lines, &cubin, cancel)?;
+    std::fs::read(&cubin).map_err(|error| spawn_error(ptxas, error))
+}
+
+fn spawn_error(ptxas: &Path, error: std::io::Error) -> PtxasError {
+    PtxasError::Spawn { path: ptxas.display().to_string(), error }
+}
+
+/// Runs ptxas on a copy of the PTX in a scratch folder (it reads files only); a cancelled request
+/// kills it instead of waiting.
 fn run(ptxas: &Path, ptx: &str, arch: &str, options: &[String], cancel: &Cancel) -> Result<String, PtxasError> {
-    let spawn_error = |error| PtxasError::Spawn { path: ptxas.display().to_string(), error };
-    let file = TempPtx::write(ptx).map_err(spawn_error)?;
-    // Output goes to a file rather than a pipe, so a long report can never fill a pipe and stall.
-    let log_path = file.0.with_extension("log");
-    let log = std::fs::File::create(&log_path).map_err(spawn_error)?;
-    let _remove_log = RemoveOnDrop(log_path.clone());
-    let mut child = Command::new(ptxas)
-        .arg(format!("-arch={arch}"))
-        .args(["-v", "-o", "/dev/null"])
-        .args(options)
-        .arg(&file.0)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(spawn_error)?)
-        .stderr(log)
-        .spawn()
-        .map_err(spawn_error)?;
-    let status = loop {
-        if cancel.is_cancelled() {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(PtxasError::Cancelled);
-        }
-        match child.try_wait().map_err(spawn_error)? {
-            Some(status) => break status,
-            None => std::thread::sleep(Duration::from_micros(500)),
-        }
-    };
-    let text = std::fs::read_to_string(&log_path).map_err(spawn_error)?;
-    if !status.success() {
-        return Err(PtxasError::Rejected(text));
-    }
-    Ok(text)
+    let scratch = Scratch::new().map_err(|error| spawn_error(ptxas, error))?;
+    run_in(&scratch, ptxas, ptx, arch, options, Path::new("/dev/null"), cancel)
 }
 
-struct RemoveOnDrop(std::path::PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+fn run_in(
+    scratch: &Scratch,
+    ptxas: &Path,
+    ptx: &str,
+    arch: &str,
+    options: &[String],
+    output: &Path,
+    cancel: &Cancel,
+) -> Result<String, PtxasError> {
+    let input = scratch.path("kernel.ptx");
+    std::fs::write(&input, ptx).map_err(|error| spawn_error(ptxas, error))?;
+    let mut command = Command::new(ptxas);
+    command.arg(format!("-arch={arch}")).arg("-v").arg("-o").arg(output).args(options).arg(&input);
+    let finished =
+        scratch.run(command, cancel).map_err(|error| spawn_error(ptxas, error))?.ok_or(PtxasError::Cancelled)?;
+    // ptxas writes its report to stdout and its errors to stderr; they are read as one log.
+    let log = finished.stdout + &finished.stderr;
+    if !finished.success {
+        return Err(PtxasError::Rejected(log));
     }
-}
-
-struct TempPtx(std::path::PathBuf);
-
-impl TempPtx {
-    fn write(ptx: &str) -> std::io::Result<TempPtx> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = format!("tensorlens-{}-{}.ptx", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let path = std::env::temp_dir().join(name);
-        std::fs::File::create(&path)?.write_all(ptx.as_bytes())?;
-        Ok(TempPtx(path))
-    }
-}
-
-impl Drop for TempPtx {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+    Ok(log)
 }
 
 /// Reads `ptxas -v` output into (entry name, resources), in the order reported.

@@ -14,20 +14,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::analyze::Severity;
 use super::analyze::{Analysis, AnalyzeError, Analyzer};
 use super::document::text_hash;
-use super::document::{DocumentKernels, KernelSite, PlacedMessage};
+use super::document::{DocumentKernels, KernelSite, MessageSource, PlacedMessage};
+use super::ir::IrKind;
 use super::occupancy;
 use super::process::ProcessError;
 use super::report::{KernelReport, LineMessage, TritonReport};
+use super::sass;
 use super::spec::LaunchSpec;
 use super::timing::WORKER_START_ALLOWANCE_SECONDS;
 use super::timing::{duration, timing_summary, timing_warnings, TimingError, WorkerPool};
 use super::toolchain::refused_program;
 use super::toolchain::{Settings, Toolchain};
-use super::triton::{TritonFile, TritonFunction};
-use super::triton_analysis::{ConfigOutcome, ConfigResult, Resources, TritonAnalysis};
-use super::triton_worker::{self, CompileRequest, ConfigRequest, TritonError, TritonWorker};
+use super::triton::{CompileConfig, TritonFile, TritonFunction};
+use super::triton_analysis::{self, ConfigOutcome, ConfigResult, Resources, TritonAnalysis};
+use super::triton_worker::{self, CompileRequest, ConfigRequest, Outcomes, TritonError, TritonWorker};
 use super::worker::{Answer, Op, Timing};
 use super::Cancel;
 use crate::ide::markdown::escape_markdown as esc;
@@ -71,6 +74,8 @@ struct KernelResult {
     /// Document bytes of the kernel's name when analysed.
     name_range: Range<usize>,
     outcome: Outcome,
+    /// Where the SASS spills and spends its instructions, read after the analysis.
+    hints: Vec<PlacedMessage>,
 }
 
 #[derive(Clone)]
@@ -122,6 +127,7 @@ pub struct KernelHistory {
 }
 
 /// The kernel a command is about: one document's kernels and a selection in it or a name.
+#[derive(Clone)]
 pub struct KernelTarget {
     pub uri: String,
     /// The file name compilers report.
@@ -204,14 +210,24 @@ pub struct AnalyzeAnswer {
     pub missing: Option<String>,
 }
 
-/// The PTX of one kernel, written where an editor can open it when that worked.
+/// One IR text of a kernel, written where an editor can open it when that worked.
 #[derive(Debug, Clone)]
-pub struct PtxAnswer {
+pub struct IrAnswer {
     pub kernel: String,
+    pub ir: IrKind,
+    /// The Triton configuration compiled, and every one the kernel has.
+    pub config: Option<String>,
+    pub configs: Vec<String>,
     pub text: Option<Arc<str>>,
     pub file: Option<PathBuf>,
     pub error: Option<String>,
     pub missing: Option<String>,
+}
+
+/// Why a round trip to the Triton worker gave no outcomes.
+enum TritonFailed {
+    Cancelled,
+    Failed { message: String, missing: Option<String> },
 }
 
 impl KernelSession {
@@ -237,9 +253,12 @@ impl KernelSession {
         let Some(results) = results.get(uri) else { return Vec::new() };
         results
             .iter()
-            .flat_map(|result| match &result.outcome {
-                Outcome::Analyzed { warnings, .. } => warnings,
-                Outcome::Failed { messages, .. } | Outcome::Triton { messages, .. } => messages,
+            .flat_map(|result| {
+                let compiler = match &result.outcome {
+                    Outcome::Analyzed { warnings, .. } => warnings,
+                    Outcome::Failed { messages, .. } | Outcome::Triton { messages, .. } => messages,
+                };
+                compiler.iter().chain(&result.hints)
             })
             .map(|m| PlacedMessage { range: m.range.start.min(len)..m.range.end.min(len), ..m.clone() })
             .collect()
@@ -427,9 +446,79 @@ impl KernelSession {
             text_hash: site.text_hash,
             name_range: site.name_range.clone(),
             outcome,
+            hints: Vec::new(),
         };
         self.remember(&target.uri, result);
         Ok(Some(AnalyzeAnswer { report, missing }))
+    }
+
+    /// The Triton kernel a target names, with its file and the text it was found in.
+    fn triton_parts<'a>(
+        &self,
+        target: &'a KernelTarget,
+    ) -> Result<(&'a TritonFunction, &'a TritonFile, &'a str), TargetError> {
+        match (target.triton_kernel(), target.triton.as_ref()) {
+            (Some(function), Some((file, text))) => Ok((function, file, text)),
+            _ => Err(TargetError::NoKernels),
+        }
+    }
+
+    /// What the worker compiles for `configs` of a Triton kernel, with the IR texts `want`ed.
+    fn triton_request(
+        &self,
+        target: &KernelTarget,
+        (function, file, text): (&TritonFunction, &TritonFile, &str),
+        configs: &[CompileConfig],
+        settings: &Settings,
+        want: Vec<&'static str>,
+    ) -> CompileRequest {
+        let arch = self.toolchain(settings).target_arch(settings);
+        CompileRequest {
+            filename: target.path.clone(),
+            source: file.source_for(text, &function.name),
+            kernel: function.name.clone(),
+            signature: configs.first().map(|c| c.signature.clone()).unwrap_or_default(),
+            configs: configs
+                .iter()
+                .map(|c| ConfigRequest {
+                    constexprs: c.constexprs.clone(),
+                    num_warps: c.num_warps,
+                    num_stages: c.num_stages,
+                })
+                .collect(),
+            arch: occupancy::parse_arch(&arch).unwrap_or(90),
+            want,
+        }
+    }
+
+    /// One round trip to the Triton worker (started, or restarted for another Python, first).
+    fn triton_compile(
+        &self,
+        request: &CompileRequest,
+        settings: &Settings,
+        cancel: &Cancel,
+    ) -> Result<Outcomes, TritonFailed> {
+        let (python, from) = triton_worker::python(settings);
+        if let Some(note) = refused_program(settings, &python, "the Python") {
+            return Err(TritonFailed::Failed { message: note.clone(), missing: Some(note) });
+        }
+        let mut worker = lock(&self.triton);
+        if worker.as_ref().is_none_or(|w| w.python() != python.as_path()) {
+            match TritonWorker::new(python.clone(), from) {
+                Ok(w) => *worker = Some(w),
+                Err(err) => {
+                    return Err(TritonFailed::Failed { message: err.to_string(), missing: Some(err.to_string()) })
+                }
+            }
+        }
+        match worker.as_mut().expect("just made").compile(request, TRITON_TIMEOUT, cancel) {
+            Ok(outcomes) => Ok(outcomes),
+            Err(TritonError::Process(ProcessError::Cancelled)) => Err(TritonFailed::Cancelled),
+            Err(err @ TritonError::NoTriton { .. }) => {
+                Err(TritonFailed::Failed { message: err.to_string(), missing: Some(err.to_string()) })
+            }
+            Err(err) => Err(TritonFailed::Failed { message: err.to_string(), missing: None }),
+        }
     }
 
     /// Compiles the target Triton kernel for each of its configurations in the Triton worker (or
@@ -441,9 +530,8 @@ impl KernelSession {
         settings: &Settings,
         cancel: &Cancel,
     ) -> Result<Option<AnalyzeAnswer>, TargetError> {
-        let (Some(function), Some((file, text))) = (target.triton_kernel(), target.triton.as_ref()) else {
-            return Err(TargetError::NoKernels);
-        };
+        let parts = self.triton_parts(target)?;
+        let (function, file, text) = parts;
         let line = text[..function.name_range.start.min(text.len())].matches('\n').count() + 1;
         let remember = |outcome: Outcome| {
             let result = KernelResult {
@@ -451,6 +539,7 @@ impl KernelSession {
                 text_hash: function.text_hash,
                 name_range: function.name_range.clone(),
                 outcome,
+                hints: Vec::new(),
             };
             self.remember(&target.uri, result);
         };
@@ -473,51 +562,17 @@ impl KernelSession {
             Ok(configs) => configs,
             Err(missing) => return Ok(failed(missing.to_string(), None)),
         };
-        let arch = self.toolchain(settings).target_arch(settings);
-        let arch_number = occupancy::parse_arch(&arch).unwrap_or(90);
-        let request = CompileRequest {
-            filename: target.path.clone(),
-            source: file.source_for(text, &function.name),
-            kernel: function.name.clone(),
-            signature: configs.first().map(|c| c.signature.clone()).unwrap_or_default(),
-            configs: configs
-                .iter()
-                .map(|c| ConfigRequest {
-                    constexprs: c.constexprs.clone(),
-                    num_warps: c.num_warps,
-                    num_stages: c.num_stages,
-                })
-                .collect(),
-            arch: arch_number,
-            want: Vec::new(),
-        };
+        let request = self.triton_request(target, parts, &configs, settings, Vec::new());
         let key = text_hash(&format!("{request:?}"));
         let cached = lock(&self.triton_cache).get(&key).cloned();
         let analysis = match cached {
             Some(analysis) => Arc::new(TritonAnalysis { cached: true, compile_ms: 0.0, ..(*analysis).clone() }),
             None => {
-                let (python, from) = triton_worker::python(settings);
-                if let Some(note) = refused_program(settings, &python, "the Python") {
-                    return Ok(failed(note.clone(), Some(note)));
-                }
                 let started = std::time::Instant::now();
-                let outcomes = {
-                    let mut worker = lock(&self.triton);
-                    if worker.as_ref().is_none_or(|w| w.python() != python.as_path()) {
-                        match TritonWorker::new(python.clone(), from) {
-                            Ok(w) => *worker = Some(w),
-                            Err(err) => return Ok(failed(err.to_string(), Some(err.to_string()))),
-                        }
-                    }
-                    worker.as_mut().expect("just made").compile(&request, TRITON_TIMEOUT, cancel)
-                };
-                let outcomes = match outcomes {
+                let outcomes = match self.triton_compile(&request, settings, cancel) {
                     Ok(outcomes) => outcomes,
-                    Err(TritonError::Process(ProcessError::Cancelled)) => return Ok(None),
-                    Err(err @ TritonError::NoTriton { .. }) => {
-                        return Ok(failed(err.to_string(), Some(err.to_string())))
-                    }
-                    Err(err) => return Ok(failed(err.to_string(), None)),
+                    Err(TritonFailed::Cancelled) => return Ok(None),
+                    Err(TritonFailed::Failed { message, missing }) => return Ok(failed(message, missing)),
                 };
                 let results = configs
                     .into_iter()
@@ -564,31 +619,185 @@ impl KernelSession {
         Ok(Some(AnalyzeAnswer { report, missing: None }))
     }
 
-    /// The target kernel's PTX, also written to the cache folder for editors that open files.
+    /// One IR text of the target kernel (for a Triton kernel, of its `config`th configuration,
+    /// the first by default), also written to the cache folder for editors that open files.
     /// `Ok(None)` means cancelled.
-    pub fn ptx(
+    pub fn ir(
+        &self,
+        target: &KernelTarget,
+        kind: IrKind,
+        config: Option<usize>,
+        settings: &Settings,
+        cancel: &Cancel,
+    ) -> Result<Option<IrAnswer>, TargetError> {
+        if target.triton_kernel().is_some() {
+            return self.triton_ir(target, kind, config, settings, cancel);
+        }
+        let site = target.site()?;
+        let kernel = site.kernel.qualified_name.clone();
+        let answer = |text: Result<Arc<str>, String>, missing| {
+            let (text, error) = match text {
+                Ok(text) => (Some(text), None),
+                Err(error) => (None, Some(error)),
+            };
+            let file = text.as_deref().and_then(|t| write_ir(&kernel, kind, t));
+            IrAnswer { kernel: kernel.clone(), ir: kind, config: None, configs: Vec::new(), text, file, error, missing }
+        };
+        if !IrKind::CUDA.contains(&kind) {
+            let error = format!("{kind} is Triton's; a CUDA kernel has ptx and sass");
+            return Ok(Some(answer(Err(error), None)));
+        }
+        let toolchain = self.toolchain(settings);
+        let text = match kind {
+            IrKind::Sass => {
+                target.kernels.sass(site, &target.path, &self.analyzer, &toolchain, settings, cancel).map(|s| s.text)
+            }
+            _ => target.kernels.ptx(site, &target.path, &self.analyzer, &toolchain, settings, cancel),
+        };
+        Ok(match text {
+            Err(AnalyzeError::Cancelled) => None,
+            Ok(text) => Some(answer(Ok(text), None)),
+            Err(err) => Some(answer(Err(err.to_string()), missing_piece(&err))),
+        })
+    }
+
+    fn triton_ir(
+        &self,
+        target: &KernelTarget,
+        kind: IrKind,
+        config: Option<usize>,
+        settings: &Settings,
+        cancel: &Cancel,
+    ) -> Result<Option<IrAnswer>, TargetError> {
+        let parts = self.triton_parts(target)?;
+        let function = parts.0;
+        let mut answer = IrAnswer {
+            kernel: function.name.clone(),
+            ir: kind,
+            config: None,
+            configs: Vec::new(),
+            text: None,
+            file: None,
+            error: None,
+            missing: None,
+        };
+        let configs = match function.compile_configs(&parts.1.constants) {
+            Ok(configs) => configs,
+            Err(missing) => return Ok(Some(IrAnswer { error: Some(missing.to_string()), ..answer })),
+        };
+        answer.configs = configs.iter().map(CompileConfig::label).collect();
+        let index = config.unwrap_or(0);
+        let Some(chosen) = configs.get(index) else {
+            let error = format!("no configuration {index}: the kernel has {} (numbered from 0)", configs.len());
+            return Ok(Some(IrAnswer { error: Some(error), ..answer }));
+        };
+        answer.config = Some(chosen.label());
+        let request = self.triton_request(target, parts, std::slice::from_ref(chosen), settings, vec![kind.name()]);
+        let outcome = match self.triton_compile(&request, settings, cancel) {
+            Ok(outcomes) => outcomes.into_iter().next(),
+            Err(TritonFailed::Cancelled) => return Ok(None),
+            Err(TritonFailed::Failed { message, missing }) => {
+                return Ok(Some(IrAnswer { error: Some(message), missing, ..answer }))
+            }
+        };
+        match outcome {
+            Some(Ok(mut compiled)) => match compiled.ir.remove(kind.name()) {
+                Some(text) => {
+                    let text: Arc<str> = text.into();
+                    answer.file = write_ir(&function.name, kind, &text);
+                    answer.text = Some(text);
+                }
+                None => {
+                    let why = compiled.warnings.join("; ");
+                    answer.error = Some(if why.is_empty() { format!("Triton gave no {kind}") } else { why });
+                }
+            },
+            Some(Err(failure)) => {
+                let at = failure.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+                answer.error = Some(format!("did not compile{at}: {}", failure.error));
+            }
+            None => answer.error = Some("the Triton worker answered no configuration".into()),
+        }
+        Ok(Some(answer))
+    }
+
+    /// Reads the SASS of the target kernel as last analysed (for a Triton kernel, of the config
+    /// that spills most, else the best) for the lines it spills on and spends its instructions
+    /// on, and keeps those hints with the analysis, as diagnostics. Nothing when the kernel was
+    /// not analysed, changed since, or did not compile. `Ok(None)` means cancelled; else the
+    /// number of hints.
+    pub fn profile_lines(
         &self,
         target: &KernelTarget,
         settings: &Settings,
         cancel: &Cancel,
-    ) -> Result<Option<PtxAnswer>, TargetError> {
-        let site = target.site()?;
-        let toolchain = self.toolchain(settings);
-        let kernel = site.kernel.qualified_name.clone();
-        Ok(match target.kernels.ptx(site, &target.path, &self.analyzer, &toolchain, settings, cancel) {
-            Err(AnalyzeError::Cancelled) => None,
-            Ok(ptx) => {
-                let file = write_ptx(&kernel, &ptx);
-                Some(PtxAnswer { kernel, text: Some(ptx), file, error: None, missing: None })
+    ) -> Result<Option<usize>, TargetError> {
+        let (kernel, text_hash) = match target.triton_kernel() {
+            Some(function) => (function.name.clone(), function.text_hash),
+            None => {
+                let site = target.site()?;
+                (site.kernel.qualified_name.clone(), site.text_hash)
             }
-            Err(err) => Some(PtxAnswer {
-                kernel,
-                text: None,
-                file: None,
-                error: Some(err.to_string()),
-                missing: missing_piece(&err),
-            }),
-        })
+        };
+        let last = lock(&self.results)
+            .get(&target.uri)
+            .and_then(|list| list.iter().find(|r| r.kernel == kernel && r.text_hash == text_hash).cloned());
+        let hints = match last.map(|r| r.outcome) {
+            Some(Outcome::Analyzed { .. }) => {
+                let site = target.site()?;
+                let toolchain = self.toolchain(settings);
+                match target.kernels.sass(site, &target.path, &self.analyzer, &toolchain, settings, cancel) {
+                    Ok(sass) => target.kernels.sass_hints(site, &target.path, &sass),
+                    Err(AnalyzeError::Cancelled) => return Ok(None),
+                    Err(err) => {
+                        tracing::info!("no SASS hints for {kernel}: {err}");
+                        return Ok(Some(0));
+                    }
+                }
+            }
+            Some(Outcome::Triton { analysis, .. }) => {
+                let Some(index) = analysis.profiled() else { return Ok(Some(0)) };
+                let parts = self.triton_parts(target)?;
+                let result = &analysis.configs[index];
+                let config = &result.config;
+                let request = self.triton_request(target, parts, std::slice::from_ref(config), settings, vec!["sass"]);
+                let sass = match self.triton_compile(&request, settings, cancel) {
+                    Ok(outcomes) => {
+                        outcomes.into_iter().next().and_then(|o| o.ok()).and_then(|mut c| c.ir.remove("sass"))
+                    }
+                    Err(TritonFailed::Cancelled) => return Ok(None),
+                    Err(TritonFailed::Failed { message, .. }) => {
+                        tracing::info!("no SASS hints for {kernel}: {message}");
+                        None
+                    }
+                };
+                let Some(sass) = sass else { return Ok(Some(0)) };
+                let arch = match &result.outcome {
+                    ConfigOutcome::Compiled(r) => r.compiled.arch.clone(),
+                    ConfigOutcome::Failed(_) => String::new(),
+                };
+                let profile = sass::line_profile(&sass, &target.path);
+                sass::hints(&profile, &format!("{}, {arch}", config.label()))
+                    .into_iter()
+                    .map(|hint| PlacedMessage {
+                        range: triton_analysis::place(parts.2, hint.line, None),
+                        severity: Severity::Hint,
+                        message: hint.message,
+                        source: MessageSource::Sass,
+                    })
+                    .collect()
+            }
+            _ => return Ok(Some(0)),
+        };
+        let count = hints.len();
+        let mut results = lock(&self.results);
+        let current = results
+            .get_mut(&target.uri)
+            .and_then(|list| list.iter_mut().find(|r| r.kernel == kernel && r.text_hash == text_hash));
+        if let Some(result) = current {
+            result.hints = hints;
+        }
+        Ok(Some(count))
     }
 
     /// Compiles the target kernel, builds its launch spec and has the worker time it; the record
@@ -706,19 +915,20 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
 }
 
-/// Writes the PTX where an editor can open it: `$XDG_CACHE_HOME/tensorlens/ptx/<kernel>.ptx`
-/// (or the temp folder). `None` when it cannot be written; the text is in the answer anyway.
-fn write_ptx(kernel: &str, ptx: &str) -> Option<PathBuf> {
+/// Writes an IR text where an editor can open it:
+/// `$XDG_CACHE_HOME/tensorlens/ir/<kernel>.<ext>` (or the temp folder). `None` when it cannot be
+/// written; the text is in the answer anyway.
+fn write_ir(kernel: &str, kind: IrKind, text: &str) -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
-    let dir = base.join("tensorlens").join("ptx");
+    let dir = base.join("tensorlens").join("ir");
     std::fs::create_dir_all(&dir).ok()?;
     let file_name: String =
         kernel.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
-    let path = dir.join(format!("{file_name}.ptx"));
-    std::fs::write(&path, ptx).ok()?;
+    let path = dir.join(format!("{file_name}.{}", kind.extension()));
+    std::fs::write(&path, text).ok()?;
     Some(path)
 }
 

@@ -86,6 +86,8 @@ impl Settings {
 pub struct Toolchain {
     pub nvrtc: Result<Nvrtc, String>,
     pub ptxas: Result<PathBuf, String>,
+    /// For the SASS view and the per-line spill and hot-spot hints.
+    pub nvdisasm: Result<PathBuf, String>,
     pub include_dirs: Vec<PathBuf>,
     pub gpu: Option<Gpu>,
     /// Programs and libraries not used because they lie inside the untrusted workspace, each a
@@ -113,10 +115,11 @@ impl Toolchain {
         let nvrtc = load_nvrtc(settings.nvrtc_path.as_deref(), &mut guard);
         let nvrtc_lib_dir = nvrtc.as_ref().ok().and_then(|n| n.path.parent().map(Path::to_path_buf));
         let ptxas = find_ptxas(settings.ptxas_path.as_deref(), nvrtc_lib_dir.as_deref(), &mut guard);
+        let nvdisasm = find_nvdisasm(ptxas.as_ref().ok(), &mut guard);
         let include_dirs = include_dirs(&settings.cuda_include_paths, nvrtc_lib_dir.as_deref());
         // The driver is opened by its bare name, so the loader's path must be safe for it too.
         let gpu = if guard.loader_hazard.is_none() { gpu().clone() } else { None };
-        Toolchain { nvrtc, ptxas, include_dirs, gpu, ignored: guard.ignored }
+        Toolchain { nvrtc, ptxas, nvdisasm, include_dirs, gpu, ignored: guard.ignored }
     }
 
     /// The architecture to compile for: the GPU's, else the setting, else `sm_90`.
@@ -462,6 +465,22 @@ fn find_ptxas(setting: Option<&Path>, nvrtc_lib_dir: Option<&Path>, guard: &mut 
             ),
             None => format!("ptxas was not found: {NVCC_HINT}, or set `ptxasPath`"),
         })
+}
+
+/// nvdisasm beside the ptxas in use first (the same toolkit, or the `nvidia-cuda-nvdisasm` wheel
+/// unpacked beside `nvidia-cuda-nvcc`), else where a ptxas would be looked for.
+fn find_nvdisasm(ptxas: Option<&PathBuf>, guard: &mut Guard) -> Result<PathBuf, String> {
+    let mut candidates: Vec<PathBuf> =
+        ptxas.and_then(|p| p.parent()).map(|dir| dir.join("nvdisasm")).into_iter().collect();
+    candidates.extend(cuda_homes().into_iter().map(|home| home.join("bin/nvdisasm")));
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|dir| dir.join("nvdisasm")));
+    }
+    candidates.extend(wheel_roots().into_iter().map(|root| root.join("bin/nvdisasm")));
+    candidates.push(PathBuf::from("/usr/local/cuda/bin/nvdisasm"));
+    candidates.into_iter().find(|c| c.is_file() && guard.allows(c, "nvdisasm")).map(|c| c.canonicalize().unwrap_or(c)).ok_or_else(
+        || "nvdisasm was not found (for SASS): install the PyPI wheel `nvidia-cuda-nvdisasm` (pip install nvidia-cuda-nvdisasm) or a CUDA toolkit".to_string(),
+    )
 }
 
 /// Include folders for NVRTC: the user's, then the CUDA include folder beside the loaded NVRTC (or

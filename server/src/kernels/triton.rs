@@ -127,7 +127,12 @@ impl TritonFile {
         let mut file = TritonFile::default();
         let root = tree.root_node();
         let mut cursor = root.walk();
+        // Module-level lists (`TUNING = [triton.Config(...), ...]`) that `configs=TUNING` names.
+        let mut lists: HashMap<String, Node> = HashMap::new();
         for stmt in root.named_children(&mut cursor) {
+            if let Some((name, list)) = list_assignment(stmt, text) {
+                lists.insert(name, list);
+            }
             match stmt.kind() {
                 "import_statement" | "import_from_statement" if is_triton_import(stmt, text) => {
                     file.prelude.push(stmt.byte_range())
@@ -139,7 +144,7 @@ impl TritonFile {
                     }
                 }
                 "decorated_definition" => {
-                    if let Some(function) = jit_function(stmt, text, resolve, &file.constants) {
+                    if let Some(function) = jit_function(stmt, text, resolve, &file.constants, &lists) {
                         file.functions.push(function);
                     }
                 }
@@ -293,11 +298,20 @@ pub fn literal(node: Node, text: &str, constants: &HashMap<String, Literal>) -> 
     }
 }
 
+/// `NAME = [ ... ]` at module level.
+fn list_assignment<'t>(stmt: Node<'t>, text: &str) -> Option<(String, Node<'t>)> {
+    let assignment = stmt.named_child(0).filter(|n| n.kind() == "assignment")?;
+    let left = assignment.child_by_field_name("left").filter(|n| n.kind() == "identifier")?;
+    let right = assignment.child_by_field_name("right").filter(|n| n.kind() == "list")?;
+    Some((text[left.byte_range()].to_string(), right))
+}
+
 fn jit_function(
     decorated: Node,
     text: &str,
     resolve: &dyn Fn(usize) -> Option<String>,
     constants: &HashMap<String, Literal>,
+    lists: &HashMap<String, Node>,
 ) -> Option<TritonFunction> {
     let def = decorated.child_by_field_name("definition").filter(|d| d.kind() == "function_definition")?;
     let mut jit = false;
@@ -318,7 +332,7 @@ fn jit_function(
             Some(AUTOTUNE) => {
                 other_decorators.push(decorator.byte_range());
                 if let Some(args) = args {
-                    read_autotune(args, text, resolve, constants, &mut configs, &mut autotune_key);
+                    read_autotune(args, text, resolve, constants, lists, &mut configs, &mut autotune_key);
                 }
             }
             Some(HEURISTICS) => {
@@ -371,6 +385,7 @@ fn read_autotune(
     text: &str,
     resolve: &dyn Fn(usize) -> Option<String>,
     constants: &HashMap<String, Literal>,
+    lists: &HashMap<String, Node>,
     configs: &mut Vec<TritonConfig>,
     key: &mut Vec<String>,
 ) {
@@ -382,7 +397,14 @@ fn read_autotune(
             }
             _ => ((idx == 0).then_some("configs"), Some(arg)),
         };
-        let Some(value) = value else { continue };
+        let Some(mut value) = value else { continue };
+        if name == Some("configs") && value.kind() == "identifier" {
+            // The last module-level assignment before the kernel: what the decorator sees.
+            match lists.get(&text[value.byte_range()]) {
+                Some(list) if list.end_byte() <= args.start_byte() => value = *list,
+                _ => continue,
+            }
+        }
         match name {
             Some("configs") if value.kind() == "list" => {
                 for item in value.named_children(&mut value.walk()) {
@@ -482,66 +504,128 @@ fn read_params(
     out
 }
 
-/// Parameters that appear in the first argument of a pointer-taking `tl` call.
+/// Parameters that are pointers: a name that can carry the pointer of a pointer-taking `tl`
+/// call's first argument (an operand of its sums, directly or through local variables:
+/// `a_tile = a_ptr + rm[:, None] * stride_am`, then `tl.load(a_tile)`), unless the body also
+/// uses it as a number (multiplied, compared, divided), which a pointer never is.
 fn pointer_params(
     body: Node,
     text: &str,
     resolve: &dyn Fn(usize) -> Option<String>,
     params: &[TritonParam],
 ) -> HashSet<String> {
-    let names: HashSet<&str> = params.iter().map(|p| p.name.as_str()).collect();
-    let mut found = HashSet::new();
+    let mut carriers: HashSet<String> = HashSet::new();
+    let mut assignments: Vec<(String, Node)> = Vec::new();
+    let mut numbers: HashSet<String> = HashSet::new();
     let mut stack = vec![body];
     while let Some(node) = stack.pop() {
-        if node.kind() == "call" {
-            let callee = node.child_by_field_name("function").and_then(|f| resolve(f.end_byte()));
-            if callee.is_some_and(|c| POINTER_USES.contains(&c.as_str())) {
-                let first = node.child_by_field_name("arguments").and_then(|a| {
-                    let mut cursor = a.walk();
-                    let first = a.named_children(&mut cursor).next();
-                    first.map(|f| {
-                        if f.kind() == "keyword_argument" {
-                            f.child_by_field_name("value").unwrap_or(f)
-                        } else {
-                            f
-                        }
-                    })
-                });
-                if let Some(first) = first {
-                    identifiers(first, text, &mut |id| {
-                        if names.contains(id) {
-                            found.insert(id.to_string());
-                        }
+        match node.kind() {
+            "call" => {
+                let callee = node.child_by_field_name("function").and_then(|f| resolve(f.end_byte()));
+                if callee.is_some_and(|c| POINTER_USES.contains(&c.as_str())) {
+                    let first = node.child_by_field_name("arguments").and_then(|a| {
+                        let mut cursor = a.walk();
+                        let first = a.named_children(&mut cursor).next();
+                        first.map(|f| {
+                            if f.kind() == "keyword_argument" {
+                                f.child_by_field_name("value").unwrap_or(f)
+                            } else {
+                                f
+                            }
+                        })
                     });
+                    if let Some(first) = first {
+                        carriers.extend(pointer_group(first, text, params));
+                    }
                 }
             }
+            "assignment" => {
+                let left = node.child_by_field_name("left").filter(|l| l.kind() == "identifier");
+                if let (Some(left), Some(right)) = (left, node.child_by_field_name("right")) {
+                    assignments.push((text[left.byte_range()].to_string(), right));
+                }
+            }
+            "binary_operator" => {
+                let operator = node.child_by_field_name("operator").map(|o| &text[o.byte_range()]);
+                if !matches!(operator, Some("+") | Some("-")) {
+                    for side in ["left", "right"] {
+                        if let Some(operand) = node.child_by_field_name(side).filter(|n| n.kind() == "identifier") {
+                            numbers.insert(text[operand.byte_range()].to_string());
+                        }
+                    }
+                }
+            }
+            // Ordering and equality, not `is None` (an optional pointer is tested that way).
+            "comparison_operator"
+                if !(0..node.child_count())
+                    .any(|i| node.child(i).is_some_and(|c| matches!(c.kind(), "is" | "is not" | "in" | "not in"))) =>
+            {
+                let mut cursor = node.walk();
+                for operand in node.named_children(&mut cursor).filter(|n| n.kind() == "identifier") {
+                    numbers.insert(text[operand.byte_range()].to_string());
+                }
+            }
+            _ => {}
         }
         let mut cursor = node.walk();
         stack.extend(node.named_children(&mut cursor));
     }
-    found
+    // Through local variables that are not numbers, to a fixed point (each round adds a name,
+    // or ends).
+    loop {
+        let before = carriers.len();
+        for (name, right) in &assignments {
+            if carriers.contains(name) && !numbers.contains(name) {
+                carriers.extend(pointer_group(*right, text, params));
+            }
+        }
+        if carriers.len() == before {
+            break;
+        }
+    }
+    params.iter().filter(|p| carriers.contains(&p.name) && !numbers.contains(&p.name)).map(|p| p.name.clone()).collect()
 }
 
-/// The plain names in an expression (not attribute names, not inside calls' callees).
-fn identifiers(node: Node, text: &str, f: &mut dyn FnMut(&str)) {
+/// The names of one pointer expression that can carry its pointer. A sum does not say which of
+/// two parameters is the pointer (`base + offset`): when some of its parameters are named as
+/// pointers are (`..._ptr`), only those are taken.
+fn pointer_group(expr: Node, text: &str, params: &[TritonParam]) -> Vec<String> {
+    let mut names = Vec::new();
+    pointer_operands(expr, text, &mut |id| names.push(id.to_string()));
+    let is_param = |name: &str| params.iter().any(|p| p.name == name);
+    let named_pointer = |name: &str| name.to_ascii_lowercase().contains("ptr");
+    if names.iter().any(|n| is_param(n) && named_pointer(n)) {
+        names.retain(|n| !is_param(n) || named_pointer(n));
+    }
+    names
+}
+
+/// The names in an expression that can carry a pointer: the operands of its sums and differences,
+/// the values of its subscripts (`rm[:, None]`), not the operands of products or calls (offsets).
+fn pointer_operands(node: Node, text: &str, f: &mut dyn FnMut(&str)) {
     match node.kind() {
         "identifier" => f(&text[node.byte_range()]),
-        "attribute" => {
-            if let Some(object) = node.child_by_field_name("object") {
-                identifiers(object, text, f);
+        "binary_operator" => {
+            let operator = node.child_by_field_name("operator").map(|o| &text[o.byte_range()]);
+            if matches!(operator, Some("+") | Some("-")) {
+                for side in ["left", "right"] {
+                    if let Some(operand) = node.child_by_field_name(side) {
+                        pointer_operands(operand, text, f);
+                    }
+                }
             }
         }
-        "call" => {
-            if let Some(args) = node.child_by_field_name("arguments") {
-                identifiers(args, text, f);
+        "parenthesized_expression" => {
+            if let Some(inner) = node.named_child(0) {
+                pointer_operands(inner, text, f);
             }
         }
-        _ => {
-            let mut cursor = node.walk();
-            for child in node.named_children(&mut cursor) {
-                identifiers(child, text, f);
+        "subscript" => {
+            if let Some(value) = node.child_by_field_name("value") {
+                pointer_operands(value, text, f);
             }
         }
+        _ => {}
     }
 }
 
@@ -958,6 +1042,37 @@ def launch(x, y, out):
         assert!(source.lines().nth(def_line).unwrap().starts_with("def add_kernel"));
         let helper = file.source_for(FILE, "twice");
         assert!(helper.contains("def twice") && !helper.contains("def double"));
+    }
+
+    #[test]
+    fn pointers_are_what_loads_and_stores_reach_not_the_offsets_beside_them() {
+        let text = r#"import triton
+import triton.language as tl
+
+TUNING = [triton.Config({"BLOCK": 64}, num_warps=4), triton.Config({"BLOCK": 128}, num_warps=8)]
+
+@triton.autotune(configs=TUNING, key=["n"])
+@triton.jit
+def k(a_ptr, b_ptr, out_ptr, bias_ptr, n, stride_a, start, off, BLOCK: tl.constexpr):
+    rows = start + tl.arange(0, BLOCK)
+    a_tile = a_ptr + rows[:, None] * stride_a
+    for i in range(0, n, BLOCK):
+        a = tl.load(a_tile, mask=rows < n)
+        a_tile += BLOCK * stride_a
+    b = tl.load(b_ptr + off + rows * n)
+    if bias_ptr is not None:
+        b += tl.load(bias_ptr + rows)
+    tl.store(out_ptr + rows, a + b)
+"#;
+        let file = parsed(text);
+        let k = file.function("k").unwrap();
+        let pointers: Vec<&str> = k.params.iter().filter(|p| p.pointer).map(|p| p.name.as_str()).collect();
+        // `start` reaches a store through `rows`, which is a number (compared, multiplied); `off`
+        // is added to `b_ptr`, and of the two only `b_ptr` is named as a pointer.
+        assert_eq!(pointers, ["a_ptr", "b_ptr", "out_ptr", "bias_ptr"]);
+        // `configs=TUNING` reads the module-level list.
+        let blocks: Vec<String> = k.configs.iter().map(|c| format!("{:?} {:?}", c.constexprs, c.num_warps)).collect();
+        assert_eq!(blocks.len(), 2, "{blocks:?}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::ops::Range;
 use serde::Serialize;
 
 use super::analyze::{bytes, Severity};
-use super::document::PlacedMessage;
+use super::document::{MessageSource, PlacedMessage};
 use super::occupancy::{self, KernelResources, Limiter};
 use super::triton::CompileConfig;
 use super::triton_worker::{CompileFailure, Compiled};
@@ -119,6 +119,23 @@ impl TritonAnalysis {
         Some((best, worst))
     }
 
+    /// The configuration whose SASS the per-line hints read: the one that spills most, else the
+    /// best; by index in `configs`.
+    pub fn profiled(&self) -> Option<usize> {
+        let compiled = || {
+            self.configs.iter().enumerate().filter_map(|(i, c)| match &c.outcome {
+                ConfigOutcome::Compiled(r) => Some((i, r.as_ref())),
+                ConfigOutcome::Failed(_) => None,
+            })
+        };
+        let spilling = compiled().filter(|(_, r)| r.spilled() > 0).max_by_key(|(i, r)| (r.spilled(), usize::MAX - i));
+        if let Some((i, _)) = spilling {
+            return Some(i);
+        }
+        let ((best, _), _) = self.best_and_worst()?;
+        self.configs.iter().position(|c| std::ptr::eq(&c.config, best))
+    }
+
     /// One line for the lens.
     pub fn summary(&self) -> String {
         if let Some(failure) = self.first_failure().filter(|_| self.compiled().next().is_none()) {
@@ -206,7 +223,7 @@ impl TritonAnalysis {
             let range = place(text, line, f.column);
             let message = format!("{} (Triton, {})", f.error.lines().next().unwrap_or_default(), result.config.label());
             if !out.iter().any(|m| m.range == range) {
-                out.push(PlacedMessage { range, severity: Severity::Error, message });
+                out.push(PlacedMessage { range, severity: Severity::Error, message, source: MessageSource::Triton });
             }
         }
         out
@@ -217,7 +234,8 @@ impl TritonAnalysis {
     pub fn reports(&self, file: &str, line: usize) -> Vec<serde_json::Value> {
         self.configs
             .iter()
-            .map(|result| {
+            .enumerate()
+            .map(|(index, result)| {
                 let constexprs: serde_json::Map<String, serde_json::Value> = result
                     .config
                     .constexprs
@@ -229,6 +247,7 @@ impl TritonAnalysis {
                     "line": line,
                     "name": self.name,
                     "language": "triton",
+                    "config": index,
                     "constexprs": constexprs,
                     "num_warps": result.config.num_warps,
                     "num_stages": result.config.num_stages,

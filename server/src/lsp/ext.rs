@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::{Position, Range, Uri};
 
+use crate::kernels::ir::IrKind;
 use crate::kernels::session::LensAction;
 
 /// Opens a URL in the user's browser (the server asks the client through `window/showDocument`).
@@ -22,6 +23,13 @@ pub const ANALYZE_KERNEL: &str = "tensorlens.analyzeKernel";
 /// The kernel's PTX. Same arguments; returns `{"kernel", "text", "languageId": "ptx", "uri"}`
 /// where `uri` is a file holding the same text, or `{"error"}`.
 pub const SHOW_PTX: &str = "tensorlens.showPtx";
+/// One compiler form of a kernel. Arguments: `[{"uri", and "range" | "position" | "kernel",
+/// "ir": "ttir" | "ttgir" | "llir" | "ptx" | "sass", "config"?: 0-based index}]` (CUDA kernels
+/// have ptx and sass; Triton kernels all five, per configuration, the first by default). Returns
+/// `{"kernel", "ir", "config", "configs", "languageId", "text", "uri"}` where `uri` is a file
+/// holding the same text and `configs` names every configuration of a Triton kernel, or
+/// `{"kernel", "ir", "configs", "error"}`.
+pub const SHOW_IR: &str = "tensorlens.showIr";
 /// Which NVRTC, ptxas, headers and GPU the server uses. No arguments.
 pub const KERNEL_TOOLCHAIN: &str = "tensorlens.kernelToolchain";
 
@@ -34,7 +42,7 @@ pub const TIME_KERNEL: &str = "tensorlens.timeKernel";
 pub const SHOW_TIMING: &str = "tensorlens.showTiming";
 
 pub const COMMANDS: &[&str] =
-    &[OPEN_URL, SEARCH_CATALOG_COMMAND, ANALYZE_KERNEL, SHOW_PTX, KERNEL_TOOLCHAIN, TIME_KERNEL, SHOW_TIMING];
+    &[OPEN_URL, SEARCH_CATALOG_COMMAND, ANALYZE_KERNEL, SHOW_PTX, SHOW_IR, KERNEL_TOOLCHAIN, TIME_KERNEL, SHOW_TIMING];
 
 /// A `workspace/executeCommand`, parsed once: the name and its arguments, checked.
 #[derive(Debug)]
@@ -43,6 +51,7 @@ pub enum Command {
     SearchCatalog(String),
     AnalyzeKernel(KernelArgs),
     ShowPtx(KernelArgs),
+    ShowIr(IrArgs),
     KernelToolchain,
     TimeKernel(KernelArgs),
     ShowTiming(KernelTimingsParams),
@@ -60,6 +69,16 @@ pub struct KernelArgs {
     pub position: Option<Position>,
     #[serde(default)]
     pub kernel: Option<String>,
+}
+
+/// Arguments of `tensorlens.showIr`: the kernel, which form, and which Triton configuration.
+#[derive(Debug, Deserialize)]
+pub struct IrArgs {
+    #[serde(flatten)]
+    pub target: KernelArgs,
+    pub ir: IrKind,
+    #[serde(default)]
+    pub config: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,6 +108,7 @@ impl std::fmt::Display for CommandError {
 }
 
 const KERNEL_ARGS: &str = "one argument, {\"uri\", and \"range\", \"position\" or \"kernel\"}";
+const IR_ARGS: &str = "one argument, {\"uri\", \"range\", \"position\" or \"kernel\", \"ir\": ttir, ttgir, llir, ptx or sass, \"config\"?}";
 
 impl Command {
     pub fn parse(name: &str, arguments: Vec<serde_json::Value>) -> Result<Command, CommandError> {
@@ -123,6 +143,7 @@ impl Command {
                 Command::AnalyzeKernel(typed(first(ANALYZE_KERNEL, KERNEL_ARGS)?, ANALYZE_KERNEL, KERNEL_ARGS)?)
             }
             SHOW_PTX => Command::ShowPtx(typed(first(SHOW_PTX, KERNEL_ARGS)?, SHOW_PTX, KERNEL_ARGS)?),
+            SHOW_IR => Command::ShowIr(typed(first(SHOW_IR, IR_ARGS)?, SHOW_IR, IR_ARGS)?),
             TIME_KERNEL => Command::TimeKernel(typed(first(TIME_KERNEL, KERNEL_ARGS)?, TIME_KERNEL, KERNEL_ARGS)?),
             KERNEL_TOOLCHAIN => Command::KernelToolchain,
             SHOW_TIMING => {
@@ -190,6 +211,13 @@ mod tests {
         assert!(missing.contains("takes one argument") && missing.contains("no argument"), "{missing}");
         let wrong = Command::parse(OPEN_URL, vec![json!(3)]).unwrap_err().to_string();
         assert!(wrong.starts_with("tensorlens.openUrl takes one argument, the URL"), "{wrong}");
+        let ir = vec![json!({ "uri": "file:///k.py", "kernel": "add", "ir": "ttgir", "config": 2 })];
+        assert!(
+            matches!(Command::parse(SHOW_IR, ir), Ok(Command::ShowIr(a)) if a.ir == IrKind::Ttgir && a.config == Some(2) && a.target.kernel.as_deref() == Some("add"))
+        );
+        let bad_kind =
+            Command::parse(SHOW_IR, vec![json!({ "uri": "file:///k.py", "ir": "asm" })]).unwrap_err().to_string();
+        assert!(bad_kind.contains("unknown variant `asm`") && bad_kind.contains("ttgir"), "{bad_kind}");
         let bad_uri = Command::parse(TIME_KERNEL, vec![json!({ "kernel": "k" })]).unwrap_err().to_string();
         assert!(bad_uri.contains("missing field `uri`"), "{bad_uri}");
     }

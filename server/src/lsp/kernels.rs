@@ -15,6 +15,7 @@ use super::server::{Feature, Server};
 use super::{from_proto, to_proto};
 use crate::documents::Document;
 use crate::kernels::analyze::Severity;
+use crate::kernels::ir::IrKind;
 use crate::kernels::session::{KernelSession, KernelTarget, TargetError};
 use crate::kernels::toolchain::Settings;
 use crate::kernels::Cancel;
@@ -42,8 +43,9 @@ pub(super) fn diagnostics(session: &KernelSession, doc: &Document, encoding: Pos
             severity: Some(match m.severity {
                 Severity::Error => DiagnosticSeverity::ERROR,
                 Severity::Warning => DiagnosticSeverity::WARNING,
+                Severity::Hint => DiagnosticSeverity::HINT,
             }),
-            source: Some("nvrtc".into()),
+            source: Some(m.source.label().into()),
             message: m.message,
             ..Default::default()
         })
@@ -146,6 +148,7 @@ impl Server {
     pub(super) async fn analyze_kernel(&self, args: KernelArgs, token: Option<ProgressToken>) -> Result<LSPAny> {
         let uri = args.uri.clone();
         let target = self.kernel_target(args)?;
+        let later = target.clone();
         let (state, settings) = (self.state.clone(), self.kernel_settings());
         let answer = self
             .with_progress(token, "Analyzing kernel", "compiling", move |cancel| {
@@ -155,32 +158,51 @@ impl Server {
             .map_err(target_error)?
             .ok_or_else(jsonrpc::Error::request_cancelled)?;
         self.tell_missing(answer.missing).await;
-        self.publish_diagnostics(uri).await;
+        self.publish_diagnostics(uri.clone()).await;
         self.refresh_lenses().await;
+        self.profile_lines_later(later, uri);
         Ok(serde_json::to_value(&answer.report).unwrap_or_default())
     }
 
-    /// `tensorlens.showPtx`: `{"kernel", "text", "languageId": "ptx", "uri"}` or `{"kernel", "error"}`.
-    pub(super) async fn show_ptx(&self, args: KernelArgs, token: Option<ProgressToken>) -> Result<LSPAny> {
+    /// `tensorlens.showIr` and `tensorlens.showPtx`.
+    pub(super) async fn show_ir(
+        &self,
+        args: KernelArgs,
+        kind: IrKind,
+        config: Option<usize>,
+        token: Option<ProgressToken>,
+    ) -> Result<LSPAny> {
         let target = self.kernel_target(args)?;
         let (state, settings) = (self.state.clone(), self.kernel_settings());
+        let title = format!("Compiling to {}", kind.name().to_uppercase());
         let answer = self
-            .with_progress(token, "Compiling to PTX", "compiling", move |cancel| {
-                state.kernels.ptx(&target, &settings, cancel)
+            .with_progress(token, &title, "compiling", move |cancel| {
+                state.kernels.ir(&target, kind, config, &settings, cancel)
             })
             .await?
             .map_err(target_error)?
             .ok_or_else(jsonrpc::Error::request_cancelled)?;
         self.tell_missing(answer.missing.clone()).await;
-        Ok(match (&answer.text, &answer.error) {
-            (Some(text), _) => serde_json::json!({
-                "kernel": answer.kernel,
-                "languageId": "ptx",
-                "text": &**text,
-                "uri": answer.file.and_then(Uri::from_file_path).map(|u| u.as_str().to_string()),
-            }),
-            (None, error) => serde_json::json!({ "kernel": answer.kernel, "error": error }),
-        })
+        Ok(to_proto::ir_answer(answer))
+    }
+
+    /// Reads, after an analysis and off the request loop, where the kernel's SASS spills and
+    /// spends its instructions (nvdisasm takes ~0.4 s, which the analysis answer does not wait
+    /// for), and publishes the hints with the document's diagnostics.
+    fn profile_lines_later(&self, target: KernelTarget, uri: Uri) {
+        let server = Server { client: self.client.clone(), state: self.state.clone() };
+        let settings = self.kernel_settings();
+        tokio::spawn(async move {
+            let state = server.state.clone();
+            let hints = server
+                .blocking(Feature::Kernels, move || {
+                    state.kernels.profile_lines(&target, &settings, &Cancel::default()).ok().flatten()
+                })
+                .await;
+            if matches!(hints, Ok(Some(n)) if n > 0) {
+                server.publish_diagnostics(uri).await;
+            }
+        });
     }
 
     /// Re-analyses, after a save, the kernels of the document that were analysed before, so their

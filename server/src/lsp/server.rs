@@ -11,6 +11,7 @@ use super::{capabilities, ext, from_proto, to_proto};
 use crate::catalog::{self, Catalog};
 use crate::documents::{ChangeError, Document};
 use crate::ide;
+use crate::kernels::ir::IrKind;
 use crate::panics::{self, Panic};
 use crate::settings::Config;
 use crate::text::PositionEncoding;
@@ -627,7 +628,8 @@ impl LanguageServer for Server {
             .map_err(|err| jsonrpc::Error::invalid_params(err.to_string()))?;
         let answer = match command {
             ext::Command::AnalyzeKernel(args) => self.analyze_kernel(args, token).await?,
-            ext::Command::ShowPtx(args) => self.show_ptx(args, token).await?,
+            ext::Command::ShowPtx(args) => self.show_ir(args, IrKind::Ptx, None, token).await?,
+            ext::Command::ShowIr(args) => self.show_ir(args.target, args.ir, args.config, token).await?,
             ext::Command::KernelToolchain => self.kernel_toolchain().await?,
             ext::Command::TimeKernel(args) => self.time_kernel(args, token).await?,
             ext::Command::ShowTiming(args) => self.kernel_timings(args).await?,

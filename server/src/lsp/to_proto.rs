@@ -8,6 +8,7 @@ use crate::catalog::schema::is_safe_link;
 use crate::catalog::{Catalog, SymbolIdx};
 use crate::documents::Document;
 use crate::ide;
+use crate::kernels::session::IrAnswer;
 use crate::text::{LineCol, PositionEncoding};
 
 pub fn position(pos: LineCol) -> lsp::Position {
@@ -184,4 +185,23 @@ pub fn kernel_lens(
         command: Some(lsp::Command::new(lens.title, command.into(), Some(args))),
         data: None,
     }
+}
+
+/// `tensorlens.showIr`'s answer: the text and a file holding it, or why there is none.
+pub fn ir_answer(answer: IrAnswer) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "kernel": answer.kernel,
+        "ir": answer.ir,
+        "config": answer.config,
+        "configs": answer.configs,
+    });
+    match (&answer.text, &answer.error) {
+        (Some(text), _) => {
+            value["languageId"] = answer.ir.language_id().into();
+            value["text"] = (**text).into();
+            value["uri"] = answer.file.and_then(Uri::from_file_path).map(|u| u.as_str().to_string()).into();
+        }
+        (None, error) => value["error"] = error.clone().unwrap_or_else(|| "no text".into()).into(),
+    }
+    value
 }
