@@ -6,3 +6,4 @@ mod nvrtc;
 mod occupancy;
 mod support;
 mod timing;
+mod triton;

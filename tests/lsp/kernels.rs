@@ -344,3 +344,58 @@ fn timing_can_be_turned_off() {
     assert!(refused["error"]["message"].as_str().unwrap().contains("timing is off"), "{refused}");
     client.shutdown();
 }
+
+#[test]
+fn a_cuda_kernel_s_sass_opens_and_its_spilling_lines_become_hints() {
+    let (uri, text) = fixture("kernels/spills.cu");
+    let (mut client, _) = kernel_client();
+    client.open(&uri, "cuda-cpp", &text);
+    let show = |client: &mut Client, ir: &str| {
+        let args = json!({ "uri": uri, "kernel": "pairwise", "ir": ir });
+        client.request("workspace/executeCommand", json!({ "command": "tensorlens.showIr", "arguments": [args] }))
+    };
+    let sass = show(&mut client, "sass");
+    assert_eq!(sass["languageId"], "sass", "{sass}");
+    let body = sass["text"].as_str().unwrap();
+    let path = uri.strip_prefix("file://").unwrap();
+    assert!(body.contains("EXIT") && body.contains(&format!("//## File \"{path}\", line")), "{}", &body[..800]);
+    assert!(body.contains("SpillRefill"), "ptxas spills here and nvdisasm marks it");
+    let ptx = show(&mut client, "ptx");
+    assert!(ptx["text"].as_str().unwrap().contains(".entry _Z8pairwise"), "{ptx}");
+    let ttgir = show(&mut client, "ttgir");
+    assert_eq!(ttgir["error"], "ttgir is Triton's; a CUDA kernel has ptx and sass", "{ttgir}");
+
+    let answer = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "tensorlens.analyzeKernel", "arguments": [{ "uri": uri, "kernel": "pairwise" }] }),
+    );
+    assert!(answer["spill_stores"].as_u64().unwrap() > 0, "{answer}");
+    let published = client.wait_for(|n| {
+        n["method"] == "textDocument/publishDiagnostics"
+            && n["params"]["diagnostics"].as_array().is_some_and(|d| d.iter().any(|d| d["source"] == "tensorlens"))
+    });
+    let hints: Vec<Value> = published["params"]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["source"] == "tensorlens")
+        .cloned()
+        .collect();
+    // The spills come from the loop that keeps the sixteen loads live, and the loads' line.
+    let product = find(&text, "s += v[a].x", 0).0;
+    let loads = find(&text, "v[k] = in[i * 16 + k]", 0).0;
+    let spill_lines: Vec<u64> = hints
+        .iter()
+        .filter(|d| d["message"].as_str().unwrap().contains("registers spilled"))
+        .map(|d| d["range"]["start"]["line"].as_u64().unwrap())
+        .collect();
+    assert!(
+        spill_lines.iter().all(|l| [product as u64, loads as u64].contains(l)) && !spill_lines.is_empty(),
+        "{hints:?}"
+    );
+    assert!(
+        hints.iter().all(|d| d["severity"] == 4 && d["message"].as_str().unwrap().ends_with("— sm_90")),
+        "{hints:?}"
+    );
+    client.shutdown();
+}

@@ -405,6 +405,24 @@ def main():
         check(explicit.get("ok") and explicit["results"][0].get("registers") == results[0].get("registers"),
               f"explicit configs request {str(explicit)[:300]}")
 
+    # A newer nvdisasm (the CUDA 13 wheel's, as tests/cuda/setup installs it) marks every local
+    # access of a spilling kernel as a spill; Triton's bundled one marks none. A bad path is a note.
+    toolkit = subprocess.run(["bash", "tests/cuda/setup"], capture_output=True, text=True, check=True).stdout.strip()
+    case = next(c for c in CASES if c["file"] == "spills.py")
+    constexprs, options = case["configs"][0]
+    req = compile_request(case, constexprs, options, None, ["sass"])
+    marked = worker.request("compile", nvdisasm=os.path.join(toolkit, "bin", "nvdisasm"), **req)
+    sass = marked.get("ir", {}).get("sass", "")
+    local = len(re.findall(r"\b(?:STL|LDL)\b", sass))
+    check(marked.get("ok") and local > 0 and sass.count("SpillRefill") == local,
+          f"spills with a CUDA 13 nvdisasm: {local} local accesses, {sass.count('SpillRefill')} marked")
+    bundled = worker.request("compile", **req).get("ir", {}).get("sass", "")
+    check("SpillRefill" not in bundled and len(re.findall(r"\b(?:STL|LDL)\b", bundled)) == local,
+          "Triton's bundled nvdisasm: the same local accesses, unmarked")
+    bad = worker.request("compile", nvdisasm="/nonexistent/nvdisasm", **req)
+    check(bad.get("ok") and "sass" not in bad.get("ir", {}) and "not an executable file" in str(bad.get("warnings")),
+          f"a bad nvdisasm path: {str(bad)[:300]}")
+
     print()
     print(f"{'kernel, config':<92} {'regs':>4} {'spill st/ld':>11} {'shared':>7} {'local':>5} |"
           f" {'oracle':>7} {'triton':>7} {'worker':>7} {'trip':>7} {'ovh':>5} | {'2nd':>5} {'sass':>5}")

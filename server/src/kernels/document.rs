@@ -182,10 +182,11 @@ impl DocumentKernels {
     }
 
     /// Where `site`'s SASS spills and spends its instructions, on the document's lines. `path` is
-    /// the file name the compile was given (the SASS names its lines by it).
-    pub fn sass_hints(&self, site: &KernelSite, path: &str, sass: &Sass) -> Vec<PlacedMessage> {
+    /// the file name the compile was given (the SASS names its lines by it); `spills` whether
+    /// ptxas reported spills.
+    pub fn sass_hints(&self, site: &KernelSite, path: &str, sass: &Sass, spills: bool) -> Vec<PlacedMessage> {
         let profile = sass::line_profile(&sass.text, path);
-        let messages: Vec<CompilerMessage> = sass::hints(&profile, &sass.arch)
+        let messages: Vec<CompilerMessage> = sass::hints(&profile, &sass.arch, spills)
             .into_iter()
             .map(|hint| CompilerMessage {
                 severity: Severity::Hint,

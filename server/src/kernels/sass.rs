@@ -18,6 +18,9 @@ pub struct LineCounts {
     /// `STL` marked by nvdisasm as a spill (`SpillRefill`), not a store to a local array.
     pub spill_stores: u32,
     pub spill_loads: u32,
+    /// Every `STL` and `LDL`: spills and local arrays alike.
+    pub local_stores: u32,
+    pub local_loads: u32,
 }
 
 /// The kernel's instructions by 1-based line of one file.
@@ -25,6 +28,9 @@ pub struct LineCounts {
 pub struct LineProfile {
     pub total: LineCounts,
     pub lines: BTreeMap<u32, LineCounts>,
+    /// Whether this nvdisasm marks spills at all (13.x from the CUDA wheels does; the one bundled
+    /// with Triton 3.x does not).
+    pub marks_spills: bool,
 }
 
 /// Counts the instructions of `sass` per line of `file`. An instruction inlined from elsewhere
@@ -51,10 +57,14 @@ pub fn line_profile(sass: &str, file: &str) -> LineProfile {
         in_chain = false;
         let Some(opcode) = opcode(trimmed) else { continue };
         let spill = trimmed.contains("SpillRefill");
+        profile.marks_spills |= spill;
+        let (store, load) = (opcode.starts_with("STL"), opcode.starts_with("LDL"));
         let counts = LineCounts {
             instructions: 1,
-            spill_stores: (spill && opcode.starts_with("STL")) as u32,
-            spill_loads: (spill && opcode.starts_with("LDL")) as u32,
+            spill_stores: (spill && store) as u32,
+            spill_loads: (spill && load) as u32,
+            local_stores: store as u32,
+            local_loads: load as u32,
         };
         add(&mut profile.total, counts);
         if let Some(number) = current {
@@ -68,6 +78,8 @@ fn add(into: &mut LineCounts, counts: LineCounts) {
     into.instructions += counts.instructions;
     into.spill_stores += counts.spill_stores;
     into.spill_loads += counts.spill_loads;
+    into.local_stores += counts.local_stores;
+    into.local_loads += counts.local_loads;
 }
 
 /// The first line of `file` in ` File "a.py", line 15 inlined at "b.py", line 31`.
@@ -109,39 +121,62 @@ pub struct LineHint {
     pub message: String,
 }
 
-/// Lines that spill (every one, biggest first, at most `MAX_SPILL_LINES`) and the hot spots (the
-/// lines with the most instructions, when one holds at least a tenth of the kernel), each said
-/// once per line, in line order. `of` names what was compiled (`sm_90`, a Triton config).
-pub fn hints(profile: &LineProfile, of: &str) -> Vec<LineHint> {
+/// Lines that spill (biggest first, at most `MAX_SPILL_LINES`) and the hot spots (the lines with
+/// the most instructions, when one holds at least a tenth of the kernel), each said once per line,
+/// in line order. `of` names what was compiled (`sm_90`, a Triton config). When this nvdisasm
+/// does not mark spills and ptxas said the kernel `spills`, the lines with local-memory traffic
+/// are named instead, as such.
+pub fn hints(profile: &LineProfile, of: &str, spills: bool) -> Vec<LineHint> {
     const MAX_SPILL_LINES: usize = 10;
     const HOT_SPOTS: usize = 3;
     let total = profile.total.instructions.max(1);
-    let mut spilling: Vec<(&u32, &LineCounts)> =
-        profile.lines.iter().filter(|(_, c)| c.spill_stores + c.spill_loads > 0).collect();
-    spilling.sort_by_key(|(line, c)| (std::cmp::Reverse(c.spill_stores + c.spill_loads), **line));
+    let unmarked = spills && !profile.marks_spills;
+    let traffic = |c: &LineCounts| {
+        if unmarked {
+            (c.local_stores, c.local_loads)
+        } else {
+            (c.spill_stores, c.spill_loads)
+        }
+    };
+    let mut spilling: Vec<(&u32, &LineCounts)> = profile
+        .lines
+        .iter()
+        .filter(|(_, c)| {
+            let (stores, loads) = traffic(c);
+            stores + loads > 0
+        })
+        .collect();
+    spilling.sort_by_key(|(line, c)| {
+        let (stores, loads) = traffic(c);
+        (std::cmp::Reverse(stores + loads), **line)
+    });
     spilling.truncate(MAX_SPILL_LINES);
     let mut hot: Vec<(&u32, &LineCounts)> =
         profile.lines.iter().filter(|(_, c)| c.instructions * 10 >= total && profile.lines.len() > 1).collect();
     hot.sort_by_key(|(line, c)| (std::cmp::Reverse(c.instructions), **line));
     hot.truncate(HOT_SPOTS);
+    let (what_store, what_load) = if unmarked { ("local store", "local load") } else { ("spill store", "spill load") };
+    let (all_stores, all_loads) = traffic(&profile.total);
     let mut out: BTreeMap<u32, Vec<String>> = BTreeMap::new();
     for (line, c) in spilling {
+        let (stores, loads) = traffic(c);
         let mut parts = Vec::new();
-        if c.spill_stores > 0 {
-            parts.push(plural(c.spill_stores, "spill store"));
+        if stores > 0 {
+            parts.push(plural(stores, what_store));
         }
-        if c.spill_loads > 0 {
-            parts.push(plural(c.spill_loads, "spill load"));
+        if loads > 0 {
+            parts.push(plural(loads, what_load));
         }
-        let of_all = format!(
-            "of the kernel's {} and {}",
-            plural(profile.total.spill_stores, "spill store"),
-            plural(profile.total.spill_loads, "spill load")
-        );
-        out.entry(*line).or_default().push(format!(
-            "{} in the SASS come from this line ({of_all}): registers spilled to local memory",
-            parts.join(" and ")
-        ));
+        let of_all = format!("of the kernel's {} and {}", plural(all_stores, what_store), plural(all_loads, what_load));
+        let why = if unmarked {
+            "the kernel spills, and this nvdisasm does not mark which local-memory accesses are spills (a newer one, \
+             `pip install nvidia-cuda-nvdisasm`, does)"
+        } else {
+            "registers spilled to local memory"
+        };
+        out.entry(*line)
+            .or_default()
+            .push(format!("{} in the SASS come from this line ({of_all}): {why}", parts.join(" and ")));
     }
     for (line, c) in hot {
         out.entry(*line).or_default().push(format!(
@@ -222,7 +257,11 @@ k:
     #[test]
     fn instructions_count_for_the_innermost_line_of_the_file() {
         let profile = line_profile(SASS, "/w/k.py");
-        assert_eq!(profile.total, LineCounts { instructions: 7, spill_stores: 1, spill_loads: 1 });
+        assert_eq!(
+            profile.total,
+            LineCounts { instructions: 7, spill_stores: 1, spill_loads: 1, local_stores: 2, local_loads: 1 }
+        );
+        assert!(profile.marks_spills);
         let lines: Vec<(u32, u32, u32, u32)> =
             profile.lines.iter().map(|(l, c)| (*l, c.instructions, c.spill_stores, c.spill_loads)).collect();
         // Line 5: a marked spill store, an unmarked local store (a local array), a spill load
@@ -233,7 +272,8 @@ k:
     #[test]
     fn hints_name_spilling_lines_and_hot_spots_once_per_line() {
         let profile = line_profile(SASS, "/w/k.py");
-        let shown: String = hints(&profile, "sm_90").iter().map(|h| format!("{}: {}\n", h.line, h.message)).collect();
+        let shown: String =
+            hints(&profile, "sm_90", true).iter().map(|h| format!("{}: {}\n", h.line, h.message)).collect();
         expect![[r#"
             3: hot spot: 29% of the kernel's SASS instructions (2 of 7) come from this line — sm_90
             5: 1 spill store and 1 spill load in the SASS come from this line (of the kernel's 1 spill store and 1 spill load): registers spilled to local memory; hot spot: 43% of the kernel's SASS instructions (3 of 7) come from this line — sm_90
@@ -242,7 +282,20 @@ k:
         .assert_eq(&shown);
         // A kernel on one line has no hot spot worth the name.
         let one = line_profile("//## File \"/w/k.py\", line 3\n /*0000*/ EXIT ;\n", "/w/k.py");
-        assert!(hints(&one, "sm_90").is_empty());
+        assert!(hints(&one, "sm_90", false).is_empty());
+    }
+
+    #[test]
+    fn without_spill_marks_local_traffic_is_named_as_such() {
+        let unmarked = SASS.replace("(*\"SpillRefill\"*)", "");
+        let profile = line_profile(&unmarked, "/w/k.py");
+        assert!(!profile.marks_spills);
+        let spilled = hints(&profile, "sm_90", true);
+        let line5 = spilled.iter().find(|h| h.line == 5).unwrap();
+        assert!(line5.message.starts_with("2 local stores and 1 local load in the SASS"), "{}", line5.message);
+        assert!(line5.message.contains("does not mark which local-memory accesses are spills"), "{}", line5.message);
+        // A kernel that does not spill: its local arrays are no news.
+        assert!(hints(&profile, "sm_90", false).iter().all(|h| h.message.starts_with("hot spot")));
     }
 
     #[test]

@@ -472,7 +472,9 @@ impl KernelSession {
         settings: &Settings,
         want: Vec<&'static str>,
     ) -> CompileRequest {
-        let arch = self.toolchain(settings).target_arch(settings);
+        let toolchain = self.toolchain(settings);
+        let arch = toolchain.target_arch(settings);
+        let nvdisasm = toolchain.nvdisasm.as_ref().ok().filter(|_| want.contains(&"sass")).cloned();
         CompileRequest {
             filename: target.path.clone(),
             source: file.source_for(text, &function.name),
@@ -488,6 +490,7 @@ impl KernelSession {
                 .collect(),
             arch: occupancy::parse_arch(&arch).unwrap_or(90),
             want,
+            nvdisasm,
         }
     }
 
@@ -743,11 +746,12 @@ impl KernelSession {
             .get(&target.uri)
             .and_then(|list| list.iter().find(|r| r.kernel == kernel && r.text_hash == text_hash).cloned());
         let hints = match last.map(|r| r.outcome) {
-            Some(Outcome::Analyzed { .. }) => {
+            Some(Outcome::Analyzed { analysis, .. }) => {
                 let site = target.site()?;
                 let toolchain = self.toolchain(settings);
+                let spills = analysis.spill_stores + analysis.spill_loads > 0;
                 match target.kernels.sass(site, &target.path, &self.analyzer, &toolchain, settings, cancel) {
-                    Ok(sass) => target.kernels.sass_hints(site, &target.path, &sass),
+                    Ok(sass) => target.kernels.sass_hints(site, &target.path, &sass, spills),
                     Err(AnalyzeError::Cancelled) => return Ok(None),
                     Err(err) => {
                         tracing::info!("no SASS hints for {kernel}: {err}");
@@ -772,12 +776,14 @@ impl KernelSession {
                     }
                 };
                 let Some(sass) = sass else { return Ok(Some(0)) };
-                let arch = match &result.outcome {
-                    ConfigOutcome::Compiled(r) => r.compiled.arch.clone(),
-                    ConfigOutcome::Failed(_) => String::new(),
+                let (arch, spills) = match &result.outcome {
+                    ConfigOutcome::Compiled(r) => {
+                        (r.compiled.arch.clone(), r.compiled.spill_stores + r.compiled.spill_loads > 0)
+                    }
+                    ConfigOutcome::Failed(_) => (String::new(), false),
                 };
                 let profile = sass::line_profile(&sass, &target.path);
-                sass::hints(&profile, &format!("{}, {arch}", config.label()))
+                sass::hints(&profile, &format!("{}, {arch}", config.label()), spills)
                     .into_iter()
                     .map(|hint| PlacedMessage {
                         range: triton_analysis::place(parts.2, hint.line, None),

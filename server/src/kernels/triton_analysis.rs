@@ -242,7 +242,16 @@ impl TritonAnalysis {
                     .iter()
                     .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
                     .collect();
+                // The types the compile took for the runtime parameters, in order: [name, type].
+                let signature: Vec<[&str; 2]> = result
+                    .config
+                    .signature
+                    .iter()
+                    .filter(|(_, ty)| ty != "constexpr")
+                    .map(|(k, ty)| [k.as_str(), ty.as_str()])
+                    .collect();
                 let mut value = serde_json::json!({
+                    "signature": signature,
                     "file": file,
                     "line": line,
                     "name": self.name,

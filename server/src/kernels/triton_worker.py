@@ -30,6 +30,8 @@ Requests (every answer echoes the request's "id"; null when the line was not a J
    "divisibility_16": ["x_ptr"],        # optional: params assumed 16-divisible (tt.divisibility=16),
                                         #   or "pointers" for every pointer param; default none
    "want": ["ttir", "ttgir", "llir", "ptx", "sass"],   # IR texts to return; default none
+   "nvdisasm": "/path/to/nvdisasm",     # optional: disassemble with this one (a newer nvdisasm marks
+                                        #   spill stores and loads, which Triton's bundled one does not)
    "configs": [{"constexprs": {...}, "options": {...}}, ...]   # optional, see below
   }
   Answer (one config):
@@ -91,6 +93,7 @@ import tempfile
 import time
 import traceback
 import types
+import zlib
 
 # The protocol owns the process's real stdout; fd 1 itself is pointed at stderr so that whatever
 # Triton, MLIR, LLVM or ptxas print never reaches the protocol stream.
@@ -254,13 +257,16 @@ def nvidia_tool(name):
     return shutil.which(name)
 
 
-def disassemble(cubin):
-    """SASS text of a cubin, with nvdisasm (or cuobjdump -sass); (text, None) or (None, note)."""
+def disassemble(cubin, nvdisasm=None):
+    """SASS text of a cubin, with `nvdisasm` when given, else the one beside Triton's ptxas (or
+    cuobjdump -sass); (text, None) or (None, note)."""
+    if nvdisasm is not None and not (os.path.isfile(nvdisasm) and os.access(nvdisasm, os.X_OK)):
+        return None, f"no SASS: nvdisasm {nvdisasm} is not an executable file"
     with tempfile.NamedTemporaryFile(suffix=".cubin", delete=False) as f:
         f.write(cubin)
         path = f.name
     try:
-        nvdisasm = nvidia_tool("nvdisasm")
+        nvdisasm = nvdisasm or nvidia_tool("nvdisasm")
         if nvdisasm:
             r = subprocess.run([nvdisasm, "-c", "-gi", path], capture_output=True, text=True)
             if r.returncode != 0:  # older nvdisasm without -gi
@@ -721,12 +727,14 @@ class Worker:
         warnings.extend(stats["ptxas_warnings"])
         for kind in want:
             if kind == "sass":
-                sass_file = os.path.join(self.stats_dir, f"{md.hash}.sass")
+                tool = req.get("nvdisasm")
+                tag = "" if tool is None else "-" + format(zlib.crc32(str(tool).encode()), "08x")
+                sass_file = os.path.join(self.stats_dir, f"{md.hash}{tag}.sass")
                 if os.path.exists(sass_file):
                     with open(sass_file) as f:
                         text, note = f.read(), None
                 else:
-                    text, note = disassemble(compiled.asm["cubin"])
+                    text, note = disassemble(compiled.asm["cubin"], tool)
                     if text is not None:
                         write_atomically(sass_file, text)
                 if text is None:

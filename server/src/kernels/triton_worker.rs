@@ -92,6 +92,9 @@ pub struct CompileRequest {
     pub arch: u32,
     /// IR texts wanted back: `ttir`, `ttgir`, `llir`, `ptx`, `sass`.
     pub want: Vec<&'static str>,
+    /// The nvdisasm for the SASS, when the toolchain has one: a newer one than Triton bundles
+    /// marks spill stores and loads.
+    pub nvdisasm: Option<PathBuf>,
 }
 
 /// `[(k, v)]` as a JSON object in that order (Triton matches the signature to the parameters).
@@ -129,6 +132,8 @@ struct WireCompile<'a> {
     signature: Ordered<'a, String>,
     arch: u32,
     want: &'a [&'static str],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nvdisasm: Option<&'a Path>,
     configs: Vec<WireConfig<'a>>,
 }
 
@@ -235,6 +240,7 @@ impl TritonWorker {
                     signature: Ordered(&request.signature),
                     arch: request.arch,
                     want: &request.want,
+                    nvdisasm: request.nvdisasm.as_deref(),
                     configs: request
                         .configs
                         .iter()
@@ -285,6 +291,7 @@ mod tests {
             signature: Ordered(&signature),
             arch: 90,
             want: &["ptx"],
+            nvdisasm: None,
             configs: vec![WireConfig {
                 constexprs: Ordered(&constexprs),
                 options: Options { num_warps: 4, num_stages: 3 },
@@ -307,6 +314,7 @@ mod tests {
             configs: Vec::new(),
             arch: 90,
             want: Vec::new(),
+            nvdisasm: None,
         };
         let err = worker.compile(&request, Duration::from_secs(5), &Cancel::default()).unwrap_err();
         assert!(err.to_string().contains("could not start the Triton worker `/nonexistent/python"), "{err}");
