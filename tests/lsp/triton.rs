@@ -196,3 +196,31 @@ fn a_triton_compile_can_be_cancelled_and_the_next_one_runs() {
     assert_eq!(answer["configs"].as_array().map(Vec::len), Some(3), "{answer}");
     client.shutdown();
 }
+
+#[test]
+fn helpers_imported_from_other_files_of_the_package_compile_with_the_kernel() {
+    let Some(python) = triton_python() else { return };
+    let mut client = triton_client(&python);
+    let (uri, text) = fixture("imported/fused_mlp.py");
+    client.open(&uri, "python", &text);
+    let answer = analyze(&mut client, &uri, "gated_act_kernel");
+    // activations.py, which imports numerics.py in turn: three files in one compile.
+    assert!(answer.get("error").is_none(), "{answer}");
+    let config = &answer["configs"][0];
+    assert!(config["registers"].as_u64().unwrap() > 0, "{answer}");
+    assert_eq!(config["constexprs"]["USE_GELU"], true);
+
+    // The same kernel beside no helper module: the compile fails on the call, and the hover says
+    // which import was not found.
+    let dir = std::env::temp_dir().join(format!("tensorlens-lonely-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lonely = dir.join("fused_mlp.py");
+    std::fs::write(&lonely, &text).unwrap();
+    let lonely_uri = format!("file://{}", lonely.display());
+    client.open(&lonely_uri, "python", &text);
+    let failed = analyze(&mut client, &lonely_uri, "gated_act_kernel");
+    assert!(failed["error"].as_str().is_some_and(|e| e.contains("gelu_tanh")), "{failed}");
+    assert!(failed["markdown"].as_str().unwrap().contains("which was not found beside it"), "{failed}");
+    let _ = std::fs::remove_dir_all(&dir);
+    client.shutdown();
+}

@@ -24,6 +24,7 @@ pub mod timing;
 pub mod toolchain;
 pub mod triton;
 pub mod triton_analysis;
+pub mod triton_modules;
 pub mod triton_worker;
 pub mod worker;
 

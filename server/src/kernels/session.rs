@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,6 +30,7 @@ use super::toolchain::refused_program;
 use super::toolchain::{Settings, Toolchain};
 use super::triton::{CompileConfig, TritonFile, TritonFunction};
 use super::triton_analysis::{self, ConfigOutcome, ConfigResult, Resources, TritonAnalysis};
+use super::triton_modules;
 use super::triton_worker::{self, CompileRequest, ConfigRequest, Outcomes, TritonError, TritonWorker};
 use super::worker::{Answer, Op, Timing};
 use super::Cancel;
@@ -475,9 +476,15 @@ impl KernelSession {
         let toolchain = self.toolchain(settings);
         let arch = toolchain.target_arch(settings);
         let nvdisasm = toolchain.nvdisasm.as_ref().ok().filter(|_| want.contains(&"sass")).cloned();
+        let sources = triton_modules::kernel_sources(file, text, Path::new(&target.path), &function.name);
+        for note in &sources.notes {
+            tracing::info!("{}: {note}", function.name);
+        }
         CompileRequest {
             filename: target.path.clone(),
-            source: file.source_for(text, &function.name),
+            source: sources.source,
+            modules: sources.modules,
+            notes: sources.notes,
             kernel: function.name.clone(),
             signature: configs.first().map(|c| c.signature.clone()).unwrap_or_default(),
             configs: configs
@@ -589,6 +596,7 @@ impl KernelSession {
                     })
                     .collect();
                 let analysis = Arc::new(TritonAnalysis {
+                    notes: request.notes.clone(),
                     name: function.name.clone(),
                     configs: results,
                     compile_ms: started.elapsed().as_secs_f64() * 1000.0,

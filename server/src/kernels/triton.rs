@@ -106,6 +106,8 @@ pub struct TritonFunction {
     pub heuristics: Vec<String>,
     /// Other jit functions of the file it calls.
     pub calls: Vec<String>,
+    /// Names it calls that a `from MODULE import NAME` of the file binds: helpers from elsewhere.
+    pub imported_calls: Vec<String>,
     pub launches: Vec<TritonLaunch>,
     /// `# tensorlens: BLOCK_SIZE=1024 num_warps=4 dtype=fp16` above it.
     pub annotation: Annotation,
@@ -120,6 +122,21 @@ pub struct TritonFile {
     pub prelude: Vec<Range<usize>>,
     /// Module-level constants with a readable value (`BLOCK = 128`).
     pub constants: HashMap<String, Literal>,
+    /// Module-level `from MODULE import NAME` statements other than triton's.
+    pub imports: Vec<TritonImport>,
+}
+
+/// `from MODULE import NAME [as LOCAL], ...` at module level: where helpers from other files of
+/// the workspace come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TritonImport {
+    /// As written: `.utils`, `..ops.utils`, `pkg.ops.utils`.
+    pub module: String,
+    /// The bytes of `module` in the statement.
+    pub module_range: Range<usize>,
+    pub statement: Range<usize>,
+    /// (the name in the module, the name it is bound to here).
+    pub names: Vec<(String, String)>,
 }
 
 impl TritonFile {
@@ -137,6 +154,7 @@ impl TritonFile {
                 "import_statement" | "import_from_statement" if is_triton_import(stmt, text) => {
                     file.prelude.push(stmt.byte_range())
                 }
+                "import_from_statement" => file.imports.extend(from_import(stmt, text)),
                 "expression_statement" => {
                     if let Some((name, value)) = constant(stmt, text, &file.constants, resolve) {
                         file.constants.insert(name, value);
@@ -152,7 +170,15 @@ impl TritonFile {
             }
         }
         let names: HashSet<String> = file.functions.iter().map(|f| f.name.clone()).collect();
+        let imported: HashSet<&str> =
+            file.imports.iter().flat_map(|i| i.names.iter().map(|(_, local)| local.as_str())).collect();
         for function in &mut file.functions {
+            function.imported_calls = function
+                .calls
+                .iter()
+                .filter(|c| imported.contains(c.as_str()) && !names.contains(*c))
+                .cloned()
+                .collect();
             function.calls.retain(|c| names.contains(c) && *c != function.name);
         }
         let mut launches: HashMap<String, Vec<TritonLaunch>> = HashMap::new();
@@ -192,12 +218,24 @@ impl TritonFile {
     /// lines and columns are the file's own): triton imports, simple constants, the function and
     /// its helpers, without the autotune / heuristics decorators.
     pub fn source_for(&self, text: &str, function: &str) -> String {
+        self.source_with(text, &[function], &[])
+    }
+
+    /// The same for several functions (the helpers a kernel imports from this file), with the
+    /// `imports` given kept and their module renamed: (index in `self.imports`, new module name).
+    pub fn source_with(&self, text: &str, functions: &[&str], imports: &[(usize, String)]) -> String {
         let mut keep: Vec<Range<usize>> = self.prelude.clone();
         let mut drop: Vec<Range<usize>> = Vec::new();
-        for f in self.closure(function) {
-            keep.push(f.range.clone());
-            drop.extend(f.other_decorators.iter().cloned());
+        let mut seen = HashSet::new();
+        for f in functions.iter().flat_map(|name| self.closure(name)) {
+            if seen.insert(&f.name) {
+                keep.push(f.range.clone());
+                drop.extend(f.other_decorators.iter().cloned());
+            }
         }
+        let imports: Vec<(&TritonImport, &str)> =
+            imports.iter().filter_map(|(i, name)| Some((self.imports.get(*i)?, name.as_str()))).collect();
+        keep.extend(imports.iter().map(|(import, _)| import.statement.clone()));
         let mut out: Vec<u8> = text.bytes().map(|b| if b == b'\n' { b'\n' } else { b' ' }).collect();
         for range in keep {
             out[range.clone()].copy_from_slice(&text.as_bytes()[range]);
@@ -207,11 +245,70 @@ impl TritonFile {
                 out[range.start + i] = if *b == b'\n' { b'\n' } else { b' ' };
             }
         }
+        // Renamed modules last to first, so earlier ranges stay where they are; a name holds no
+        // newline, so every line keeps its number.
+        let mut renames: Vec<(Range<usize>, &str)> =
+            imports.iter().map(|(import, name)| (import.module_range.clone(), *name)).collect();
+        renames.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
+        for (range, name) in renames {
+            out.splice(range, name.bytes());
+        }
         // Blanked bytes are ASCII spaces and kept ranges are whole nodes, so this is UTF-8; trailing
         // spaces are trimmed per line to keep the text small.
         let text = String::from_utf8(out).unwrap_or_default();
         text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n") + "\n"
     }
+
+    /// The helpers `function` (with the jit functions it calls here) imports from other modules:
+    /// (index in `self.imports`, the name in that module), in the order first called.
+    pub fn imported_helpers(&self, function: &str) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        for f in self.closure(function) {
+            for local in &f.imported_calls {
+                let found = self.imports.iter().enumerate().find_map(|(i, import)| {
+                    import.names.iter().find(|(_, l)| l == local).map(|(name, _)| (i, name.clone()))
+                });
+                if let Some(found) = found.filter(|found| !out.contains(found)) {
+                    out.push(found);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `from MODULE import a, b as c` (not `import *`, not `from . import module`).
+fn from_import(stmt: Node, text: &str) -> Option<TritonImport> {
+    let module = stmt.child_by_field_name("module_name")?;
+    let module_text = text[module.byte_range()].to_string();
+    if module_text.trim_start_matches('.').is_empty() {
+        return None;
+    }
+    let mut names = Vec::new();
+    let mut cursor = stmt.walk();
+    for name in stmt.children_by_field_name("name", &mut cursor) {
+        match name.kind() {
+            "dotted_name" => {
+                let n = text[name.byte_range()].to_string();
+                names.push((n.clone(), n));
+            }
+            "aliased_import" => {
+                let (Some(original), Some(alias)) =
+                    (name.child_by_field_name("name"), name.child_by_field_name("alias"))
+                else {
+                    continue;
+                };
+                names.push((text[original.byte_range()].to_string(), text[alias.byte_range()].to_string()));
+            }
+            _ => {}
+        }
+    }
+    (!names.is_empty()).then(|| TritonImport {
+        module: module_text,
+        module_range: module.byte_range(),
+        statement: stmt.byte_range(),
+        names,
+    })
 }
 
 fn is_triton_import(stmt: Node, text: &str) -> bool {
@@ -373,6 +470,7 @@ fn jit_function(
         autotune_key,
         heuristics,
         calls,
+        imported_calls: Vec::new(),
         launches: Vec::new(),
         annotation: Annotation::before_python(text, range.start),
         text_hash: super::document::text_hash(&text[range.clone()]),

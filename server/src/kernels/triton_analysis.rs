@@ -93,6 +93,8 @@ pub struct TritonAnalysis {
     /// Wall time of the round trip to the worker, or 0 when answered from the cache.
     pub compile_ms: f64,
     pub cached: bool,
+    /// Imports of helpers that could not be followed, and the like.
+    pub notes: Vec<String>,
 }
 
 impl TritonAnalysis {
@@ -184,7 +186,7 @@ impl TritonAnalysis {
                 }
             }
         }
-        let mut notes: Vec<String> = Vec::new();
+        let mut notes: Vec<String> = self.notes.clone();
         for result in &self.configs {
             for assumed in &result.config.assumed {
                 let note = format!("assumed: {assumed}");
@@ -359,6 +361,7 @@ mod tests {
     fn configs_side_by_side_with_the_best_and_the_worst() {
         let analysis = TritonAnalysis {
             name: "k".into(),
+            notes: Vec::new(),
             configs: vec![
                 ConfigResult {
                     config: config(64, 4),

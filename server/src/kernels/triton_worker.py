@@ -30,6 +30,11 @@ Requests (every answer echoes the request's "id"; null when the line was not a J
    "divisibility_16": ["x_ptr"],        # optional: params assumed 16-divisible (tt.divisibility=16),
                                         #   or "pointers" for every pointer param; default none
    "want": ["ttir", "ttgir", "llir", "ptx", "sass"],   # IR texts to return; default none
+   "modules": [{"name": "_tensorlens_helper_0", "filename": "/abs/path/helpers.py", "source": "..."}],
+                                        # optional: workspace modules the source imports @jit helpers
+                                        #   from, blanked like the source and imported under `name`
+                                        #   (the server points the source's import line at it); a
+                                        #   module's own helper modules come before it
    "nvdisasm": "/path/to/nvdisasm",     # optional: disassemble with this one (a newer nvdisasm marks
                                         #   spill stores and loads, which Triton's bundled one does not)
    "configs": [{"constexprs": {...}, "options": {...}}, ...]   # optional, see below
@@ -289,9 +294,13 @@ def disassemble(cubin, nvdisasm=None):
 # The user's source in a fresh module
 
 
-def load_source(filename, source):
-    """Executes `source` as a fresh module named after nothing the user has, registered as the
-    text of `filename` for linecache/inspect. Returns the module's namespace."""
+HELPER_PREFIX = "_tensorlens_helper_"
+
+
+def load_source(filename, source, name=None):
+    """Executes `source` as a fresh module named after nothing the user has (or `name`, for a
+    helper module the kernel's source imports under that name), registered as the text of
+    `filename` for linecache/inspect. Returns the module's namespace."""
     global _module_counter
     _module_counter += 1
     if not source.endswith("\n"):
@@ -299,12 +308,13 @@ def load_source(filename, source):
     lines = source.splitlines(keepends=True)
     # mtime None: linecache.checkcache leaves the entry alone although the file on disk differs.
     linecache.cache[filename] = (len(source), None, lines, filename)
-    name = f"_tensorlens_triton_{_module_counter}"
+    if name is None:
+        name = f"_tensorlens_triton_{_module_counter}"
+        for old in [k for k in sys.modules if k.startswith("_tensorlens_triton_")]:
+            del sys.modules[old]
     module = types.ModuleType(name)
     module.__file__ = filename
     module.__dict__["__builtins__"] = __builtins__
-    for old in [k for k in sys.modules if k.startswith("_tensorlens_triton_")]:
-        del sys.modules[old]
     sys.modules[name] = module
     try:
         code = compile(source, filename, "exec", dont_inherit=True)
@@ -598,6 +608,20 @@ class Worker:
         base_options = expect_dict(req, "options")
         configs = req.get("configs")
 
+        modules = req.get("modules") or []
+        if not isinstance(modules, list) or not all(
+                isinstance(m, dict) and all(isinstance(m.get(k), str) and m.get(k) for k in ("name", "filename", "source"))
+                and m["name"].startswith(HELPER_PREFIX) for m in modules):
+            raise RequestError(f"'modules' must be a list of {{name: {HELPER_PREFIX}..., filename, source}}")
+        for old in [k for k in sys.modules if k.startswith(HELPER_PREFIX)]:
+            del sys.modules[old]
+        for m in modules:  # a module's own helper modules come before it
+            try:
+                load_source(m["filename"], m["source"], name=m["name"])
+            except SourceError as e:
+                where = f"line {e.line}" if e.line else "its source"
+                return {"ok": False, "kind": "compile", "stage": "source", "line": None, "column": None,
+                        "error": f"the helper module {m['filename']} does not run ({where}): {e}"}
         try:
             namespace = load_source(filename, req["source"])
         except SourceError as e:

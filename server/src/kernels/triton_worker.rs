@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::process::{LineWorker, ProcessError};
 use super::toolchain::Settings;
 use super::triton::Literal;
+use super::triton_modules::HelperModule;
 use super::Cancel;
 
 /// The worker script, written to the cache folder on first use.
@@ -95,6 +96,10 @@ pub struct CompileRequest {
     /// The nvdisasm for the SASS, when the toolchain has one: a newer one than Triton bundles
     /// marks spill stores and loads.
     pub nvdisasm: Option<PathBuf>,
+    /// Helper modules the source imports (`triton_modules`).
+    pub modules: Vec<HelperModule>,
+    /// What could not be followed into them, for people; not sent.
+    pub notes: Vec<String>,
 }
 
 /// `[(k, v)]` as a JSON object in that order (Triton matches the signature to the parameters).
@@ -134,6 +139,8 @@ struct WireCompile<'a> {
     want: &'a [&'static str],
     #[serde(skip_serializing_if = "Option::is_none")]
     nvdisasm: Option<&'a Path>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    modules: &'a [HelperModule],
     configs: Vec<WireConfig<'a>>,
 }
 
@@ -241,6 +248,7 @@ impl TritonWorker {
                     arch: request.arch,
                     want: &request.want,
                     nvdisasm: request.nvdisasm.as_deref(),
+                    modules: &request.modules,
                     configs: request
                         .configs
                         .iter()
@@ -292,6 +300,7 @@ mod tests {
             arch: 90,
             want: &["ptx"],
             nvdisasm: None,
+            modules: &[],
             configs: vec![WireConfig {
                 constexprs: Ordered(&constexprs),
                 options: Options { num_warps: 4, num_stages: 3 },
@@ -315,6 +324,8 @@ mod tests {
             arch: 90,
             want: Vec::new(),
             nvdisasm: None,
+            modules: Vec::new(),
+            notes: Vec::new(),
         };
         let err = worker.compile(&request, Duration::from_secs(5), &Cancel::default()).unwrap_err();
         assert!(err.to_string().contains("could not start the Triton worker `/nonexistent/python"), "{err}");
