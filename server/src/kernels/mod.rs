@@ -22,6 +22,7 @@ pub mod timing;
 pub mod toolchain;
 pub mod triton;
 pub mod triton_analysis;
+pub mod triton_timing;
 pub mod triton_worker;
 pub mod worker;
 

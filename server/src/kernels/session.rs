@@ -486,6 +486,7 @@ impl KernelSession {
                     constexprs: c.constexprs.clone(),
                     num_warps: c.num_warps,
                     num_stages: c.num_stages,
+                    divisibility_16: Vec::new(),
                 })
                 .collect(),
             arch: arch_number,
