@@ -3,11 +3,16 @@
  * boundary on machines without a GPU. The worker loads it through cudarc's dynamic loading exactly
  * as it would the real driver. It answers the driver calls the worker makes, checks what it can
  * (the kernel named must be an .entry of the PTX loaded; parameters are read with the sizes the
- * PTX declares) and appends every call, as a JSON line, to the file named by FAKE_CUDA_LOG.
+ * PTX declares; a launch must have the block size the entry's .reqntid requires, and at most 48 KiB
+ * of dynamic shared memory unless cuFuncSetAttribute raised the function's limit, up to the 227 KiB
+ * an H100 allows; the real driver refuses both with CUDA_ERROR_INVALID_VALUE) and appends every
+ * call, as a JSON line, to the file named by FAKE_CUDA_LOG.
  *
  * Event times are scripted: the time between two recorded events is the number of launches
  * between them times the next value of FAKE_CUDA_MS (comma-separated milliseconds per launch,
- * used in turn; default 0.05). It proves the plumbing, not GPU numbers.
+ * used in turn; default 0.05). With FAKE_CUDA_US_PER_BLOCK set instead, a launch takes that many
+ * microseconds per block of its grid, so that launches of more blocks take longer. It proves the
+ * plumbing, not GPU numbers.
  *
  * Other knobs: FAKE_CUDA_DEVICES (default 1), FAKE_CUDA_PTX_TOO_NEW (module load fails as with a
  * driver older than the PTX), FAKE_CUDA_FAIL_LAUNCH=N (the Nth launch fails with an illegal
@@ -121,6 +126,8 @@ typedef struct {
   int param_count;
   int param_bytes[64];
   char param_types[64][8];
+  int reqntid; /* threads the entry requires (.reqntid), 0 when it says nothing */
+  int max_dynamic_shared;
 } Function;
 
 static unsigned long hash(const char *text) {
@@ -180,7 +187,25 @@ CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
     f->param_count++;
     cursor = type;
   }
+  /* `.reqntid 128` or `.reqntid 128, 1, 1` between the parameters and the body. */
+  const char *body = end ? strchr(end, '{') : NULL;
+  const char *reqntid = end ? strstr(end, ".reqntid") : NULL;
+  if (reqntid && (!body || reqntid < body)) {
+    int x = 1, y = 1, z = 1;
+    if (sscanf(reqntid, ".reqntid %d , %d , %d", &x, &y, &z) >= 1) f->reqntid = x * y * z;
+  }
+  f->max_dynamic_shared = 48 * 1024;
   *function = f;
+  return SUCCESS;
+}
+
+/* Only CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES (8), the one the worker sets. */
+CUresult cuFuncSetAttribute(void *function, int attribute, int value) {
+  Function *f = function;
+  record("{\"call\":\"cuFuncSetAttribute\",\"name\":\"%s\",\"attribute\":%d,\"value\":%d}", f->name, attribute,
+         value);
+  if (attribute != 8 || value < 0 || value > 227 * 1024) return ERROR_INVALID_VALUE;
+  f->max_dynamic_shared = value;
   return SUCCESS;
 }
 
@@ -215,6 +240,8 @@ CUresult cuMemsetD8_v2(unsigned long long pointer, unsigned char value, size_t b
 /* ---- launches and events ---- */
 
 static long launches;
+/* Microseconds of scripted work launched so far, with FAKE_CUDA_US_PER_BLOCK. */
+static double launched_us;
 
 CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned shared, void *stream, void **params, void **extra) {
@@ -222,10 +249,18 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
   (void)extra;
   Function *f = function;
   launches++;
+  const char *per_block = getenv("FAKE_CUDA_US_PER_BLOCK");
+  if (per_block) launched_us += atof(per_block) * (double)gx * gy * gz;
   const char *fail = getenv("FAKE_CUDA_FAIL_LAUNCH");
   if (fail && launches == atol(fail)) {
     record("{\"call\":\"cuLaunchKernel\",\"failed\":700}");
     return ERROR_ILLEGAL_ADDRESS;
+  }
+  if ((f->reqntid && bx * by * bz != (unsigned)f->reqntid) || (int)shared > f->max_dynamic_shared) {
+    record("{\"call\":\"cuLaunchKernel\",\"failed\":1,\"block\":[%u,%u,%u],\"reqntid\":%d,\"shared\":%u,"
+           "\"max_dynamic_shared\":%d}",
+           bx, by, bz, f->reqntid, shared, f->max_dynamic_shared);
+    return ERROR_INVALID_VALUE;
   }
   /* Only the first few launches are written out whole; the rest are counted. */
   if (launches > 3) return SUCCESS;
@@ -255,6 +290,7 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
 
 typedef struct {
   long launches_at_record;
+  double us_at_record;
 } Event;
 
 CUresult cuEventCreate(void **event, unsigned flags) {
@@ -266,6 +302,7 @@ CUresult cuEventCreate(void **event, unsigned flags) {
 CUresult cuEventRecord(void *event, void *stream) {
   (void)stream;
   ((Event *)event)->launches_at_record = launches;
+  ((Event *)event)->us_at_record = launched_us;
   return SUCCESS;
 }
 
@@ -303,6 +340,7 @@ CUresult cuEventElapsedTime_v2(float *milliseconds, void *start, void *end) {
   if (count == 0) per_launch[count++] = 0.05;
   long between = ((Event *)end)->launches_at_record - ((Event *)start)->launches_at_record;
   double ms = per_launch[elapsed_calls % count] * (double)between;
+  if (getenv("FAKE_CUDA_US_PER_BLOCK")) ms = (((Event *)end)->us_at_record - ((Event *)start)->us_at_record) / 1000.0;
   elapsed_calls++;
   *milliseconds = (float)ms;
   record("{\"call\":\"cuEventElapsedTime\",\"launches\":%ld,\"ms\":%.9g}", between, ms);

@@ -194,6 +194,29 @@ fn inferred_specs_are_what_gets_launched() {
 }
 
 #[test]
+fn dynamic_shared_memory_past_48_kib_is_allowed_before_the_launch() {
+    // The driver refuses a launch asking for more than 48 KiB of dynamic shared memory unless the
+    // function's limit was raised first (the stand-in does the same), as Triton's kernels often do.
+    let dir = scratch("shared");
+    let source = VECTOR_ADD.replace("flops=n", "flops=n smem=96*1024");
+    let run = time(&dir, &source, &[], &[("FAKE_CUDA_MS", STEADY_MS)], true);
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let raised = run.calls("cuFuncSetAttribute");
+    assert_eq!(raised.len(), 1, "{:?}", run.log);
+    assert_eq!((raised[0]["attribute"].as_i64(), raised[0]["value"].as_i64()), (Some(8), Some(96 * 1024)));
+    assert_eq!(run.calls("cuLaunchKernel")[0]["shared"], 96 * 1024);
+
+    // At 48 KiB nothing needs raising; past what the GPU has, the driver's refusal is the answer.
+    let run =
+        time(&dir, &VECTOR_ADD.replace("flops=n", "flops=n smem=48*1024"), &[], &[("FAKE_CUDA_MS", STEADY_MS)], true);
+    assert!(run.output.status.success() && run.calls("cuFuncSetAttribute").is_empty(), "{}", run.stderr());
+    let run = time(&dir, &VECTOR_ADD.replace("flops=n", "flops=n smem=300*1024"), &[], &[], true);
+    assert!(!run.output.status.success());
+    assert!(run.stderr().contains("allowing 307200 bytes of dynamic shared memory"), "{}", run.stderr());
+    assert!(run.calls("cuLaunchKernel").is_empty());
+}
+
+#[test]
 fn failures_name_what_happened() {
     let dir = scratch("failures");
     // No driver at all: answered within a second, with the launcher hint.

@@ -224,3 +224,280 @@ fn helpers_imported_from_other_files_of_the_package_compile_with_the_kernel() {
     let _ = std::fs::remove_dir_all(&dir);
     client.shutdown();
 }
+
+/// A server that compiles Triton kernels with `python` and times them through a launcher that
+/// gives the worker the stand-in driver (tests/cuda/fake_libcuda.c), logging its calls to `log`:
+/// the path a real run takes, up to the GPU.
+fn timing_client(python: &std::path::Path, log: &std::path::Path, knobs: &[&str], extra: Value) -> Client {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tensorlens"));
+    command.arg("serve").env_remove("LD_LIBRARY_PATH");
+    let capabilities = json!({ "workspace": { "codeLens": { "refreshSupport": true } } });
+    let mut launcher = vec![
+        "env".to_string(),
+        format!("LD_LIBRARY_PATH={}", super::cuda_support::stand_in().display()),
+        format!("FAKE_CUDA_LOG={}", log.display()),
+    ];
+    launcher.extend(knobs.iter().map(|k| k.to_string()));
+    let mut options = json!({
+        "pythonPath": python,
+        "timingLauncher": launcher,
+        "timingWorker": env!("CARGO_BIN_EXE_tensorlens"),
+        "timingSeconds": 4,
+    });
+    if let (Some(options), Some(extra)) = (options.as_object_mut(), extra.as_object()) {
+        options.extend(extra.clone());
+    }
+    Client::spawn_with_options(command, capabilities, None, options).0
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tensorlens-triton-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The stand-in's log: one JSON object a driver call.
+fn driver_calls(log: &std::path::Path, call: &str) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("stand-in log line ({e}): {l}")))
+        .filter(|c| c["call"] == call)
+        .collect()
+}
+
+fn time(client: &mut Client, uri: &str, kernel: &str) -> Value {
+    let args = json!({ "uri": uri, "kernel": kernel });
+    client.request("workspace/executeCommand", json!({ "command": "tensorlens.timeKernel", "arguments": [args] }))
+}
+
+fn titles(client: &mut Client, uri: &str, line: u32) -> Vec<String> {
+    lenses(client, uri)
+        .iter()
+        .filter(|l| l["range"]["start"]["line"] == line)
+        .map(|l| l["command"]["title"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn a_triton_kernel_is_timed_through_the_worker_and_the_launcher() {
+    let Some(python) = triton_python() else { return };
+    let dir = scratch("time");
+    let log = dir.join("driver.log");
+    let mut client = timing_client(&python, &log, &["FAKE_CUDA_MS=0.0400,0.0401,0.0399,0.0400"], json!({}));
+    let (_, fixture_text) = fixture("vector_add.py");
+    // The fixture's kernel, with the problem size written above it.
+    let text = fixture_text.replace("@triton.jit\n", "# tensorlens: n=1<<20\n@triton.jit\n");
+    let uri = format!("file://{}", dir.join("vector_add.py").display());
+    client.open(&uri, "python", &text);
+    let line = find(&text, "def add_kernel", 4).0;
+    assert_eq!(titles(&mut client, &uri, line), ["Analyze", "Time"]);
+
+    let record = time(&mut client, &uri, "add_kernel");
+    assert!(record["error"].is_null(), "{record:#}");
+    assert_eq!(record["timing"]["device"]["name"], "tensorlens stand-in GPU", "{record:#}");
+    assert!(record["summary"].as_str().unwrap().starts_with("⏱ 40.0 µs ±0."), "{record:#}");
+    assert_eq!(record["fastest"], "BLOCK_SIZE=1024 num_warps=4 num_stages=3");
+    let config = &record["configs"][0];
+    assert_eq!(config["entry"], "add_kernel");
+    // The entry the worker named is the one the PTX declares: the stand-in finds `.entry add_kernel(`
+    // in the PTX the worker loaded, and reads each parameter with the size the PTX gives it.
+    let found = driver_calls(&log, "cuModuleGetFunction");
+    assert_eq!((found[0]["name"].as_str(), found[0]["found"].as_bool()), (Some("add_kernel"), Some(true)));
+    let launch = &driver_calls(&log, "cuLaunchKernel")[0];
+    assert_eq!(launch["grid"], json!([1024, 1, 1]), "cdiv(n, BLOCK_SIZE): {launch}");
+    assert_eq!(launch["block"], json!([128, 1, 1]), "32 × num_warps, the PTX's .reqntid: {launch}");
+    assert_eq!(launch["shared"], 0);
+    let params: Vec<(u64, u64)> = launch["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["bytes"].as_u64().unwrap(), p["value"].as_u64().unwrap()))
+        .collect();
+    let buffers: Vec<u64> = driver_calls(&log, "cuMemAlloc").iter().map(|c| c["pointer"].as_u64().unwrap()).collect();
+    assert_eq!(
+        params,
+        [(8, buffers[0]), (8, buffers[1]), (8, buffers[2]), (4, 1 << 20), (8, 0), (8, 0)],
+        "three buffers, n, and the two scratch pointers Triton appends, null: {launch}"
+    );
+    let sizes: Vec<u64> = driver_calls(&log, "cuMemAlloc").iter().map(|c| c["bytes"].as_u64().unwrap()).collect();
+    assert_eq!(&sizes[..3], [4 << 20, 4 << 20, 4 << 20], "n fp32 each");
+    // x and y are only loaded from, out only stored to: 3 × 4 B an element moved.
+    assert_eq!(record["spec"]["bytes"], 12.0 * f64::from(1 << 20), "{record:#}");
+    let explained =
+        record["spec"]["explained"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect::<Vec<_>>();
+    for line in [
+        "n = 1048576 (annotation)",
+        "grid = 1024 (cdiv(n, BLOCK_SIZE) with BLOCK_SIZE = 1024",
+        "block = 128 (32 × num_warps=4, one Triton program)",
+        "global_scratch: null",
+        "x_ptr: 1048576 × 4 B buffer, read",
+        "out_ptr: 1048576 × 4 B buffer, written",
+        "tt.divisibility=16 on x_ptr, y_ptr, out_ptr, n_elements",
+        "compiled for sm_90 by Triton 3.9.0, the arch of the timing GPU (tensorlens stand-in GPU)",
+    ] {
+        assert!(explained.iter().any(|e| e.contains(line)), "{line:?} not in {explained:#?}");
+    }
+
+    // The lens and hover show it, and a second run compares with the first.
+    let after = titles(&mut client, &uri, line);
+    assert!(after.iter().any(|t| t.starts_with("⏱ 40.0 µs")), "{after:?}");
+    let second = time(&mut client, &uri, "add_kernel");
+    assert_eq!(second["change_percent"], 0.0, "{second:#}");
+    assert_eq!(second["configs"][0]["change_percent"], 0.0, "{second:#}");
+    let hover = client.hover_text(&uri, line, 6);
+    assert!(
+        hover.contains("**Timing**") && hover.contains("tensorlens stand-in GPU") && hover.contains("grid = 1024"),
+        "{hover}"
+    );
+    let history = client.request("tensorlens/kernelTimings", json!({ "uri": uri }));
+    assert_eq!(history["kernels"][0]["history"].as_array().map(Vec::len), Some(2), "{history:#}");
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const AUTOTUNED: &str = r#"import triton
+import triton.language as tl
+
+
+# tensorlens: n=1<<20 scale=0.5
+@triton.autotune(
+    configs=[
+        triton.Config({"BLOCK_SIZE": 256}, num_warps=2),
+        triton.Config({"BLOCK_SIZE": 1024}, num_warps=4),
+        triton.Config({"BLOCK_SIZE": 512}, num_warps=4),
+    ],
+    key=["n"],
+)
+@triton.jit
+def scale_kernel(x_ptr, out_ptr, n, scale, BLOCK_SIZE: tl.constexpr):
+    pid = tl.program_id(0)
+    offs = pid * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    mask = offs < n
+    tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=mask) * scale, mask=mask)
+"#;
+
+#[test]
+fn every_autotune_config_is_timed_and_the_fastest_named() {
+    let Some(python) = triton_python() else { return };
+    let dir = scratch("autotune");
+    let log = dir.join("driver.log");
+    // A launch takes 10 ns a block: the config with the fewest blocks (BLOCK_SIZE=1024) is fastest.
+    let mut client = timing_client(&python, &log, &["FAKE_CUDA_US_PER_BLOCK=0.01"], json!({ "timingSeconds": 6 }));
+    let uri = format!("file://{}", dir.join("scale.py").display());
+    client.open(&uri, "python", AUTOTUNED);
+    let record = time(&mut client, &uri, "scale_kernel");
+    assert!(record["error"].is_null(), "{record:#}");
+    let configs = record["configs"].as_array().unwrap();
+    let labels: Vec<&str> = configs.iter().map(|c| c["label"].as_str().unwrap()).collect();
+    assert_eq!(
+        labels,
+        [
+            "BLOCK_SIZE=256 num_warps=2 num_stages=3",
+            "BLOCK_SIZE=1024 num_warps=4 num_stages=3",
+            "BLOCK_SIZE=512 num_warps=4 num_stages=3"
+        ]
+    );
+    let medians: Vec<f64> = configs.iter().map(|c| c["timing"]["summary"]["median"].as_f64().unwrap()).collect();
+    for (median, blocks) in medians.iter().zip([4096.0, 1024.0, 2048.0]) {
+        assert!((median - blocks * 10e-9).abs() < 1e-9, "{medians:?}");
+    }
+    assert_eq!(record["fastest"], "BLOCK_SIZE=1024 num_warps=4 num_stages=3");
+    assert_eq!(record["timing"]["summary"]["median"], configs[1]["timing"]["summary"]["median"]);
+    assert!(
+        record["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with("· fastest of 3 configs: BLOCK_SIZE=1024 num_warps=4 num_stages=3"),
+        "{record:#}"
+    );
+    // Each config was launched as compiled: its own grid and 32 × num_warps threads, scale as an
+    // fp32 0.5 (the annotation's value is not whole, so a launch passes a float).
+    let launches: Vec<(Value, Value)> = driver_calls(&log, "cuLaunchKernel")
+        .into_iter()
+        .filter(|l| l["params"].is_array())
+        .map(|l| (l["grid"].clone(), l["block"].clone()))
+        .collect();
+    assert_eq!(launches[0], (json!([4096, 1, 1]), json!([64, 1, 1])), "{launches:?}");
+    let scale = &driver_calls(&log, "cuLaunchKernel")[0]["params"][3];
+    assert_eq!((scale["type"].as_str(), scale["float"].as_f64()), (Some("f"), Some(0.5)), "{scale}");
+    let budget = configs[0]["spec"]["explained"].to_string();
+    assert!(budget.contains("measured for at most 2.0 s: the time-out of 6 s split between 3 configs"), "{budget}");
+    let hover = client.hover_text(&uri, find(AUTOTUNED, "def scale_kernel", 4).0, 6);
+    assert!(hover.contains("- BLOCK_SIZE=512 num_warps=4 num_stages=3: ⏱ 20.5 µs"), "{hover}");
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_triton_kernel_without_an_evident_grid_gets_an_error_that_says_what_to_write() {
+    // Needs neither Triton nor a GPU: the grid is settled before anything compiles or runs.
+    let dir = scratch("grid");
+    let log = dir.join("driver.log");
+    let mut client = timing_client(std::path::Path::new("/nonexistent/python"), &log, &[], json!({}));
+    let (_, fixture_text) = fixture("softmax.py");
+    let text = fixture_text.replace("@triton.jit\n", "# tensorlens: BLOCK_COLS=1024\n@triton.jit\n");
+    let uri = format!("file://{}", dir.join("softmax.py").display());
+    client.open(&uri, "python", &text);
+    let record = time(&mut client, &uri, "row_softmax_kernel");
+    let error = record["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("cannot tell the grid of `row_softmax_kernel`: it calls tl.num_programs")
+            && error.contains("`# tensorlens: grid=...`, an expression over n, BLOCK_COLS, in_row_stride"),
+        "{record:#}"
+    );
+    assert!(record["timing"].is_null() && record["configs"].as_array().is_none_or(Vec::is_empty), "{record:#}");
+    let line = find(&text, "def row_softmax_kernel", 4).0;
+    assert!(titles(&mut client, &uri, line).iter().any(|t| t.starts_with("⏱ ✗ cannot tell the grid")));
+    assert!(!log.exists(), "no worker was started");
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn timing_a_triton_kernel_without_a_gpu_says_so_before_compiling() {
+    // No launcher: the worker runs here, where there is no driver. The GPU is asked for first, so
+    // the answer comes at once and no Python runs (this one does not exist).
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tensorlens"));
+    command.arg("serve").env_remove("LD_LIBRARY_PATH");
+    let options = json!({ "pythonPath": "/nonexistent/python" });
+    let (mut client, _) = Client::spawn_with_options(command, json!({}), None, options);
+    let (uri, text) = fixture("vector_add.py");
+    client.open(&uri, "python", &text);
+    let started = std::time::Instant::now();
+    let record = time(&mut client, &uri, "add_kernel");
+    let error = record["error"].as_str().unwrap_or_default();
+    assert!(error.contains("no NVIDIA driver") && error.contains("timingLauncher"), "{record:#}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+    client.shutdown();
+}
+
+#[test]
+fn timing_a_triton_kernel_is_refused_in_an_untrusted_workspace() {
+    let dir = scratch("untrusted");
+    let log = dir.join("driver.log");
+    let (_, text) = fixture("vector_add.py");
+    std::fs::write(dir.join("vector_add.py"), &text).unwrap();
+    let uri = format!("file://{}", dir.join("vector_add.py").display());
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tensorlens"));
+    command.arg("serve").current_dir(&dir);
+    let launcher = json!([
+        "env",
+        format!("LD_LIBRARY_PATH={}", super::cuda_support::stand_in().display()),
+        format!("FAKE_CUDA_LOG={}", log.display())
+    ]);
+    let options = json!({ "workspaceTrusted": false, "timingLauncher": launcher, "timingWorker": env!("CARGO_BIN_EXE_tensorlens") });
+    let (mut client, _) = Client::spawn_with_options(command, json!({}), Some(&dir), options);
+    client.open(&uri, "python", &text);
+    let line = find(&text, "def add_kernel", 4).0;
+    assert_eq!(titles(&mut client, &uri, line), ["Analyze"], "no Time lens where timing is off");
+    let refused = client.request_raw(
+        "workspace/executeCommand",
+        json!({ "command": "tensorlens.timeKernel", "arguments": [{ "uri": uri, "kernel": "add_kernel" }] }),
+    );
+    assert!(refused["error"]["message"].as_str().unwrap_or_default().contains("not trusted"), "{refused:#}");
+    assert!(!log.exists(), "no worker was started");
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -68,6 +68,10 @@ CASES = [
      "signature": {"x_ptr": F32, "out_ptr": F32, "stride": "i32"},
      "configs": [({"ROWS": 64, "COLS": 64}, {"num_warps": 1}), ({"ROWS": 32, "COLS": 64}, {"num_warps": 1})],
      "must_spill": [True, False]},
+    {"file": "descriptor.py", "kernel": "descriptor_add_one_kernel",
+     "signature": {"a_ptr": F16, "out_ptr": F16, "M": "i32", "N": "i32"},
+     "configs": [({"BLOCK": 64}, {"num_warps": 4}, ["a_ptr", "out_ptr", "N"])],
+     "global_scratch": True},
 ]
 
 ERROR_CASES = [
@@ -178,6 +182,15 @@ def oracle_main():
             with open(cubin, "wb") as f:
                 f.write(compiled.asm["cubin"])
             usage = subprocess.run([cuobjdump, "-res-usage", cubin], capture_output=True, text=True).stdout
+            md = compiled.metadata
+            entry = re.search(r"\.entry\s+" + re.escape(md.name) + r"\s*\((.*?)\)\s*(\.reqntid\s+([\d, ]+))?",
+                              compiled.asm["ptx"], re.S)
+            ptx_params = re.findall(r"\.param\s+((?:\.align\s+\d+\s+)?\.\w+)", entry.group(1)) if entry else None
+            reqntid = None
+            if entry and entry.group(3):
+                reqntid = 1
+                for d in entry.group(3).split(","):
+                    reqntid *= int(d)
             res = dict(re.findall(r"(\w+):(\d+)", usage.split("Function", 1)[-1]))
             answers.write(json.dumps({
                 "registers": int(regs.group(1)), "local_bytes": int(frame.group(1)),
@@ -185,6 +198,8 @@ def oracle_main():
                 "shared_bytes": compiled.metadata.shared, "num_warps": compiled.metadata.num_warps,
                 "num_stages": compiled.metadata.num_stages,
                 "cuobjdump_registers": int(res.get("REG", -1)), "cuobjdump_stack": int(res.get("STACK", -1)),
+                "ptx_params": ptx_params, "reqntid": reqntid, "entry": md.name,
+                "global_scratch_size": md.global_scratch_size, "profile_scratch_size": md.profile_scratch_size,
                 "triton_compile_ms": ms,
             }) + "\n")
     finally:
@@ -305,6 +320,41 @@ def check_ir(answer, case, source_lines, label):
     check(locs and locs <= source_lines, f"{label}: ttir locations {sorted(locs - source_lines)} outside the kernel lines")
 
 
+# The PTX .param type each Triton argument type is passed as.
+PTX_PARAM_TYPE = {"i1": ".u8", "i8": ".u8", "i16": ".u16", "i32": ".u32", "i64": ".u64", "u32": ".u32", "u64": ".u64",
+                  "fp32": ".f32", "fp64": ".f64"}
+
+
+def check_launch(answer, case, want, label):
+    """The launch facts of a compile answer against the oracle's own compile: the entry and its
+    parameters as its PTX declares them, the threads its .reqntid asks for, the dynamic shared
+    memory and the hidden scratch buffers of Triton's metadata."""
+    launch = answer.get("launch") or {}
+    check("problem" not in launch, f"{label}: launch problem {launch.get('problem')}")
+    check(launch.get("entry") == want["entry"] == answer.get("name"), f"{label}: entry {launch.get('entry')}")
+    params = launch.get("params", [])
+    names = [p["name"] for p in params]
+    visible = [n for n, t in case["signature"].items() if t != "constexpr"]
+    check(names == visible + ["global_scratch", "profile_scratch"], f"{label}: launch params {names}")
+    ptx = want["ptx_params"] or []
+    check(len(params) == len(ptx) == launch.get("ptx_params"), f"{label}: {len(params)} params, the PTX has {ptx}")
+    for param, declared in zip(params, ptx):
+        ty = param["type"]
+        expected = ".u64" if ty.startswith("*") else PTX_PARAM_TYPE.get(ty)
+        check(declared == expected, f"{label}: {param['name']} ({ty}) is {declared} in the PTX, expected {expected}")
+    check(launch.get("threads") == 32 * want["num_warps"] == want["reqntid"],
+          f"{label}: threads {launch.get('threads')}, .reqntid {want['reqntid']}, num_warps {want['num_warps']}")
+    check(launch.get("shared_bytes") == want["shared_bytes"], f"{label}: launch shared {launch.get('shared_bytes')}")
+    hidden = {p["name"]: p for p in params if p.get("hidden")}
+    for name in ("global_scratch", "profile_scratch"):
+        got = hidden.get(name, {}).get("bytes_per_program")
+        check(got == want[f"{name}_size"], f"{label}: {name} {got} bytes a program, Triton says {want[f'{name}_size']}")
+    if case.get("global_scratch"):
+        check(want["global_scratch_size"] > 0, f"{label}: the kernel needs global scratch")
+    check(launch.get("num_ctas") == 1 and launch.get("cooperative") is False and launch.get("pdl") is False
+          and launch.get("tensor_descriptors") == 0, f"{label}: plain launch {launch}")
+
+
 def check_sass(answer, case, source_lines, label):
     sass = answer.get("ir", {}).get("sass", "")
     check(re.search(r"/\*[0-9a-f]{4}\*/\s+[A-Z][A-Z0-9.]+", sass) is not None and "EXIT" in sass,
@@ -377,6 +427,7 @@ def main():
                 check((first["spill_stores"] > 0) == must_spill,
                       f"{label}: spill stores {first['spill_stores']}, expected spilling: {must_spill}")
             check_ir(first, case, source_lines, label)
+            check_launch(first, case, want, label)
             second = worker.request("compile", **req)
             check(second.get("ok") and second.get("cache_hit") is True and second.get("registers") == first["registers"]
                   and second.get("spill_stores") == first["spill_stores"] and second.get("ir") == first.get("ir"),

@@ -9,7 +9,7 @@ use super::device_code::{file_dir, CudaSource, IncludeResolver, KernelDef};
 use super::embedded::{cuda_sources, EmbeddedSource};
 use super::sass;
 use super::spec::{launch_spec, substitute_template};
-use super::stats::StopRule;
+use super::timing::stop_rule;
 use super::toolchain::{Settings, Toolchain};
 use super::worker::TimeRequest;
 use super::Cancel;
@@ -227,18 +227,11 @@ impl DocumentKernels {
             annotation.entries.push(("n".into(), n.to_string()));
         }
         let spec = launch_spec(&params, &annotation, analysis.block_size).map_err(|e| e.to_string())?;
-        let mut rule = StopRule::default();
-        if let Some(seconds) = settings.timing_seconds {
-            rule.timeout_seconds = seconds;
-        }
-        if let Some(noise) = settings.timing_noise {
-            rule.max_noise = noise;
-        }
         let request = TimeRequest {
             ptx: ptx.to_string(),
             entry: analysis.lowered_name.clone(),
             spec,
-            rule,
+            rule: stop_rule(settings),
             cold: !settings.timing_hot,
         };
         Ok((request, analysis))

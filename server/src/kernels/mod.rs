@@ -25,6 +25,7 @@ pub mod toolchain;
 pub mod triton;
 pub mod triton_analysis;
 pub mod triton_modules;
+pub mod triton_timing;
 pub mod triton_worker;
 pub mod worker;
 

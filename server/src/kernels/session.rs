@@ -31,6 +31,7 @@ use super::toolchain::{Settings, Toolchain};
 use super::triton::{CompileConfig, TritonFile, TritonFunction};
 use super::triton_analysis::{self, ConfigOutcome, ConfigResult, Resources, TritonAnalysis};
 use super::triton_modules;
+use super::triton_timing::{self, ConfigTiming, Plan};
 use super::triton_worker::{self, CompileRequest, ConfigRequest, Outcomes, TritonError, TritonWorker};
 use super::worker::{Answer, Op, Timing};
 use super::Cancel;
@@ -113,6 +114,14 @@ pub struct Record {
     /// Median change against the previous successful run, in percent.
     pub change_percent: Option<f64>,
     pub warnings: Vec<String>,
+    /// Triton kernels: each configuration's measurement; the record's own spec and timing are
+    /// the fastest one's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<ConfigTiming>,
+    /// Triton kernels: the label of the configuration whose spec and timing the record holds,
+    /// the fastest of those measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fastest: Option<String>,
 }
 
 /// Every timed kernel of a document with its history, for plugins that draw a table or a chart.
@@ -316,6 +325,13 @@ impl KernelSession {
         for warning in &record.warnings {
             out += &format!("- ⚠ {warning}\n");
         }
+        if record.configs.len() > 1 {
+            for config in &record.configs {
+                let outcome = config.error.as_deref().map(|e| format!("✗ {}", first_line(e)));
+                out +=
+                    &format!("- {}: {}\n", esc(&config.label), esc(&outcome.unwrap_or_else(|| config.summary.clone())));
+            }
+        }
         if let Some(spec) = &record.spec {
             out += &format!("- launch: {}\n", spec.explained.join("; "));
         }
@@ -333,7 +349,6 @@ impl KernelSession {
     ) -> Vec<KernelLens> {
         let results = lock(&self.results).get(uri).cloned().unwrap_or_default();
         let mut lenses = Vec::new();
-        // Triton kernels: analysis only (timing them through the GPU worker is not built yet).
         for function in triton.map(|t| t.kernels().collect::<Vec<_>>()).unwrap_or_default() {
             let lens = |title: String, action| KernelLens {
                 name_range: function.name_range.clone(),
@@ -342,6 +357,12 @@ impl KernelSession {
                 action,
             };
             lenses.push(lens("Analyze".into(), LensAction::Analyze));
+            if timing {
+                lenses.push(lens("Time".into(), LensAction::Time));
+                if let Some(title) = self.timing_title(uri, &function.name, function.text_hash) {
+                    lenses.push(lens(title, LensAction::ShowTimings));
+                }
+            }
             let Some(result) = results.iter().find(|r| r.kernel == function.name) else { continue };
             let title = match &result.outcome {
                 Outcome::Triton { analysis, .. } => analysis.summary(),
@@ -493,6 +514,7 @@ impl KernelSession {
                     constexprs: c.constexprs.clone(),
                     num_warps: c.num_warps,
                     num_stages: c.num_stages,
+                    divisibility_16: Vec::new(),
                 })
                 .collect(),
             arch: occupancy::parse_arch(&arch).unwrap_or(90),
@@ -823,21 +845,13 @@ impl KernelSession {
         settings: &Settings,
         cancel: &Cancel,
     ) -> Result<Option<Record>, TargetError> {
+        if target.triton_kernel().is_some() {
+            return self.time_triton(target, settings, cancel);
+        }
         let site = target.site()?;
         let toolchain = self.toolchain(settings);
         let name = site.kernel.qualified_name.clone();
-        let mut record = Record {
-            kernel: name.clone(),
-            at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
-            text_hash: site.text_hash,
-            name_range: site.name_range.clone(),
-            spec: None,
-            timing: None,
-            error: None,
-            summary: String::new(),
-            change_percent: None,
-            warnings: Vec::new(),
-        };
+        let mut record = Record::new(name.clone(), site.text_hash, site.name_range.clone());
         let prepared =
             target.kernels.timing_request(site, &target.path, &self.analyzer, &toolchain, settings, None, cancel);
         let (request, _) = match prepared {
@@ -855,15 +869,7 @@ impl KernelSession {
         };
         record.spec = Some(request.spec.clone());
         let budget = Duration::from_secs_f64(request.rule.timeout_seconds + WORKER_START_ALLOWANCE_SECONDS);
-        let command = WorkerPool::command_for(&settings.timing_launcher, settings.timing_worker.as_deref());
-        let answer = {
-            let mut pool = lock(&self.pool);
-            let pool = match &mut *pool {
-                Some(pool) if pool.command() == command.as_slice() => pool,
-                slot => slot.insert(WorkerPool::new(command)),
-            };
-            pool.request(Op::Time(Box::new(request)), budget, cancel)
-        };
+        let answer = self.run_timing(settings, Op::Time(Box::new(request)), budget, cancel);
         match answer {
             Ok(Answer::Timing(timing)) => {
                 record.change_percent = self
@@ -887,6 +893,218 @@ impl KernelSession {
         }
         self.push(&target.uri, record.clone());
         Ok(Some(record))
+    }
+
+    /// Sends `op` to the timing worker, started (through the launcher, when one is set) for the
+    /// settings' command when there is none or it runs another.
+    fn run_timing(
+        &self,
+        settings: &Settings,
+        op: Op,
+        budget: Duration,
+        cancel: &Cancel,
+    ) -> Result<Answer, TimingError> {
+        let command = WorkerPool::command_for(&settings.timing_launcher, settings.timing_worker.as_deref());
+        let mut pool = lock(&self.pool);
+        let pool = match &mut *pool {
+            Some(pool) if pool.command() == command.as_slice() => pool,
+            slot => slot.insert(WorkerPool::new(command)),
+        };
+        pool.request(op, budget, cancel)
+    }
+
+    /// Times the target Triton kernel, each configuration in turn: the timing worker is asked for
+    /// its GPU first (a machine without one says so before anything compiles), each configuration
+    /// is compiled for that GPU's arch in the Triton worker as a launch with the planned arguments
+    /// would compile it (`triton_timing::plan`), its spec is built from what the compiled kernel
+    /// takes (`triton_timing::launch`), and it is measured under the same stop rule as a CUDA
+    /// kernel, the time-out split between the configurations. The fastest gives the record its
+    /// spec, timing and change; every configuration is in `configs`. `Ok(None)` means cancelled.
+    fn time_triton(
+        &self,
+        target: &KernelTarget,
+        settings: &Settings,
+        cancel: &Cancel,
+    ) -> Result<Option<Record>, TargetError> {
+        let (Some(function), Some((file, text))) = (target.triton_kernel(), target.triton.as_ref()) else {
+            return Err(TargetError::NoKernels);
+        };
+        let name = function.name.clone();
+        let record = Record::new(name.clone(), function.text_hash, function.name_range.clone());
+        let configs = match function.compile_configs(&file.constants) {
+            Ok(configs) => configs,
+            Err(missing) => return Ok(Some(self.failed(&target.uri, record, missing.to_string()))),
+        };
+        let helpers: Vec<&TritonFunction> = file.closure(&name).into_iter().filter(|f| f.name != name).collect();
+        let plans: Vec<(String, Result<Plan, String>)> =
+            configs.iter().map(|c| (c.label(), triton_timing::plan(function, &helpers, c, None))).collect();
+        if plans.iter().all(|(_, plan)| plan.is_err()) {
+            let errors: Vec<(String, String)> =
+                plans.into_iter().filter_map(|(label, plan)| Some((label, plan.err()?))).collect();
+            return Ok(Some(self.failed(&target.uri, record, config_errors(&errors))));
+        }
+        let device =
+            match self.run_timing(settings, Op::Hello, Duration::from_secs_f64(WORKER_START_ALLOWANCE_SECONDS), cancel)
+            {
+                Ok(Answer::Device(device)) => device,
+                Ok(other) => {
+                    let message = format!("the worker answered something else: {other:?}");
+                    return Ok(Some(self.failed(&target.uri, record, message)));
+                }
+                Err(TimingError::Cancelled) => return Ok(None),
+                Err(err) => return Ok(Some(self.failed(&target.uri, record, err.to_string()))),
+            };
+        let mut rule = super::timing::stop_rule(settings);
+        let planned = plans.iter().filter(|(_, plan)| plan.is_ok()).count();
+        let total = rule.timeout_seconds;
+        rule.timeout_seconds = total / planned.max(1) as f64;
+        let budget_note = (planned > 1).then(|| {
+            format!(
+                "measured for at most {:.1} s: the time-out of {total} s split between {planned} configs",
+                rule.timeout_seconds
+            )
+        });
+        let sources = triton_modules::kernel_sources(file, text, Path::new(&target.path), &name);
+        let mut timed = Vec::new();
+        for (label, plan) in plans {
+            let plan = match plan {
+                Ok(plan) => plan,
+                Err(error) => {
+                    timed.push(ConfigTiming::failed(label, None, error));
+                    continue;
+                }
+            };
+            let run =
+                TritonRun { target, function, sources: &sources, device: &device, rule, note: budget_note.as_deref() };
+            match self.time_planned(&run, label, &plan, settings, cancel) {
+                Some(config) => timed.push(config),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(self.finish_triton(&target.uri, record, timed)))
+    }
+
+    /// Compiles and times one planned configuration; `None` when cancelled.
+    fn time_planned(
+        &self,
+        run: &TritonRun<'_>,
+        label: String,
+        plan: &Plan,
+        settings: &Settings,
+        cancel: &Cancel,
+    ) -> Option<ConfigTiming> {
+        let arch = occupancy::parse_arch(&run.device.arch).unwrap_or(90);
+        let request = CompileRequest {
+            filename: run.target.path.clone(),
+            source: run.sources.source.clone(),
+            modules: run.sources.modules.clone(),
+            notes: Vec::new(),
+            nvdisasm: None,
+            kernel: run.function.name.clone(),
+            signature: plan.config.signature.clone(),
+            configs: vec![ConfigRequest {
+                constexprs: plan.config.constexprs.clone(),
+                num_warps: plan.config.num_warps,
+                num_stages: plan.config.num_stages,
+                divisibility_16: plan.divisibility_16.clone(),
+            }],
+            arch,
+            want: vec!["ptx"],
+        };
+        let compiled = match self.triton_compile(&request, settings, cancel) {
+            Ok(outcomes) => outcomes.into_iter().next(),
+            Err(TritonFailed::Cancelled) => return None,
+            Err(TritonFailed::Failed { message, .. }) => return Some(ConfigTiming::failed(label, None, message)),
+        };
+        let compiled = match compiled {
+            Some(Ok(compiled)) => compiled,
+            Some(Err(failure)) => {
+                let at = failure.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+                return Some(ConfigTiming::failed(label, None, format!("did not compile{at}: {}", failure.error)));
+            }
+            None => return Some(ConfigTiming::failed(label, None, "the Triton worker answered no result".into())),
+        };
+        let (Some(info), Some(ptx)) = (compiled.launch.as_ref(), compiled.ir.get("ptx")) else {
+            let message = "the Triton worker gave no PTX or launch facts for the compiled kernel".to_string();
+            return Some(ConfigTiming::failed(label, None, message));
+        };
+        let mut spec = match triton_timing::launch(plan, info) {
+            Ok(spec) => spec,
+            Err(error) => return Some(ConfigTiming::failed(label, None, error)),
+        };
+        spec.explained.push(format!(
+            "compiled for {} by Triton {}, the arch of the timing GPU ({})",
+            compiled.arch, compiled.triton, run.device.name
+        ));
+        spec.explained.extend(run.note.map(str::to_string));
+        let mut config = ConfigTiming::new(label, Some(info.entry.clone()));
+        config.spec = Some(spec.clone());
+        let budget = Duration::from_secs_f64(run.rule.timeout_seconds + WORKER_START_ALLOWANCE_SECONDS);
+        let request = super::worker::TimeRequest {
+            ptx: ptx.clone(),
+            entry: info.entry.clone(),
+            spec,
+            rule: run.rule,
+            cold: !settings.timing_hot,
+        };
+        match self.run_timing(settings, Op::Time(Box::new(request)), budget, cancel) {
+            Ok(Answer::Timing(timing)) => {
+                config.summary = timing_summary(&timing);
+                config.warnings = timing_warnings(&timing);
+                config.timing = Some(*timing);
+            }
+            Ok(other) => config.set_error(format!("the worker answered something else: {other:?}")),
+            Err(TimingError::Cancelled) => return None,
+            Err(err) => config.set_error(err.to_string()),
+        }
+        Some(config)
+    }
+
+    /// The record of a Triton kernel's configurations: the fastest's spec, timing and change
+    /// against the run before, each configuration's change against itself in the run before.
+    fn finish_triton(&self, uri: &str, mut record: Record, mut configs: Vec<ConfigTiming>) -> Record {
+        let before = lock(&self.history)
+            .get(&(uri.to_string(), record.kernel.clone()))
+            .and_then(|list| list.iter().rev().find(|r| !r.configs.is_empty()).cloned());
+        for config in &mut configs {
+            let previous = before.as_ref().and_then(|b| b.configs.iter().find(|c| c.label == config.label));
+            if let (Some(now), Some(then)) = (config.median(), previous.and_then(ConfigTiming::median)) {
+                config.change_percent = (then > 0.0).then(|| (now - then) / then * 100.0);
+            }
+        }
+        match triton_timing::fastest(&configs).cloned() {
+            Some(best) => {
+                let median = best.median().unwrap_or_default();
+                record.change_percent = self
+                    .previous_median(uri, &record.kernel)
+                    .filter(|previous| *previous > 0.0)
+                    .map(|previous| (median - previous) / previous * 100.0);
+                record.summary = format!("{}{}", best.summary, triton_timing::fastest_note(&configs));
+                record.warnings = best.warnings.clone();
+                record.spec = best.spec.clone();
+                record.timing = best.timing.clone();
+                record.fastest = Some(best.label);
+            }
+            None => {
+                let errors: Vec<(String, String)> =
+                    configs.iter().map(|c| (c.label.clone(), c.error.clone().unwrap_or_default())).collect();
+                let message = config_errors(&errors);
+                record.summary = format!("⏱ ✗ {}", first_line(&message));
+                record.error = Some(message);
+                record.spec = configs.iter().find_map(|c| c.spec.clone());
+            }
+        }
+        record.configs = configs;
+        self.push(uri, record.clone());
+        record
+    }
+
+    /// A record that failed before anything was measured, pushed to the history.
+    fn failed(&self, uri: &str, mut record: Record, message: String) -> Record {
+        record.summary = format!("⏱ ✗ {}", first_line(&message));
+        record.error = Some(message);
+        self.push(uri, record.clone());
+        record
     }
 
     fn push(&self, uri: &str, record: Record) {
@@ -923,6 +1141,45 @@ impl KernelSession {
 
 fn missing_piece(err: &AnalyzeError) -> Option<String> {
     matches!(err, AnalyzeError::NoNvrtc(_) | AnalyzeError::NoPtxas(_)).then(|| err.to_string())
+}
+
+/// What a Triton kernel's timing run needs of its target, for each configuration.
+struct TritonRun<'a> {
+    target: &'a KernelTarget,
+    function: &'a TritonFunction,
+    sources: &'a triton_modules::KernelSources,
+    device: &'a super::worker::Device,
+    rule: super::stats::StopRule,
+    note: Option<&'a str>,
+}
+
+impl Record {
+    fn new(kernel: String, text_hash: u64, name_range: Range<usize>) -> Record {
+        Record {
+            kernel,
+            at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+            text_hash,
+            name_range,
+            spec: None,
+            timing: None,
+            error: None,
+            summary: String::new(),
+            change_percent: None,
+            warnings: Vec::new(),
+            configs: Vec::new(),
+            fastest: None,
+        }
+    }
+}
+
+/// Configurations' errors as one message: the error alone when they all say the same, else one
+/// line per configuration.
+fn config_errors(errors: &[(String, String)]) -> String {
+    match errors {
+        [] => "nothing to time".into(),
+        [(_, first), rest @ ..] if rest.iter().all(|(_, e)| e == first) => first.clone(),
+        _ => errors.iter().map(|(label, error)| format!("{label}: {error}")).collect::<Vec<_>>().join("\n"),
+    }
 }
 
 fn first_line(text: &str) -> &str {

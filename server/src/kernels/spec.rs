@@ -180,7 +180,7 @@ pub fn launch_spec(params: &[String], annotation: &Annotation, default_block: u3
     Ok(LaunchSpec { n, grid, block, shared_bytes, params: values, bytes, flops, explained })
 }
 
-fn positive(key: &str, value: f64) -> Result<u64, SpecError> {
+pub(super) fn positive(key: &str, value: f64) -> Result<u64, SpecError> {
     if value >= 1.0 && value.fract() == 0.0 && value < 1e15 {
         Ok(value as u64)
     } else {
@@ -188,7 +188,7 @@ fn positive(key: &str, value: f64) -> Result<u64, SpecError> {
     }
 }
 
-fn positive_or_zero(key: &str, value: f64) -> Result<u64, SpecError> {
+pub(super) fn positive_or_zero(key: &str, value: f64) -> Result<u64, SpecError> {
     if value == 0.0 {
         Ok(0)
     } else {
@@ -197,7 +197,11 @@ fn positive_or_zero(key: &str, value: f64) -> Result<u64, SpecError> {
 }
 
 /// `block=256`, `block=16,16` or `block=dim3(16, 16)`.
-fn dims(key: &str, annotation: &Annotation, vars: &HashMap<String, f64>) -> Result<Option<[u32; 3]>, SpecError> {
+pub(super) fn dims(
+    key: &str,
+    annotation: &Annotation,
+    vars: &HashMap<String, f64>,
+) -> Result<Option<[u32; 3]>, SpecError> {
     let Some(text) = annotation.get(key) else { return Ok(None) };
     let inner = text.trim().strip_prefix("dim3").map(str::trim).unwrap_or(text.trim());
     let inner =
@@ -234,7 +238,7 @@ fn split_top_level(text: &str) -> Vec<&str> {
     parts
 }
 
-fn show_dims(d: [u32; 3]) -> String {
+pub(super) fn show_dims(d: [u32; 3]) -> String {
     match d {
         [x, 1, 1] => x.to_string(),
         [x, y, 1] => format!("({x}, {y})"),
@@ -308,7 +312,7 @@ fn element_of(base: &str) -> Option<Element> {
     })
 }
 
-fn describe(param: &Param) -> String {
+pub(super) fn describe(param: &Param) -> String {
     match param {
         Param::Buffer { name, element, count, read_only } => format!(
             "{name}: {count} × {} B buffer, {}",

@@ -101,6 +101,18 @@ impl From<ProcessError> for TimingError {
     }
 }
 
+/// The stop rule of the settings: nvbench's, with the time-out and noise the user set.
+pub fn stop_rule(settings: &super::toolchain::Settings) -> super::stats::StopRule {
+    let mut rule = super::stats::StopRule::default();
+    if let Some(seconds) = settings.timing_seconds {
+        rule.timeout_seconds = seconds;
+    }
+    if let Some(noise) = settings.timing_noise {
+        rule.max_noise = noise;
+    }
+    rule
+}
+
 /// What the worker may need beyond a measurement: starting, loading the module, warming up.
 pub const WORKER_START_ALLOWANCE_SECONDS: f64 = 30.0;
 

@@ -14,6 +14,7 @@ use serde::Serialize;
 use tree_sitter::{Node, Tree};
 
 use super::annotation::Annotation;
+use super::triton_timing::{program_use, ProgramUse};
 
 const JIT: &str = "triton.jit";
 const AUTOTUNE: &str = "triton.autotune";
@@ -34,6 +35,16 @@ const POINTER_USES: &[&str] = &[
     "triton.language.atomic_xor",
     "triton.language.atomic_xchg",
     "triton.language.atomic_cas",
+];
+
+/// `tl` calls that give back (a pointer based on) their first argument or `base`.
+const PASS_POINTER_ON: &[&str] = &[
+    "triton.language.multiple_of",
+    "triton.language.max_contiguous",
+    "triton.language.max_constancy",
+    "triton.language.advance",
+    "triton.language.make_block_ptr",
+    "triton.language.make_tensor_descriptor",
 ];
 
 /// A value written in the source that can be read without running it.
@@ -66,6 +77,11 @@ pub struct TritonParam {
     pub default: Option<Literal>,
     /// Used as a pointer in the body (the first argument of `tl.load`, `tl.store`, ...).
     pub pointer: bool,
+    /// A pointer the body only reads through (`tl.load`, never `tl.store`, an atomic or a block
+    /// pointer).
+    pub read_only: bool,
+    /// A pointer the body only writes through (`tl.store`, never anything that reads).
+    pub write_only: bool,
 }
 
 /// One `triton.Config(...)` of an autotune list.
@@ -112,6 +128,8 @@ pub struct TritonFunction {
     /// `# tensorlens: BLOCK_SIZE=1024 num_warps=4 dtype=fp16` above it.
     pub annotation: Annotation,
     pub text_hash: u64,
+    /// What its body does with the program id, for the grid of a timing run.
+    pub program: ProgramUse,
 }
 
 /// The Triton side of one Python document.
@@ -453,9 +471,11 @@ fn jit_function(
     let name_node = def.child_by_field_name("name")?;
     let body = def.child_by_field_name("body")?;
     let mut params = read_params(def.child_by_field_name("parameters")?, text, resolve, constants);
-    let pointers = pointer_params(body, text, resolve, &params);
+    let (read, written) = pointer_params(body, text, resolve, &params);
     for p in &mut params {
-        p.pointer = pointers.contains(&p.name);
+        p.pointer = read.contains(&p.name) || written.contains(&p.name);
+        p.read_only = p.pointer && !written.contains(&p.name);
+        p.write_only = p.pointer && !read.contains(&p.name);
     }
     let mut calls = Vec::new();
     called_names(body, text, &mut calls);
@@ -474,6 +494,7 @@ fn jit_function(
         launches: Vec::new(),
         annotation: Annotation::before_python(text, range.start),
         text_hash: super::document::text_hash(&text[range.clone()]),
+        program: program_use(body, text, resolve),
         range,
     })
 }
@@ -597,58 +618,53 @@ fn read_params(
             annotation,
             default: default.and_then(|d| literal(d, text, constants)),
             pointer: false,
+            read_only: false,
+            write_only: false,
         });
     }
     out
 }
 
-/// Parameters that are pointers: a name that can carry the pointer of a pointer-taking `tl`
-/// call's first argument (an operand of its sums, directly or through local variables:
-/// `a_tile = a_ptr + rm[:, None] * stride_am`, then `tl.load(a_tile)`), unless the body also
-/// uses it as a number (multiplied, compared, divided), which a pointer never is.
+/// Parameters a pointer-taking `tl` call's first argument is based on: those read through (by
+/// anything but `tl.store`) and those written through (by anything but `tl.load`; atomics and
+/// block pointers or descriptors count as both). The
+/// base of `x_ptr + row * stride + cols` is `x_ptr` (not `stride`); a local (`x_row = x_ptr +
+/// row * stride`, then `tl.load(x_row + cols)`) is followed to what it was assigned, unless the
+/// body uses it as a number (multiplied, compared), as it does offsets.
 fn pointer_params(
     body: Node,
     text: &str,
     resolve: &dyn Fn(usize) -> Option<String>,
     params: &[TritonParam],
-) -> HashSet<String> {
-    let mut carriers: HashSet<String> = HashSet::new();
-    let mut assignments: Vec<(String, Node)> = Vec::new();
-    let mut numbers: HashSet<String> = HashSet::new();
+) -> (HashSet<String>, HashSet<String>) {
+    let names: HashSet<&str> = params.iter().map(|p| p.name.as_str()).collect();
+    let mut assigned: HashMap<&str, Vec<Node>> = HashMap::new();
+    let mut uses: Vec<(Node, String)> = Vec::new();
+    let mut numbers: HashSet<&str> = HashSet::new();
     let mut stack = vec![body];
     while let Some(node) = stack.pop() {
         match node.kind() {
-            "call" => {
-                let callee = node.child_by_field_name("function").and_then(|f| resolve(f.end_byte()));
-                if callee.is_some_and(|c| POINTER_USES.contains(&c.as_str())) {
-                    let first = node.child_by_field_name("arguments").and_then(|a| {
-                        let mut cursor = a.walk();
-                        let first = a.named_children(&mut cursor).next();
-                        first.map(|f| {
-                            if f.kind() == "keyword_argument" {
-                                f.child_by_field_name("value").unwrap_or(f)
-                            } else {
-                                f
-                            }
-                        })
-                    });
-                    if let Some(first) = first {
-                        carriers.extend(pointer_group(first, text, params));
-                    }
-                }
-            }
             "assignment" => {
                 let left = node.child_by_field_name("left").filter(|l| l.kind() == "identifier");
                 if let (Some(left), Some(right)) = (left, node.child_by_field_name("right")) {
-                    assignments.push((text[left.byte_range()].to_string(), right));
+                    assigned.entry(&text[left.byte_range()]).or_default().push(right);
                 }
             }
+            "call" => {
+                let callee = node.child_by_field_name("function").and_then(|f| resolve(f.end_byte()));
+                if let Some(first) =
+                    callee.as_deref().filter(|c| POINTER_USES.contains(c)).and_then(|_| first_argument(node))
+                {
+                    uses.push((first, callee.as_deref().unwrap_or_default().to_string()));
+                }
+            }
+            // A name multiplied, divided or ordered is a number: a pointer never is.
             "binary_operator" => {
                 let operator = node.child_by_field_name("operator").map(|o| &text[o.byte_range()]);
                 if !matches!(operator, Some("+") | Some("-")) {
                     for side in ["left", "right"] {
                         if let Some(operand) = node.child_by_field_name(side).filter(|n| n.kind() == "identifier") {
-                            numbers.insert(text[operand.byte_range()].to_string());
+                            numbers.insert(&text[operand.byte_range()]);
                         }
                     }
                 }
@@ -660,7 +676,7 @@ fn pointer_params(
             {
                 let mut cursor = node.walk();
                 for operand in node.named_children(&mut cursor).filter(|n| n.kind() == "identifier") {
-                    numbers.insert(text[operand.byte_range()].to_string());
+                    numbers.insert(&text[operand.byte_range()]);
                 }
             }
             _ => {}
@@ -668,59 +684,113 @@ fn pointer_params(
         let mut cursor = node.walk();
         stack.extend(node.named_children(&mut cursor));
     }
-    // Through local variables that are not numbers, to a fixed point (each round adds a name,
-    // or ends).
-    loop {
-        let before = carriers.len();
-        for (name, right) in &assignments {
-            if carriers.contains(name) && !numbers.contains(name) {
-                carriers.extend(pointer_group(*right, text, params));
+    let mut read = HashSet::new();
+    let mut written = HashSet::new();
+    for (first, callee) in uses {
+        let mut roots = Vec::new();
+        pointer_roots(first, text, resolve, &assigned, &numbers, &mut HashSet::new(), &mut roots);
+        roots.retain(|r| names.contains(r) && !numbers.contains(r));
+        // A sum does not say which of two parameters is the pointer (`base + offset`): when some
+        // are named as pointers are (`..._ptr`), only those are taken.
+        let named = |r: &&str| r.to_ascii_lowercase().contains("ptr");
+        if roots.iter().any(named) {
+            roots.retain(named);
+        }
+        for root in roots {
+            if callee != "triton.language.store" {
+                read.insert(root.to_string());
+            }
+            if callee != "triton.language.load" {
+                written.insert(root.to_string());
             }
         }
-        if carriers.len() == before {
-            break;
-        }
     }
-    params.iter().filter(|p| carriers.contains(&p.name) && !numbers.contains(&p.name)).map(|p| p.name.clone()).collect()
+    (read, written)
 }
 
-/// The names of one pointer expression that can carry its pointer. A sum does not say which of
-/// two parameters is the pointer (`base + offset`): when some of its parameters are named as
-/// pointers are (`..._ptr`), only those are taken.
-fn pointer_group(expr: Node, text: &str, params: &[TritonParam]) -> Vec<String> {
-    let mut names = Vec::new();
-    pointer_operands(expr, text, &mut |id| names.push(id.to_string()));
-    let is_param = |name: &str| params.iter().any(|p| p.name == name);
-    let named_pointer = |name: &str| name.to_ascii_lowercase().contains("ptr");
-    if names.iter().any(|n| is_param(n) && named_pointer(n)) {
-        names.retain(|n| !is_param(n) || named_pointer(n));
-    }
-    names
+/// A call's first argument, positional or not.
+fn first_argument(call: Node) -> Option<Node> {
+    let args = call.child_by_field_name("arguments")?;
+    let mut cursor = args.walk();
+    let first = args.named_children(&mut cursor).next()?;
+    Some(if first.kind() == "keyword_argument" { first.child_by_field_name("value").unwrap_or(first) } else { first })
 }
 
-/// The names in an expression that can carry a pointer: the operands of its sums and differences,
-/// the values of its subscripts (`rm[:, None]`), not the operands of products or calls (offsets).
-fn pointer_operands(node: Node, text: &str, f: &mut dyn FnMut(&str)) {
+/// The names a pointer expression is based on: through `+` (both sides), `-` (its left), indexing,
+/// parentheses, conditionals, `.to(...)` and calls that pass a pointer on (`tl.multiple_of(p, 16)`,
+/// `tl.advance(p, ...)`, `tl.make_block_ptr(base=p, ...)`), and locals to what they were assigned.
+fn pointer_roots<'t>(
+    node: Node<'t>,
+    text: &'t str,
+    resolve: &dyn Fn(usize) -> Option<String>,
+    assigned: &HashMap<&str, Vec<Node<'t>>>,
+    numbers: &HashSet<&str>,
+    seen: &mut HashSet<usize>,
+    out: &mut Vec<&'t str>,
+) {
+    // Deep enough for any pointer arithmetic people write; a pathological expression stops here
+    // rather than exhausting the stack.
+    if seen.len() > 256 || !seen.insert(node.id()) {
+        return;
+    }
+    let field = |name: &str| node.child_by_field_name(name);
     match node.kind() {
-        "identifier" => f(&text[node.byte_range()]),
-        "binary_operator" => {
-            let operator = node.child_by_field_name("operator").map(|o| &text[o.byte_range()]);
-            if matches!(operator, Some("+") | Some("-")) {
-                for side in ["left", "right"] {
-                    if let Some(operand) = node.child_by_field_name(side) {
-                        pointer_operands(operand, text, f);
-                    }
-                }
+        "identifier" => {
+            let name = &text[node.byte_range()];
+            out.push(name);
+            // A local that is a number is an offset: what it was assigned is no pointer's base.
+            for value in assigned.get(name).into_iter().flatten().filter(|_| !numbers.contains(name)) {
+                pointer_roots(*value, text, resolve, assigned, numbers, seen, out);
             }
         }
         "parenthesized_expression" => {
             if let Some(inner) = node.named_child(0) {
-                pointer_operands(inner, text, f);
+                pointer_roots(inner, text, resolve, assigned, numbers, seen, out);
+            }
+        }
+        "binary_operator" => {
+            let op = field("operator").map(|o| &text[o.byte_range()]);
+            let sides = match op {
+                Some("+") => vec![field("left"), field("right")],
+                Some("-") => vec![field("left")],
+                _ => Vec::new(),
+            };
+            for side in sides.into_iter().flatten() {
+                pointer_roots(side, text, resolve, assigned, numbers, seen, out);
             }
         }
         "subscript" => {
-            if let Some(value) = node.child_by_field_name("value") {
-                pointer_operands(value, text, f);
+            if let Some(value) = field("value") {
+                pointer_roots(value, text, resolve, assigned, numbers, seen, out);
+            }
+        }
+        "conditional_expression" => {
+            let mut cursor = node.walk();
+            let branches: Vec<Node> = node.named_children(&mut cursor).collect();
+            for branch in [branches.first(), branches.get(2)].into_iter().flatten() {
+                pointer_roots(*branch, text, resolve, assigned, numbers, seen, out);
+            }
+        }
+        "call" => {
+            let function = field("function");
+            let cast = function
+                .filter(|f| f.kind() == "attribute")
+                .filter(|f| f.child_by_field_name("attribute").is_some_and(|a| &text[a.byte_range()] == "to"))
+                .and_then(|f| f.child_by_field_name("object"));
+            let passes_on =
+                function.and_then(|f| resolve(f.end_byte())).is_some_and(|f| PASS_POINTER_ON.contains(&f.as_str()));
+            let args = field("arguments").filter(|_| passes_on);
+            let base = args.and_then(|a| {
+                let mut cursor = a.walk();
+                let all: Vec<Node> = a.named_children(&mut cursor).collect();
+                let keyword = all.iter().find_map(|k| {
+                    let name = k.child_by_field_name("name").filter(|_| k.kind() == "keyword_argument")?;
+                    (&text[name.byte_range()] == "base").then(|| k.child_by_field_name("value")).flatten()
+                });
+                keyword.or_else(|| all.into_iter().find(|a| a.kind() != "keyword_argument"))
+            });
+            if let Some(passed) = cast.or(base) {
+                pointer_roots(passed, text, resolve, assigned, numbers, seen, out);
             }
         }
         _ => {}
@@ -1187,6 +1257,26 @@ def k(a_ptr, b_ptr, out_ptr, bias_ptr, n, stride_a, start, off, BLOCK: tl.conste
                 let _ = file.source_for(text, &f.name);
             }
         }
+    }
+
+    #[test]
+    fn pointers_are_the_bases_of_what_is_loaded_and_stored() {
+        let text = "import triton\nimport triton.language as tl\n@triton.jit\ndef k(x_ptr, w_ptr, y_ptr, c_ptr, stride, n_cols, BLOCK: tl.constexpr):\n    row = tl.program_id(0)\n    x_row = x_ptr + row * stride\n    cols = tl.arange(0, BLOCK)\n    w = tl.load(tl.multiple_of(w_ptr, 16) + cols)\n    x = tl.load(x_row + cols, mask=cols < n_cols)\n    tl.store(y_ptr + row * n_cols + cols, x * w)\n    tl.atomic_add(c_ptr, 1)\n";
+        let file = parsed(text);
+        let described: Vec<(&str, bool, bool, bool)> =
+            file.functions[0].params.iter().map(|p| (p.name.as_str(), p.pointer, p.read_only, p.write_only)).collect();
+        assert_eq!(
+            described,
+            [
+                ("x_ptr", true, true, false),
+                ("w_ptr", true, true, false),
+                ("y_ptr", true, false, true),
+                ("c_ptr", true, false, false),
+                ("stride", false, false, false),
+                ("n_cols", false, false, false),
+                ("BLOCK", false, false, false),
+            ]
+        );
     }
 
     #[test]

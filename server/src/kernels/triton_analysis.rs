@@ -343,6 +343,7 @@ mod tests {
             triton: "3.9.0".into(),
             ir: Default::default(),
             warnings: Vec::new(),
+            launch: None,
         }
     }
 

@@ -44,7 +44,7 @@ Requests (every answer echoes the request's "id"; null when the line was not a J
      "num_warps": 4, "num_stages": 3, "num_ctas": 1, "registers": 30, "spill_stores": 0,
      "spill_loads": 0, "shared_bytes": 0, "local_bytes": 0, "compile_ms": 512.3,
      "triton_ms": 498.1, "cache_hit": false, "stats_source": "ptxas-log", "triton": "3.9.0",
-     "divisibility_16": [], "ir": {"ptx": "..."}, "warnings": [...]?, "tmem_bytes"?}
+     "divisibility_16": [], "launch": {...}, "ir": {"ptx": "..."}, "warnings": [...]?, "tmem_bytes"?}
     registers/spills/local_bytes are what Triton's own ptxas run printed (its bundled ptxas, its
     flags; gpu_name is the name it compiled for, sm_90a for sm_90); shared_bytes is Triton's
     metadata.shared (the dynamic shared memory a launch asks for); local_bytes is ptxas's stack
@@ -52,6 +52,18 @@ Requests (every answer echoes the request's "id"; null when the line was not a J
     listener measured for triton.compile itself; cache_hit says whether Triton's cache served it
     (stats_source is then "ptxas-log (cached)": the log the worker kept beside the cache). SASS
     comes from the nvdisasm bundled with Triton (with -gi line info), else a note in "warnings".
+    launch is what a launch of this compiled kernel takes, as Triton's CUDA launcher does it:
+      {"entry": "add_kernel", "num_warps": 4, "threads": 128, "num_ctas": 1, "shared_bytes": 0,
+       "params": [{"name": "x_ptr", "type": "*fp32"}, ..., {"name": "n_elements", "type": "i32"},
+                  {"name": "global_scratch", "type": "*i8", "hidden": true, "bytes_per_program": 0,
+                   "align": 1}, {"name": "profile_scratch", ...}],
+       "cooperative": false, "pdl": false, "tensor_descriptors": 0, "ptx_params": 6, "problem"?}
+    params are in PTX order: the signature's without its constexprs, then the hidden scratch
+    pointers Triton 3.x appends (a buffer of bytes_per_program x programs x num_ctas bytes, or a
+    null pointer when bytes_per_program is 0). threads = 32 x num_warps per program; shared_bytes
+    is the dynamic shared memory to launch with (past 48 KiB the function must be allowed it
+    first). ptx_params counts the .param entries of the PTX .entry; "problem" says why the two
+    disagree (or that the PTX has no such entry), in which case the list is not to be trusted.
   A compile error:
     {"id": 5, "ok": false, "kind": "compile", "stage": "frontend", "error": "<Triton's message>",
      "line": 12, "column": 5, "function": "helper", "trace": [{"function", "line", "column"}, ...]}
@@ -744,6 +756,7 @@ class Worker:
             "stats_source": source_of_stats,
             "triton": triton.__version__,
             "divisibility_16": divisible,
+            "launch": launch_info(compiled, signature),
             "ir": {},
         }
         if getattr(md, "tmem_size", 0):
@@ -773,6 +786,51 @@ class Worker:
         if warnings:
             answer["warnings"] = warnings
         return answer
+
+
+_PTX_ENTRY_RE = re.compile(r"\.entry\s+([\w$]+)\s*\(([^)]*)\)", re.S)
+
+
+def launch_info(compiled, signature):
+    """What launching the compiled kernel takes, as Triton's own CUDA launcher does it: the
+    parameters in PTX order (the signature's without the constexprs, then the hidden scratch
+    pointers this Triton appends; a hidden one's buffer is bytes_per_program x programs, or a null
+    pointer when 0), 32 x num_warps threads a program, metadata.shared bytes of dynamic shared
+    memory, and what needs more than a plain cuLaunchKernel (clusters, cooperative or PDL launches,
+    host tensor descriptors). The PTX entry's own parameter count is checked against the list."""
+    md = compiled.metadata
+    params = [{"name": name, "type": ty} for name, ty in signature.items() if ty != "constexpr"]
+    for name in ("global_scratch", "profile_scratch"):
+        if hasattr(md, f"{name}_size"):
+            params.append({"name": name, "type": "*i8", "hidden": True,
+                           "bytes_per_program": int(getattr(md, f"{name}_size") or 0),
+                           "align": int(getattr(md, f"{name}_align", 1) or 1)})
+    warp_size = int(getattr(md, "warp_size", 32) or 32)
+    info = {
+        "entry": md.name,
+        "num_warps": md.num_warps,
+        "threads": md.num_warps * warp_size,
+        "num_ctas": int(getattr(md, "num_ctas", 1) or 1),
+        "shared_bytes": md.shared,
+        "params": params,
+        "cooperative": bool(getattr(md, "launch_cooperative_grid", False)),
+        "pdl": bool(getattr(md, "launch_pdl", False)),
+        "tensor_descriptors": len(getattr(md, "tensordesc_meta", None) or []),
+        "ptx_params": None,
+    }
+    ptx = compiled.asm.get("ptx")
+    ptx = ptx.decode("utf-8", "replace") if isinstance(ptx, bytes) else ptx or ""
+    entry = next((m for m in _PTX_ENTRY_RE.finditer(ptx) if m.group(1) == md.name), None)
+    if entry is None:
+        info["problem"] = f"the PTX declares no .entry {md.name}"
+    else:
+        info["ptx_params"] = entry.group(2).count(".param")
+        if info["ptx_params"] != len(params):
+            info["problem"] = (
+                f"the PTX entry {md.name} takes {info['ptx_params']} parameters, but the signature and the "
+                f"scratch pointers make {len(params)}: this Triton ({triton.__version__}) passes arguments the "
+                f"worker does not know")
+    return info
 
 
 def backend_error_answer(exc, filename, log):

@@ -13,6 +13,7 @@ use super::process::{LineWorker, ProcessError};
 use super::toolchain::Settings;
 use super::triton::Literal;
 use super::triton_modules::HelperModule;
+use super::triton_timing::LaunchInfo;
 use super::Cancel;
 
 /// The worker script, written to the cache folder on first use.
@@ -79,6 +80,8 @@ pub struct ConfigRequest {
     pub constexprs: Vec<(String, Literal)>,
     pub num_warps: u32,
     pub num_stages: u32,
+    /// Parameters to compile as 16-divisible (`tt.divisibility=16`), as a launch specializes them.
+    pub divisibility_16: Vec<String>,
 }
 
 /// Everything that goes into a compile; also the key results are cached by.
@@ -125,6 +128,8 @@ struct Options {
 struct WireConfig<'a> {
     constexprs: Ordered<'a, Literal>,
     options: Options,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    divisibility_16: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -167,6 +172,9 @@ pub struct Compiled {
     pub ir: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// What launching it takes (the worker's `launch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<LaunchInfo>,
 }
 
 /// A compile error of the kernel's own code, on a 1-based line and column of the file.
@@ -255,6 +263,7 @@ impl TritonWorker {
                         .map(|c| WireConfig {
                             constexprs: Ordered(&c.constexprs),
                             options: Options { num_warps: c.num_warps, num_stages: c.num_stages },
+                            divisibility_16: &c.divisibility_16,
                         })
                         .collect(),
                 };
@@ -304,6 +313,7 @@ mod tests {
             configs: vec![WireConfig {
                 constexprs: Ordered(&constexprs),
                 options: Options { num_warps: 4, num_stages: 3 },
+                divisibility_16: &[],
             }],
         };
         assert_eq!(

@@ -115,6 +115,9 @@ pub struct Timing {
     pub samples: Vec<f64>,
 }
 
+/// Dynamic shared memory a launch may ask for without raising the function's limit first.
+const DEFAULT_DYNAMIC_SHARED_BYTES: u32 = 48 * 1024;
+
 /// Samples sent back with a result; a 15 s run of 1 ms samples would be 15,000.
 const MAX_SAMPLES_SENT: usize = 2000;
 
@@ -228,6 +231,22 @@ impl Worker {
         let device = self.context()?.device.clone();
         let function = self.function(&request.ptx, &request.entry)?;
         let spec = &request.spec;
+        if spec.shared_bytes > DEFAULT_DYNAMIC_SHARED_BYTES {
+            // Past 48 KiB a function must be allowed its dynamic shared memory first, as Triton's
+            // launcher does for its kernels; the driver refuses the launch otherwise.
+            let bytes = i32::try_from(spec.shared_bytes).unwrap_or(i32::MAX);
+            // SAFETY: `function` is a live handle of a loaded module.
+            check(
+                unsafe {
+                    sys::cuFuncSetAttribute(
+                        function,
+                        sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                        bytes,
+                    )
+                },
+                &format!("allowing {} bytes of dynamic shared memory", spec.shared_bytes),
+            )?;
+        }
         let mut launch = Launch::new(spec)?;
         let flush_bytes = if request.cold { device.l2_bytes.max(0) as u64 } else { 0 };
         let flush = if flush_bytes > 0 { Some(DeviceBuffer::new(flush_bytes as usize)?) } else { None };
@@ -500,6 +519,9 @@ impl Launch {
         let mut random = Random(0x9E37_79B9_7F4A_7C15);
         for param in &spec.params {
             match param {
+                // A buffer of nothing is a null pointer, as Triton passes for scratch its kernel
+                // does not need.
+                Param::Buffer { count: 0, .. } => values.push(0u64.to_ne_bytes().to_vec()),
                 Param::Buffer { element, count, .. } => {
                     let bytes = usize::try_from(count * u64::from(element.bytes())).unwrap_or(usize::MAX);
                     let buffer = DeviceBuffer::new(bytes)?;
