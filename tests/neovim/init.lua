@@ -721,6 +721,69 @@ step('a second launch, saved, is a second Triton configuration', function()
   )
 end)
 
+step(':TensorlensIr on a Triton kernel: the kind, then which configuration', function()
+  local py = buffers.triton
+  vim.api.nvim_set_current_buf(py)
+  vim.api.nvim_win_set_cursor(0, { find(py, 'tl.store'), 4 })
+  local before = #selects
+  chooser = function(items, labels)
+    return items[1] == 'ttir' and pick('^TTGIR')(items, labels) or pick('BLOCK_SIZE=256')(items, labels)
+  end
+  vim.cmd('TensorlensIr')
+  local name = 'tensorlens://ir/add_kernel (BLOCK_SIZE=256 num_warps=2 num_stages=3).ttgir'
+  local ir = wait_for(
+    'the TTGIR of the second configuration opens',
+    function()
+      local buf = vim.api.nvim_get_current_buf()
+      return vim.api.nvim_buf_get_name(buf) == name and buf
+    end,
+    60000,
+    function()
+      return vim.api.nvim_buf_get_name(0)
+    end
+  )
+  local kinds, configs = selects[before + 1], selects[before + 2]
+  check(
+    kinds and vim.deep_equal(kinds.items, { 'ttir', 'ttgir', 'llir', 'ptx', 'sass' }),
+    'the five kinds of a Triton kernel were offered',
+    kinds
+  )
+  check(
+    configs
+      and #configs.labels == 2
+      and configs.labels[1]:find('^1: BLOCK_SIZE=1024 num_warps=4 num_stages=3  sm_90 · %d+ regs') ~= nil
+      and configs.labels[2]:find('^2: BLOCK_SIZE=256 num_warps=2 num_stages=3  sm_90 · %d+ regs') ~= nil,
+    'then its two configurations, with their registers',
+    configs
+  )
+  local text = buffer_text(ir)
+  check(
+    text:find('tt.func', 1, true) ~= nil and text:find('#ttg', 1, true) ~= nil,
+    'it is TTGIR: tt.func, #ttg layouts'
+  )
+  check(text:find('"ttg.num-warps" = 2', 1, true) ~= nil, 'compiled for that configuration: num-warps 2')
+  check(vim.bo[ir].filetype == 'mlir', 'filetype=mlir', vim.bo[ir].filetype)
+  check(vim.bo[ir].modifiable == false and vim.bo[ir].buftype == 'nofile', 'a read-only scratch buffer')
+  check(tensorlens_client(ir) == nil, 'no language server attaches to it')
+  vim.cmd('close')
+
+  vim.api.nvim_set_current_buf(buffers.cu)
+  vim.api.nvim_win_set_cursor(0, { find(buffers.cu, 'atomicAdd(out, v)'), 8 })
+  vim.cmd('TensorlensIr ttgir')
+  wait_for('a CUDA kernel has no TTGIR, and the message says what it has', function()
+    return notified('no IR ttgir for this kernel; it has ptx, sass', vim.log.levels.ERROR)
+  end)
+  vim.cmd('TensorlensIr sass')
+  local sass = wait_for('its SASS opens', function()
+    local buf = vim.api.nvim_get_current_buf()
+    return vim.api.nvim_buf_get_name(buf) == 'tensorlens://ir/warp_sum.sass' and buf
+  end, 60000)
+  text = buffer_text(sass)
+  check(text:find('SHFL.DOWN', 1, true) ~= nil and text:find('EXIT', 1, true) ~= nil, 'machine code: SHFL.DOWN, EXIT')
+  check(vim.bo[sass].filetype == 'nvidia-sass', 'filetype=nvidia-sass (not Vim’s sass, the CSS one)')
+  vim.cmd('close')
+end)
+
 step('an untrusted project: a Python outside it compiles Triton kernels, one inside it is refused', function()
   local py = buffers.triton
   -- What :help tensorlens-trust tells users to write for a project they do not trust.
@@ -874,6 +937,7 @@ step(':help tensorlens', function()
   check(#unresolved == 0, 'every |link| in it resolves to a tag', unresolved)
   for _, topic in ipairs({
     ':TensorlensAnalyze',
+    ':TensorlensIr',
     'tensorlens-options',
     'g:tensorlens',
     'tensorlens-health',

@@ -268,6 +268,54 @@ try {
     `the lens after the save compares both configs: ${twoText}`,
   );
   await shot("triton-two-configs");
+
+  // 12. Show kernel IR...: the kinds a Triton kernel has, then which of its two configurations; the
+  // TTGIR of the second opens read-only beside the kernel, compiled for its num_warps=2.
+  await goTo(tritonLine("tl.store"), 5);
+  await runCommand("tensorlens: Show kernel IR...");
+  const rows = page.locator(".quick-input-list .monaco-list-row");
+  await rows.filter({ hasText: "TTGIR" }).first().waitFor({ timeout: 60_000 });
+  const kindRows = await rows.allInnerTexts();
+  expect(
+    ["TTIR", "TTGIR", "LLVM IR", "PTX", "SASS"].every((kind) => kindRows.some((row) => row.startsWith(kind))),
+    `the five kinds of a Triton kernel are offered: ${kindRows.map((row) => row.split("\n")[0]).join(", ")}`,
+  );
+  await rows.filter({ hasText: "TTGIR" }).first().click();
+  await rows.filter({ hasText: "BLOCK_SIZE=256 num_warps=2" }).first().waitFor();
+  const configRows = await rows.allInnerTexts();
+  expect(
+    configRows.length === 2 && configRows.every((row) => /config \d of 2[\s\S]*sm_90 · \d+ regs/.test(row)),
+    `then its two configurations, with their registers: ${configRows.join(" | ").replace(/\s+/g, " ")}`,
+  );
+  await shot("triton-ir-configs");
+  await rows.filter({ hasText: "BLOCK_SIZE=256 num_warps=2" }).first().click();
+  await page.locator(".tab", { hasText: "add_kernel (BLOCK_SIZE=256 num_warps=2 num_stages=3).ttgir" }).waitFor({ timeout: 120_000 });
+  const ttgir = await irText('"ttg.num-warps"');
+  expect(ttgir.includes("tt.func") && ttgir.includes("#ttg."), `it is TTGIR (tt.func, #ttg layouts): ${firstMatch(ttgir, /tt\.func[^\n]*/)}`);
+  expect(ttgir.includes('"ttg.num-warps" = 2'), `compiled for that configuration: ${firstMatch(ttgir, /"ttg\.num-warps" = \d+/)}`);
+  await expectLanguage("MLIR");
+  const progress = page.locator(".notification-toast", { hasText: "compiling add_kernel to TTGIR (config 2 of 2)" });
+  const gone = await progress.waitFor({ state: "detached", timeout: 10_000 }).then(() => true, () => false);
+  expect(gone, "the progress notification is gone once the TTGIR is open");
+  await shot("triton-ttgir");
+  await runCommand("View: Close Editor");
+
+  // 13. The SASS of the first configuration: machine code, with loads and the kernel's EXIT.
+  await openFile("vector_add.py");
+  await goTo(tritonLine("tl.store"), 5);
+  await runCommand("tensorlens: Show kernel IR...");
+  await rows.filter({ hasText: "SASS" }).first().waitFor({ timeout: 60_000 });
+  await rows.filter({ hasText: "SASS" }).first().click();
+  await rows.filter({ hasText: "BLOCK_SIZE=1024 num_warps=4" }).first().waitFor();
+  await rows.filter({ hasText: "BLOCK_SIZE=1024 num_warps=4" }).first().click();
+  await page.locator(".tab", { hasText: "add_kernel (BLOCK_SIZE=1024 num_warps=4 num_stages=3).sass" }).waitFor({ timeout: 120_000 });
+  for (const opcode of ["LDG", "STG", "EXIT"]) {
+    const count = await findInEditor(opcode);
+    expect(/^\d+ of \d+$/.test(count), `the SASS has ${opcode}: ${count}`);
+  }
+  await expectLanguage("SASS (NVIDIA)");
+  await shot("triton-sass");
+  await runCommand("View: Close Editor");
 } catch (error) {
   failed = true;
   console.error(`FAILED at step ${step}: ${error.stack ?? error}`);
@@ -362,6 +410,43 @@ async function hoverWord(word, expected) {
   throw new Error(`no hover mentioning ${expected} appeared over ${word} (last: ${text})`);
 }
 
+/** The text of the active editor's visible lines once one of them holds `marker` (Monaco renders
+ * spaces as no-break spaces; they are turned back). */
+async function irText(marker) {
+  const editor = page.locator(".editor-group-container.active .monaco-editor .view-lines");
+  await editor.locator(".view-line", { hasText: marker }).first().waitFor();
+  return (await editor.innerText()).replace(/\u00a0/g, " ");
+}
+
+function firstMatch(text, pattern) {
+  return text.match(pattern)?.[0] ?? `no match for ${pattern} in: ${text.slice(0, 200)}`;
+}
+
+/** Searches the active editor with its find widget and returns the widget's count ("1 of 3",
+ * or "No results"). */
+async function findInEditor(word) {
+  await page.keyboard.press("Control+F");
+  const input = page.locator('.editor-group-container.active .find-widget textarea[aria-label="Find"]');
+  await input.waitFor();
+  await input.fill(word);
+  const count = page.locator(".editor-group-container.active .find-widget .matchesCount");
+  await page.waitForTimeout(500);
+  const text = (await count.innerText()).trim();
+  await page.keyboard.press("Escape");
+  return text;
+}
+
+/** The language the status bar names for the active editor is `name`. */
+async function expectLanguage(name) {
+  const mode = page.locator('[id="status.editor.mode"]');
+  let text = "";
+  await waitFor(async () => (text = (await mode.innerText().catch(() => "")).trim()) === name, `the language mode is ${name}`, 10_000).catch(
+    () => {
+      throw new Error(`the language mode is ${text}, not ${name}`);
+    },
+  );
+}
+
 async function dismissNotifications() {
   await page.waitForTimeout(1_000);
   const close = page.locator(".notifications-toasts .codicon-notifications-clear-all, .notification-toast .codicon-close");
@@ -373,7 +458,7 @@ async function dismissNotifications() {
 async function waitFor(check, what, timeout = 20_000) {
   const deadline = Date.now() + timeout;
   while (Date.now() < deadline) {
-    if (check()) {
+    if (await check()) {
       console.log(`  ok: ${what}`);
       return;
     }

@@ -379,8 +379,9 @@ async function showIrAtCursor(irDocuments: ReadOnlyDocuments, kind?: unknown, co
     if (!analysis) {
       return;
     }
-    reportAnalysis(analysis);
     if (analysis.error && !analysis.configs?.length) {
+      // Nothing compiled, so there is no IR either; the picker shows a config that failed.
+      void vscode.window.showErrorMessage(`tensorlens: ${analysis.error}`);
       return;
     }
   }

@@ -309,9 +309,10 @@ end
 ---@param target table
 ---@param kind string
 ---@param config? integer
-function M.show_ir_of(client, bufnr, target, kind, config)
+---@param what? string The kernel and configuration, for the message while it compiles.
+function M.show_ir_of(client, bufnr, target, kind, config, what)
   local args = vim.tbl_extend('force', target, { ir = kind, config = config })
-  notify(('compiling to %s...'):format(kind))
+  notify(('compiling %s to %s...'):format(what or 'the kernel', kind))
   commands.execute(client, commands.SHOW_IR, { args }, bufnr, function(err, result)
     if err then
       notify(err.message, vim.log.levels.ERROR)
@@ -333,7 +334,11 @@ end
 ---@param kind? string
 ---@param config? integer 1-based, as the picker numbers them
 function M.show_ir(client, bufnr, target, kind, config)
-  local function with_kernel(configs)
+  local function with_kernel(configs, name)
+    name = name or 'the kernel'
+    local function what(index)
+      return index and ('%s (config %d of %d)'):format(name, index, #configs) or name
+    end
     local kinds = configs and M.triton_ir or M.cuda_ir
     local function with_kind(chosen)
       if not chosen then
@@ -346,10 +351,11 @@ function M.show_ir(client, bufnr, target, kind, config)
           notify(('no configuration %s: the kernel has %d'):format(config, count), vim.log.levels.ERROR)
           return
         end
-        return M.show_ir_of(client, bufnr, target, chosen, #configs > 0 and config - 1 or nil)
+        local index = #configs > 0 and config or nil
+        return M.show_ir_of(client, bufnr, target, chosen, index and index - 1, what(index))
       end
       if #configs < 2 then
-        return M.show_ir_of(client, bufnr, target, chosen, nil)
+        return M.show_ir_of(client, bufnr, target, chosen, nil, what(nil))
       end
       local indices = {}
       for index = 1, #configs do
@@ -365,7 +371,7 @@ function M.show_ir(client, bufnr, target, kind, config)
         end,
       }, function(index)
         if index then
-          M.show_ir_of(client, bufnr, target, chosen, index - 1)
+          M.show_ir_of(client, bufnr, target, chosen, index - 1, what(index))
         end
       end)
     end
@@ -404,7 +410,7 @@ function M.show_ir(client, bufnr, target, kind, config)
     M.update_lenses(client, bufnr, function(lenses)
       M.set_virtual_text(bufnr, lenses, result)
     end)
-    with_kernel(configs)
+    with_kernel(configs, result.name)
   end)
 end
 
