@@ -1,7 +1,7 @@
 -- The Neovim plugin in a real headless Neovim against the real server: run by tests/neovim/run as
 --   nvim --headless --clean -u tests/neovim/init.lua
--- with TENSORLENS_REPO, TENSORLENS_BIN, TENSORLENS_TOOLKIT and TENSORLENS_WORK (a scratch copy of the
--- fixtures) in the environment. Works as a user would (vim.lsp.enable, :commands, code lenses,
+-- with TENSORLENS_REPO, TENSORLENS_BIN, TENSORLENS_TOOLKIT, TENSORLENS_PYTHON (a Python with triton,
+-- outside the work folder) and TENSORLENS_WORK (a scratch copy of the fixtures) in the environment. Works as a user would (vim.lsp.enable, :commands, code lenses,
 -- :checkhealth, :help), asserts on what Neovim shows, and exits non-zero on the first failed step
 -- or a time-out.
 
@@ -9,6 +9,7 @@ local repo = assert(os.getenv('TENSORLENS_REPO'), 'TENSORLENS_REPO is not set')
 local bin = assert(os.getenv('TENSORLENS_BIN'), 'TENSORLENS_BIN is not set')
 local toolkit = assert(os.getenv('TENSORLENS_TOOLKIT'), 'TENSORLENS_TOOLKIT is not set')
 local work = assert(os.getenv('TENSORLENS_WORK'), 'TENSORLENS_WORK is not set')
+local python = assert(os.getenv('TENSORLENS_PYTHON'), 'TENSORLENS_PYTHON is not set')
 
 vim.opt.runtimepath:prepend(repo .. '/editors/neovim')
 vim.opt.runtimepath:append(repo .. '/tests/neovim')
@@ -16,7 +17,7 @@ vim.o.swapfile = false
 vim.o.shadafile = 'NONE'
 
 -- What a user puts in their config: options, then enable.
-local options = { cmd = { bin, 'serve' }, nvrtcPath = toolkit }
+local options = { cmd = { bin, 'serve' }, nvrtcPath = toolkit, pythonPath = python }
 vim.g.tensorlens = options
 vim.lsp.enable('tensorlens')
 
@@ -258,6 +259,7 @@ step('the plugin loads', function()
   for _, name in ipairs({
     'TensorlensAnalyze',
     'TensorlensPtx',
+    'TensorlensIr',
     'TensorlensTime',
     'TensorlensSearch',
     'TensorlensToolchain',
@@ -604,6 +606,220 @@ step(':TensorlensTime', function()
   end)
 end)
 
+--- Restarts the server (with vim.g.tensorlens and the vim.lsp.config as they are now) and returns the
+--- new client once it is attached to `bufnr`.
+local function restart_for(bufnr)
+  local old = tensorlens_client(bufnr)
+  local restarted = false
+  require('tensorlens').restart(function()
+    restarted = true
+  end)
+  return wait_for('the server restarts', function()
+    local new = restarted and tensorlens_client(bufnr)
+    return new and new.id ~= old.id and new.initialized and new
+  end, 15000)
+end
+
+--- The first notification since the `from`-th matching `pattern`.
+local function notified_since(from, pattern, level)
+  for index = from + 1, #notifications do
+    local n = notifications[index]
+    if n.message:find(pattern) and (level == nil or n.level == level) then
+      return n
+    end
+  end
+end
+
+step('a Triton kernel: the Analyze lens, run, and its result', function()
+  local py = edit(work .. '/vector_add.py')
+  buffers.triton = py
+  wait_for('the client attaches to vector_add.py', function()
+    return tensorlens_client(py)
+  end)
+  local name_row = find(py, 'def add_kernel')
+  wait_for('an "Analyze" lens on the @triton.jit kernel’s name', function()
+    for _, lens in ipairs(vim.lsp.codelens.get(py)) do
+      if lens.command and lens.command.title == 'Analyze' and lens.range.start.line == name_row - 1 then
+        return lens
+      end
+    end
+  end)
+  vim.api.nvim_set_current_buf(py)
+  vim.api.nvim_win_set_cursor(0, { name_row, 4 })
+  chooser = pick('^Analyze$')
+  vim.lsp.codelens.run()
+  local note = wait_for('the real Triton compiles it: its registers and occupancy are notified', function()
+    return notified('^tensorlens: add_kernel: sm_90 · %d+ regs · 0 B spill · ')
+  end, 60000)
+  check(note.message:find('occupancy %d+%%') ~= nil and note.level == vim.log.levels.INFO, 'with the occupancy', note)
+  local title = wait_for('the result lens reads the same', function()
+    for _, lens_title in ipairs(lens_titles(py)) do
+      if lens_title:find('^sm_90 · %d+ regs') then
+        return lens_title
+      end
+    end
+  end)
+  check(note.message == 'tensorlens: add_kernel: ' .. title, 'one config: the notification is the lens', note)
+  wait_for('and it is virtual text on the kernel name’s line', function()
+    for _, mark in ipairs(virtual_texts(py, require('tensorlens.kernels').ns)) do
+      if mark.row == name_row - 1 and mark.text == title then
+        return mark
+      end
+    end
+  end)
+  local hover = hover_at(py, 'add_kernel(x_ptr', 2, '(Triton)')
+  check(
+    hover:find('| BLOCK_SIZE=1024 num_warps=4 num_stages=3 | %d+ | 0 B / 0 B |') ~= nil,
+    'the hover has the configuration’s row: registers and spills',
+    hover
+  )
+end)
+
+step('a second launch, saved, is a second Triton configuration', function()
+  local py = buffers.triton
+  local launch = find(py, 'BLOCK_SIZE=1024)')
+  local second = '    add_kernel[(triton.cdiv(n, 256),)](x, y, out, n, BLOCK_SIZE=256, num_warps=2)'
+  vim.api.nvim_buf_set_lines(py, launch, launch, false, { second })
+  vim.api.nvim_buf_call(py, function()
+    vim.cmd('silent write')
+  end)
+  check(vim.fn.readfile(work .. '/vector_add.py')[launch + 1] == second, 'the file is saved with it')
+  local title = wait_for(
+    'the server analyses the kernel again on save, and the lens compares both',
+    function()
+      for _, lens_title in ipairs(lens_titles(py)) do
+        if lens_title:find('^2 configs · best %d+%%') then
+          return lens_title
+        end
+      end
+    end,
+    60000,
+    function()
+      return vim.inspect(lens_titles(py))
+    end
+  )
+  check(
+    title:find('(BLOCK_SIZE=256 num_warps=2 num_stages=3)', 1, true) ~= nil
+      and title:find('(BLOCK_SIZE=1024 num_warps=4 num_stages=3)', 1, true) ~= nil,
+    'naming the best and the worst',
+    title
+  )
+  local before = #notifications
+  vim.api.nvim_set_current_buf(py)
+  vim.api.nvim_win_set_cursor(0, { find(py, 'tl.store'), 4 })
+  vim.cmd('TensorlensAnalyze')
+  local note = wait_for(':TensorlensAnalyze notifies a line per configuration', function()
+    return notified_since(before, '^tensorlens: add_kernel: 2 configs')
+  end, 30000)
+  local lines = vim.split(note.message, '\n')
+  check(
+    #lines == 3
+      and lines[2]:find('^  BLOCK_SIZE=1024 num_warps=4 num_stages=3: sm_90 · %d+ regs · ') ~= nil
+      and lines[3]:find('^  BLOCK_SIZE=256 num_warps=2 num_stages=3: sm_90 · %d+ regs · ') ~= nil,
+    'each with its registers',
+    lines
+  )
+end)
+
+step(':TensorlensIr on a Triton kernel: the kind, then which configuration', function()
+  local py = buffers.triton
+  vim.api.nvim_set_current_buf(py)
+  vim.api.nvim_win_set_cursor(0, { find(py, 'tl.store'), 4 })
+  local before = #selects
+  chooser = function(items, labels)
+    return items[1] == 'ttir' and pick('^TTGIR')(items, labels) or pick('BLOCK_SIZE=256')(items, labels)
+  end
+  vim.cmd('TensorlensIr')
+  local name = 'tensorlens://ir/add_kernel (BLOCK_SIZE=256 num_warps=2 num_stages=3).ttgir'
+  local ir = wait_for(
+    'the TTGIR of the second configuration opens',
+    function()
+      local buf = vim.api.nvim_get_current_buf()
+      return vim.api.nvim_buf_get_name(buf) == name and buf
+    end,
+    60000,
+    function()
+      return vim.api.nvim_buf_get_name(0)
+    end
+  )
+  local kinds, configs = selects[before + 1], selects[before + 2]
+  check(
+    kinds and vim.deep_equal(kinds.items, { 'ttir', 'ttgir', 'llir', 'ptx', 'sass' }),
+    'the five kinds of a Triton kernel were offered',
+    kinds
+  )
+  check(
+    configs
+      and #configs.labels == 2
+      and configs.labels[1]:find('^1: BLOCK_SIZE=1024 num_warps=4 num_stages=3  sm_90 · %d+ regs') ~= nil
+      and configs.labels[2]:find('^2: BLOCK_SIZE=256 num_warps=2 num_stages=3  sm_90 · %d+ regs') ~= nil,
+    'then its two configurations, with their registers',
+    configs
+  )
+  local text = buffer_text(ir)
+  check(
+    text:find('tt.func', 1, true) ~= nil and text:find('#ttg', 1, true) ~= nil,
+    'it is TTGIR: tt.func, #ttg layouts'
+  )
+  check(text:find('"ttg.num-warps" = 2', 1, true) ~= nil, 'compiled for that configuration: num-warps 2')
+  check(vim.bo[ir].filetype == 'mlir', 'filetype=mlir', vim.bo[ir].filetype)
+  check(vim.bo[ir].modifiable == false and vim.bo[ir].buftype == 'nofile', 'a read-only scratch buffer')
+  check(tensorlens_client(ir) == nil, 'no language server attaches to it')
+  vim.cmd('close')
+
+  vim.api.nvim_set_current_buf(buffers.cu)
+  vim.api.nvim_win_set_cursor(0, { find(buffers.cu, 'atomicAdd(out, v)'), 8 })
+  vim.cmd('TensorlensIr ttgir')
+  wait_for('a CUDA kernel has no TTGIR, and the message says what it has', function()
+    return notified('no IR ttgir for this kernel; it has ptx, sass', vim.log.levels.ERROR)
+  end)
+  vim.cmd('TensorlensIr sass')
+  local sass = wait_for('its SASS opens', function()
+    local buf = vim.api.nvim_get_current_buf()
+    return vim.api.nvim_buf_get_name(buf) == 'tensorlens://ir/warp_sum.sass' and buf
+  end, 60000)
+  text = buffer_text(sass)
+  check(text:find('SHFL.DOWN', 1, true) ~= nil and text:find('EXIT', 1, true) ~= nil, 'machine code: SHFL.DOWN, EXIT')
+  check(vim.bo[sass].filetype == 'nvidia-sass', 'filetype=nvidia-sass (not Vim’s sass, the CSS one)')
+  vim.cmd('close')
+end)
+
+step('an untrusted project: a Python outside it compiles Triton kernels, one inside it is refused', function()
+  local py = buffers.triton
+  -- What :help tensorlens-trust tells users to write for a project they do not trust.
+  vim.lsp.config('tensorlens', { settings = { tensorlens = { workspaceTrusted = false } } })
+  local client = restart_for(py)
+  check(client.settings.tensorlens.workspaceTrusted == false, 'the server is told the project is not trusted')
+  local before = #notifications
+  vim.api.nvim_set_current_buf(py)
+  vim.api.nvim_win_set_cursor(0, { find(py, 'tl.store'), 4 })
+  vim.cmd('TensorlensAnalyze')
+  wait_for('the venv outside the project compiles the kernel', function()
+    return notified_since(before, '^tensorlens: add_kernel: 2 configs')
+  end, 60000)
+
+  local inside = work .. '/.venv/bin/python'
+  vim.fn.mkdir(work .. '/.venv/bin', 'p')
+  assert(vim.uv.fs_symlink(python, inside))
+  vim.g.tensorlens = vim.tbl_extend('force', options, { pythonPath = inside })
+  restart_for(py)
+  before = #notifications
+  vim.api.nvim_set_current_buf(py)
+  vim.api.nvim_win_set_cursor(0, { find(py, 'tl.store'), 4 })
+  vim.cmd('TensorlensAnalyze')
+  local refused = wait_for('a Python inside the project is not run', function()
+    return notified_since(before, 'was not used', vim.log.levels.ERROR)
+  end, 30000)
+  check(
+    refused.message:find(inside .. ' was not used: it lies inside the workspace folder', 1, true) ~= nil,
+    'and the message says which and why',
+    refused.message
+  )
+  vim.g.tensorlens = options
+  vim.lsp.config('tensorlens', { settings = { tensorlens = { workspaceTrusted = true } } })
+  restart_for(py)
+end)
+
 step(':TensorlensSearch', function()
   chooser = function(entries)
     for index, entry in ipairs(entries) do
@@ -721,6 +937,7 @@ step(':help tensorlens', function()
   check(#unresolved == 0, 'every |link| in it resolves to a tag', unresolved)
   for _, topic in ipairs({
     ':TensorlensAnalyze',
+    ':TensorlensIr',
     'tensorlens-options',
     'g:tensorlens',
     'tensorlens-health',

@@ -1,9 +1,11 @@
 // End to end in real VS Code: installs the packaged .vsix into code-server, opens a workspace in
 // headless Chromium (playwright-core) and works as a user would: hovers, a document link, a quick
-// fix, kernel analysis from the command palette, a notebook cell, the status bar. Screenshots go to
-// the folder printed first. Any step that does not happen fails the run.
+// fix, kernel analysis from the command palette, a notebook cell, the status bar, a Triton kernel
+// compiled by the real Triton. Screenshots go to the folder printed first. Any step that does not
+// happen fails the run.
 //
-// Usage: node tests/vscode/e2e.mjs VSIX TOOLKIT   (tests/vscode/run passes both)
+// Usage: node tests/vscode/e2e.mjs VSIX TOOLKIT PYTHON   (tests/vscode/run passes them; PYTHON has
+// triton installed, from tests/triton/setup)
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -17,9 +19,9 @@ const repo = resolve(here, "../..");
 const require = createRequire(join(repo, "editors/vscode/package.json"));
 const { chromium } = require("playwright-core");
 
-const [vsix, toolkit] = process.argv.slice(2);
-if (!vsix || !toolkit) {
-  console.error("usage: e2e.mjs VSIX TOOLKIT");
+const [vsix, toolkit, python] = process.argv.slice(2);
+if (!vsix || !toolkit || !python) {
+  console.error("usage: e2e.mjs VSIX TOOLKIT PYTHON");
   process.exit(2);
 }
 const codeServer = join(repo, ".cache/code-server/node_modules/code-server/out/node/entry.js");
@@ -31,6 +33,15 @@ console.log(`screenshots: ${shots}`);
 // A copy of the workspace, since the quick fix edits and saves a file.
 const workspace = join(scratch, "workspace");
 cpSync(join(here, "workspace"), workspace, { recursive: true });
+// The Triton fixture, as it is: one launch, so one configuration until the test adds a second.
+const tritonFixture = readFileSync(join(repo, "tests/triton/fixtures/vector_add.py"), "utf8");
+writeFileSync(join(workspace, "vector_add.py"), tritonFixture);
+const tritonLine = (text) => tritonFixture.split("\n").findIndex((line) => line.includes(text)) + 1;
+// The Python with Triton lies outside the workspace (in the repository's .cache), and comes from
+// the user settings, where an untrusted workspace would take it from too.
+if (resolve(python).startsWith(workspace)) {
+  throw new Error(`the Triton Python ${python} must lie outside the test workspace ${workspace}`);
+}
 const userData = join(scratch, "user-data");
 const extensions = join(scratch, "extensions");
 mkdirSync(join(userData, "User"), { recursive: true });
@@ -49,6 +60,7 @@ writeFileSync(
     "editor.codeLens": true,
     "git.enabled": false,
     "tensorlens.nvrtcPath": toolkit,
+    "tensorlens.pythonPath": python,
     "chat.disableAIFeatures": true,
     "workbench.secondarySideBar.defaultVisibility": "hidden",
   }),
@@ -216,6 +228,94 @@ try {
   await row.first().waitFor();
   await shot("catalog-search");
   await page.keyboard.press("Escape");
+
+  // 10. A Triton kernel: the Analyze lens on the @triton.jit function, clicked, compiles it with the
+  // real Triton in the worker; the result lens has its registers and occupancy.
+  await openFile("vector_add.py");
+  const tritonAnalyze = page.locator(".codelens-decoration a", { hasText: /^Analyze$/ });
+  await tritonAnalyze.first().waitFor({ timeout: 30_000 });
+  expect((await tritonAnalyze.count()) === 1, "one Analyze lens, on add_kernel");
+  await tritonAnalyze.first().click();
+  const tritonResult = page.locator(".codelens-decoration a", { hasText: /regs|✗/ });
+  await tritonResult.first().waitFor({ timeout: 120_000 });
+  const tritonText = await tritonResult.first().innerText();
+  expect(/^sm_90 · \d+ regs · 0 B spill · .* smem · occupancy \d+%/.test(tritonText), `Triton lens: ${tritonText}`);
+  const tritonStatus = page.locator(".statusbar-item", { hasText: "add_kernel: sm_90" });
+  await tritonStatus.first().waitFor({ timeout: 10_000 });
+  expect((await tritonStatus.first().innerText()).includes(tritonText), `the status bar says it too: ${await tritonStatus.first().innerText()}`);
+  await shot("triton-analysis-lens");
+  hover = await hoverWord(/^add_kernel$/, "(Triton)");
+  expect(/BLOCK_SIZE=1024 num_warps=4 num_stages=3\s+\d+\s/.test(hover), `the hover has the config's registers: ${hover}`);
+  await page.keyboard.press("Escape");
+
+  // 11. A second launch with other meta-parameters is a second configuration: typed, saved, and the
+  // server analyses the kernel again on save; the lens compares the two.
+  await goTo(tritonLine("BLOCK_SIZE=1024)"), 1);
+  await page.keyboard.press("End");
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("Enter");
+  await page.keyboard.insertText("add_kernel[(triton.cdiv(n, 256),)](x, y, out, n, BLOCK_SIZE=256, num_warps=2)");
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("Control+S");
+  const secondLaunch = "\n    add_kernel[(triton.cdiv(n, 256),)](x, y, out, n, BLOCK_SIZE=256, num_warps=2)\n";
+  await waitFor(() => readFileSync(join(workspace, "vector_add.py"), "utf8").includes(secondLaunch), "the second launch is saved");
+  const twoConfigs = page.locator(".codelens-decoration a", { hasText: /^2 configs/ });
+  await twoConfigs.first().waitFor({ timeout: 120_000 });
+  const twoText = await twoConfigs.first().innerText();
+  expect(
+    /^2 configs · best \d+% .* \((BLOCK_SIZE=\d+ num_warps=\d num_stages=3)\) · worst \d+% .* \((BLOCK_SIZE=\d+ num_warps=\d num_stages=3)\)$/.test(twoText) &&
+      twoText.includes("num_warps=2") && twoText.includes("num_warps=4"),
+    `the lens after the save compares both configs: ${twoText}`,
+  );
+  await shot("triton-two-configs");
+
+  // 12. Show kernel IR...: the kinds a Triton kernel has, then which of its two configurations; the
+  // TTGIR of the second opens read-only beside the kernel, compiled for its num_warps=2.
+  await goTo(tritonLine("tl.store"), 5);
+  await runCommand("tensorlens: Show kernel IR...");
+  const rows = page.locator(".quick-input-list .monaco-list-row");
+  await rows.filter({ hasText: "TTGIR" }).first().waitFor({ timeout: 60_000 });
+  const kindRows = await rows.allInnerTexts();
+  expect(
+    ["TTIR", "TTGIR", "LLVM IR", "PTX", "SASS"].every((kind) => kindRows.some((row) => row.startsWith(kind))),
+    `the five kinds of a Triton kernel are offered: ${kindRows.map((row) => row.split("\n")[0]).join(", ")}`,
+  );
+  await rows.filter({ hasText: "TTGIR" }).first().click();
+  await rows.filter({ hasText: "BLOCK_SIZE=256 num_warps=2" }).first().waitFor();
+  const configRows = await rows.allInnerTexts();
+  expect(
+    configRows.length === 2 && configRows.every((row) => /config \d of 2[\s\S]*sm_90 · \d+ regs/.test(row)),
+    `then its two configurations, with their registers: ${configRows.join(" | ").replace(/\s+/g, " ")}`,
+  );
+  await shot("triton-ir-configs");
+  await rows.filter({ hasText: "BLOCK_SIZE=256 num_warps=2" }).first().click();
+  await page.locator(".tab", { hasText: "add_kernel (BLOCK_SIZE=256 num_warps=2 num_stages=3).ttgir" }).waitFor({ timeout: 120_000 });
+  const ttgir = await irText('"ttg.num-warps"');
+  expect(ttgir.includes("tt.func") && ttgir.includes("#ttg."), `it is TTGIR (tt.func, #ttg layouts): ${firstMatch(ttgir, /tt\.func[^\n]*/)}`);
+  expect(ttgir.includes('"ttg.num-warps" = 2'), `compiled for that configuration: ${firstMatch(ttgir, /"ttg\.num-warps" = \d+/)}`);
+  await expectLanguage("MLIR");
+  const progress = page.locator(".notification-toast", { hasText: "compiling add_kernel to TTGIR (config 2 of 2)" });
+  const gone = await progress.waitFor({ state: "detached", timeout: 10_000 }).then(() => true, () => false);
+  expect(gone, "the progress notification is gone once the TTGIR is open");
+  await shot("triton-ttgir");
+  await runCommand("View: Close Editor");
+
+  // 13. The SASS of the first configuration: machine code, with loads and the kernel's EXIT.
+  await openFile("vector_add.py");
+  await goTo(tritonLine("tl.store"), 5);
+  await runCommand("tensorlens: Show kernel IR...");
+  await rows.filter({ hasText: "SASS" }).first().waitFor({ timeout: 60_000 });
+  await rows.filter({ hasText: "SASS" }).first().click();
+  await rows.filter({ hasText: "BLOCK_SIZE=1024 num_warps=4" }).first().waitFor();
+  await rows.filter({ hasText: "BLOCK_SIZE=1024 num_warps=4" }).first().click();
+  await page.locator(".tab", { hasText: "add_kernel (BLOCK_SIZE=1024 num_warps=4 num_stages=3).sass" }).waitFor({ timeout: 120_000 });
+  for (const opcode of ["LDG", "STG", "EXIT"]) {
+    const count = await findInEditor(opcode);
+    expect(/^\d+ of \d+$/.test(count), `the SASS has ${opcode}: ${count}`);
+  }
+  await expectLanguage("SASS (NVIDIA)");
+  await shot("triton-sass");
+  await runCommand("View: Close Editor");
 } catch (error) {
   failed = true;
   console.error(`FAILED at step ${step}: ${error.stack ?? error}`);
@@ -293,6 +393,60 @@ async function showHover(expected) {
   throw new Error(`no hover mentioning ${expected} appeared (last: ${text})`);
 }
 
+/** Moves the mouse over the first word of the editor matching `word` until the hover mentions
+ * `expected`, and returns the hover's text. */
+async function hoverWord(word, expected) {
+  const span = page.locator(".monaco-editor .view-line span span", { hasText: word }).first();
+  let text = "";
+  for (let attempt = 0; attempt < 10; attempt += 1) {
+    await page.mouse.move(0, 0);
+    await span.hover();
+    const shown = page.locator(".monaco-hover-content", { hasText: expected }).first();
+    if (await shown.waitFor({ timeout: 3_000 }).then(() => true, () => false)) {
+      return shown.innerText();
+    }
+    text = await page.evaluate(() => [...document.querySelectorAll(".monaco-hover")].map((e) => e.innerText).join("\n"));
+  }
+  throw new Error(`no hover mentioning ${expected} appeared over ${word} (last: ${text})`);
+}
+
+/** The text of the active editor's visible lines once one of them holds `marker` (Monaco renders
+ * spaces as no-break spaces; they are turned back). */
+async function irText(marker) {
+  const editor = page.locator(".editor-group-container.active .monaco-editor .view-lines");
+  await editor.locator(".view-line", { hasText: marker }).first().waitFor();
+  return (await editor.innerText()).replace(/\u00a0/g, " ");
+}
+
+function firstMatch(text, pattern) {
+  return text.match(pattern)?.[0] ?? `no match for ${pattern} in: ${text.slice(0, 200)}`;
+}
+
+/** Searches the active editor with its find widget and returns the widget's count ("1 of 3",
+ * or "No results"). */
+async function findInEditor(word) {
+  await page.keyboard.press("Control+F");
+  const input = page.locator('.editor-group-container.active .find-widget textarea[aria-label="Find"]');
+  await input.waitFor();
+  await input.fill(word);
+  const count = page.locator(".editor-group-container.active .find-widget .matchesCount");
+  await page.waitForTimeout(500);
+  const text = (await count.innerText()).trim();
+  await page.keyboard.press("Escape");
+  return text;
+}
+
+/** The language the status bar names for the active editor is `name`. */
+async function expectLanguage(name) {
+  const mode = page.locator('[id="status.editor.mode"]');
+  let text = "";
+  await waitFor(async () => (text = (await mode.innerText().catch(() => "")).trim()) === name, `the language mode is ${name}`, 10_000).catch(
+    () => {
+      throw new Error(`the language mode is ${text}, not ${name}`);
+    },
+  );
+}
+
 async function dismissNotifications() {
   await page.waitForTimeout(1_000);
   const close = page.locator(".notifications-toasts .codicon-notifications-clear-all, .notification-toast .codicon-close");
@@ -304,7 +458,7 @@ async function dismissNotifications() {
 async function waitFor(check, what, timeout = 20_000) {
   const deadline = Date.now() + timeout;
   while (Date.now() < deadline) {
-    if (check()) {
+    if (await check()) {
       console.log(`  ok: ${what}`);
       return;
     }

@@ -22,6 +22,25 @@ command('TensorlensPtx', function(opts)
   require('tensorlens').ptx(opts)
 end, { range = true, desc = 'tensorlens: show the PTX of the CUDA kernel at the cursor' })
 
+command('TensorlensIr', function(opts)
+  require('tensorlens').ir(opts)
+end, {
+  range = true,
+  nargs = '*',
+  complete = function(lead, line)
+    -- The kind, first; Triton's kinds only in Python buffers.
+    if #vim.split(vim.trim(line), '%s+') > (line:match('%s$') and 1 or 2) then
+      return {}
+    end
+    local kernels = require('tensorlens.kernels')
+    local kinds = vim.bo.filetype == 'python' and kernels.triton_ir or kernels.cuda_ir
+    return vim.tbl_filter(function(kind)
+      return vim.startswith(kind, lead)
+    end, kinds)
+  end,
+  desc = 'tensorlens: show the IR (TTIR, TTGIR, LLVM IR, PTX, SASS) of the kernel at the cursor',
+})
+
 command('TensorlensTime', function(opts)
   require('tensorlens').time(opts)
 end, { range = true, desc = 'tensorlens: time the CUDA kernel at the cursor or in the selection on the GPU' })
@@ -44,6 +63,8 @@ vim.keymap.set('n', '<Plug>(TensorlensTime)', '<Cmd>TensorlensTime<CR>', { desc 
 vim.keymap.set('x', '<Plug>(TensorlensTime)', ':TensorlensTime<CR>', { desc = 'tensorlens: time kernel' })
 vim.keymap.set('n', '<Plug>(TensorlensPtx)', '<Cmd>TensorlensPtx<CR>', { desc = 'tensorlens: show PTX' })
 vim.keymap.set('x', '<Plug>(TensorlensPtx)', ':TensorlensPtx<CR>', { desc = 'tensorlens: show PTX' })
+vim.keymap.set('n', '<Plug>(TensorlensIr)', '<Cmd>TensorlensIr<CR>', { desc = 'tensorlens: show kernel IR' })
+vim.keymap.set('x', '<Plug>(TensorlensIr)', ':TensorlensIr<CR>', { desc = 'tensorlens: show kernel IR' })
 
 vim.api.nvim_set_hl(0, 'TensorlensAnalysis', { link = 'DiagnosticVirtualTextInfo', default = true })
 vim.api.nvim_set_hl(0, 'TensorlensAnalysisError', { link = 'DiagnosticVirtualTextError', default = true })

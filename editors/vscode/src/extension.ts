@@ -1,5 +1,5 @@
 // The tensorlens extension: starts the language server and adds the kernel and catalog commands,
-// a read-only PTX view and a status-bar item for the CUDA toolchain.
+// read-only PTX and IR views and a status-bar item for the CUDA toolchain.
 import * as vscode from "vscode";
 import {
   DidChangeConfigurationNotification,
@@ -17,6 +17,7 @@ import { PROGRAM_SETTINGS, USER_SETTINGS } from "./settings";
 import { refreshTimings, showTimings } from "./timings_panel";
 
 const PTX_SCHEME = "tensorlens-ptx";
+const IR_SCHEME = "tensorlens-ir";
 const searchCatalog = new RequestType<ext.SearchCatalogParams, ext.CatalogEntry[], void>(ext.SEARCH_CATALOG);
 const kernelTimings = new RequestType<{ uri: string; kernel?: string }, ext.KernelTimings, void>(ext.KERNEL_TIMINGS);
 
@@ -24,22 +25,28 @@ let client: LanguageClient | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const output = vscode.window.createOutputChannel("tensorlens", { log: true });
-  const ptxDocuments = new PtxDocuments();
+  const ptxDocuments = new ReadOnlyDocuments(PTX_SCHEME);
+  const irDocuments = new ReadOnlyDocuments(IR_SCHEME);
   const status = vscode.window.createStatusBarItem("tensorlens.toolchain", vscode.StatusBarAlignment.Right, 50);
   status.name = "tensorlens CUDA toolchain";
   context.subscriptions.push(
     output,
     status,
     vscode.workspace.registerTextDocumentContentProvider(PTX_SCHEME, ptxDocuments),
+    vscode.workspace.registerTextDocumentContentProvider(IR_SCHEME, irDocuments),
     vscode.commands.registerCommand("tensorlens.analyzeKernelAtCursor", () => analyzeAtCursor()),
     vscode.commands.registerCommand("tensorlens.showPtxAtCursor", () => showPtxAtCursor(ptxDocuments)),
+    // Also callable with the kind (and a 0-based config), e.g. from a keybinding's "args".
+    vscode.commands.registerCommand("tensorlens.showIrAtCursor", (kind?: unknown, config?: unknown) =>
+      showIrAtCursor(irDocuments, kind, config),
+    ),
     vscode.commands.registerCommand("tensorlens.timeKernelAtCursor", () => timeAtCursor()),
     vscode.commands.registerCommand("tensorlens.showTimings", () => showDocumentTimings()),
     vscode.commands.registerCommand("tensorlens.searchCatalogPick", () => searchCatalogPick()),
     vscode.commands.registerCommand("tensorlens.showToolchain", () => showToolchain(status)),
     vscode.commands.registerCommand("tensorlens.restartServer", async () => {
       await stopClient();
-      await startClient(context, output, ptxDocuments, status);
+      await startClient(context, output, ptxDocuments, irDocuments, status);
     }),
     vscode.workspace.onDidChangeConfiguration(async (event) => {
       if (event.affectsConfiguration("tensorlens.server.path")) {
@@ -54,7 +61,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.workspace.onDidGrantWorkspaceTrust(() => vscode.commands.executeCommand("tensorlens.restartServer")),
     { dispose: () => void stopClient() },
   );
-  await startClient(context, output, ptxDocuments, status);
+  await startClient(context, output, ptxDocuments, irDocuments, status);
 }
 
 export async function deactivate(): Promise<void> {
@@ -64,7 +71,8 @@ export async function deactivate(): Promise<void> {
 async function startClient(
   context: vscode.ExtensionContext,
   output: vscode.LogOutputChannel,
-  ptxDocuments: PtxDocuments,
+  ptxDocuments: ReadOnlyDocuments,
+  irDocuments: ReadOnlyDocuments,
   status: vscode.StatusBarItem,
 ): Promise<void> {
   const server = findServer(context);
@@ -110,6 +118,8 @@ async function startClient(
         const result: unknown = await next(command, args);
         if (command === ext.SHOW_PTX) {
           await openPtx(ptxDocuments, result as ext.PtxResult);
+        } else if (command === ext.SHOW_IR) {
+          await openIr(irDocuments, result as ext.IrResult);
         } else if (command === ext.ANALYZE_KERNEL) {
           reportAnalysis(result as ext.KernelAnalysis);
         } else if (command === ext.TIME_KERNEL) {
@@ -179,15 +189,22 @@ async function sendSettings(): Promise<void> {
   }
 }
 
-async function executeServerCommand<T>(command: string, args: unknown[]): Promise<T | undefined> {
+async function executeServerCommand<T>(
+  command: string,
+  args: unknown[],
+  token?: vscode.CancellationToken,
+): Promise<T | undefined> {
   if (!client?.isRunning()) {
     void vscode.window.showErrorMessage("tensorlens: the server is not running");
     return undefined;
   }
   try {
-    return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args })) as T;
+    return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }, token)) as T;
   } catch (error) {
-    void vscode.window.showErrorMessage(`tensorlens: ${errorMessage(error)}`);
+    // A request the user cancelled (the progress notification's Cancel) is not an error.
+    if (!token?.isCancellationRequested) {
+      void vscode.window.showErrorMessage(`tensorlens: ${errorMessage(error)}`);
+    }
     return undefined;
   }
 }
@@ -220,15 +237,44 @@ async function analyzeAtCursor(): Promise<void> {
   }
 }
 
+/** An analysis: an error is shown; a result goes to the status bar (the lens above the kernel
+ * shows it too, the hover on its name the details). Of a Triton kernel's configurations, the ones
+ * that did not compile are named. */
 function reportAnalysis(result: ext.KernelAnalysis | undefined): void {
   if (!result) {
     return;
   }
   if (result.error) {
     void vscode.window.showErrorMessage(`tensorlens: ${result.error}`);
-  } else if (result.summary) {
+    return;
+  }
+  if (result.summary) {
     vscode.window.setStatusBarMessage(`$(check) ${result.qualified_name}: ${result.summary}`, 8000);
   }
+  const configs = result.configs ?? [];
+  const failed = configs.filter((config) => config.error);
+  if (failed.length > 0) {
+    void vscode.window.showWarningMessage(
+      `tensorlens: ${result.name}: ${failed.length} of ${configs.length} configurations did not compile ` +
+        `(${configLabel(failed[0])}: ${firstLine(failed[0].error)}); see the diagnostics`,
+    );
+  }
+}
+
+function firstLine(text: string | undefined): string {
+  return text?.split("\n")[0] ?? "";
+}
+
+/** `BLOCK_SIZE=1024 num_warps=4 num_stages=3`, as the server labels a configuration. */
+function configLabel(config: Partial<ext.TritonConfig>): string {
+  const parts = Object.entries(config.constexprs ?? {}).map(([name, value]) => `${name}=${String(value)}`);
+  if (config.num_warps !== undefined) {
+    parts.push(`num_warps=${config.num_warps}`);
+  }
+  if (config.num_stages !== undefined) {
+    parts.push(`num_stages=${config.num_stages}`);
+  }
+  return parts.join(" ");
 }
 
 async function timeAtCursor(): Promise<void> {
@@ -272,7 +318,7 @@ async function showDocumentTimings(): Promise<void> {
   showTimings(timings, `Kernel timings: ${vscode.workspace.asRelativePath(editor.document.uri)}`);
 }
 
-async function showPtxAtCursor(ptxDocuments: PtxDocuments): Promise<void> {
+async function showPtxAtCursor(ptxDocuments: ReadOnlyDocuments): Promise<void> {
   const target = kernelTarget();
   if (!target) {
     return;
@@ -281,7 +327,7 @@ async function showPtxAtCursor(ptxDocuments: PtxDocuments): Promise<void> {
   await openPtx(ptxDocuments, result);
 }
 
-async function openPtx(ptxDocuments: PtxDocuments, result: ext.PtxResult | undefined): Promise<void> {
+async function openPtx(ptxDocuments: ReadOnlyDocuments, result: ext.PtxResult | undefined): Promise<void> {
   if (!result) {
     return;
   }
@@ -289,21 +335,156 @@ async function openPtx(ptxDocuments: PtxDocuments, result: ext.PtxResult | undef
     void vscode.window.showErrorMessage(`tensorlens: ${result.error ?? "no PTX"}`);
     return;
   }
-  const uri = ptxDocuments.put(result.kernel, result.text);
-  const document = await vscode.workspace.openTextDocument(uri);
-  await vscode.languages.setTextDocumentLanguage(document, "ptx");
+  await showReadOnly(ptxDocuments.put(`${safeName(result.kernel)}.ptx`, result.text), "ptx");
+}
+
+interface IrKindPick extends vscode.QuickPickItem {
+  ir: ext.IrKind;
+}
+
+/** The IR kinds in the order a kernel is lowered: Triton kernels have all five, CUDA kernels the
+ * last two. */
+const TRITON_IR: IrKindPick[] = [
+  { ir: "ttir", label: "TTIR", description: "ttir", detail: "Triton IR, as the kernel was written (MLIR)" },
+  { ir: "ttgir", label: "TTGIR", description: "ttgir", detail: "Triton GPU IR: layouts, shared memory, pipelining (MLIR)" },
+  { ir: "llir", label: "LLVM IR", description: "llir", detail: "what Triton hands to LLVM's NVPTX back end" },
+];
+const CUDA_IR: IrKindPick[] = [
+  { ir: "ptx", label: "PTX", description: "ptx", detail: "NVIDIA's virtual instruction set" },
+  { ir: "sass", label: "SASS", description: "sass", detail: "the machine code ptxas made for the target architecture" },
+];
+
+interface ConfigPick extends vscode.QuickPickItem {
+  index: number;
+}
+
+/** "Show kernel IR...": the kinds the kernel at the cursor has (PTX and SASS; Triton's five in a
+ * Python file), then which configuration when a Triton kernel has several, and the text opens
+ * beside the kernel as a read-only document. In a Python file the kernel is analysed first (an
+ * answer from the server's cache when it was analysed before): that says whether it is a Triton
+ * kernel and gives its configurations as they are now. `kind` and `config` (0-based) skip the picks. */
+async function showIrAtCursor(irDocuments: ReadOnlyDocuments, kind?: unknown, config?: unknown): Promise<void> {
+  const target = kernelTarget();
+  const editor = vscode.window.activeTextEditor;
+  if (!target || !editor) {
+    return;
+  }
+  let analysis: ext.KernelAnalysis | undefined;
+  if (editor.document.languageId === "python") {
+    // Quick when the kernel was analysed before, so in the status bar rather than a notification.
+    analysis = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Window, title: "tensorlens: reading the kernel's configurations" },
+      () => executeServerCommand<ext.KernelAnalysis>(ext.ANALYZE_KERNEL, [target]),
+    );
+    if (!analysis) {
+      return;
+    }
+    if (analysis.error && !analysis.configs?.length) {
+      // Nothing compiled, so there is no IR either; the picker shows a config that failed.
+      void vscode.window.showErrorMessage(`tensorlens: ${analysis.error}`);
+      return;
+    }
+  }
+  const configs = analysis?.configs ?? [];
+  const triton = analysis?.configs !== undefined;
+  const kinds = triton ? [...TRITON_IR, ...CUDA_IR] : CUDA_IR;
+  let chosen = kinds.find((k) => k.ir === kind);
+  if (kind !== undefined && !chosen) {
+    const has = kinds.map((k) => k.ir).join(", ");
+    void vscode.window.showErrorMessage(`tensorlens: no IR ${JSON.stringify(kind)} for this kernel; it has ${has}`);
+    return;
+  }
+  const name = analysis?.name ?? "the kernel";
+  chosen ??= await vscode.window.showQuickPick(kinds, {
+    title: `tensorlens: IR of ${name}`,
+    placeHolder: triton ? "Which IR of the Triton kernel" : "Which IR of the kernel",
+    matchOnDescription: true,
+    matchOnDetail: true,
+  });
+  if (!chosen) {
+    return;
+  }
+  let index = typeof config === "number" && Number.isInteger(config) && config >= 0 ? config : undefined;
+  if (index === undefined && configs.length > 1) {
+    const picked = await vscode.window.showQuickPick<ConfigPick>(
+      configs.map((c, i) => ({
+        index: i,
+        label: configLabel(c),
+        description: `config ${i + 1} of ${configs.length}`,
+        detail: c.error ? `✗ ${firstLine(c.error)}` : c.summary,
+      })),
+      { title: `tensorlens: ${chosen.label} of ${name}`, placeHolder: "Which configuration" },
+    );
+    if (!picked) {
+      return;
+    }
+    index = picked.index;
+  }
+  const args: ext.ShowIrArgs = { ...target, ir: chosen.ir, ...(index !== undefined ? { config: index } : {}) };
+  const which = index !== undefined && configs.length > 1 ? ` (config ${index + 1} of ${configs.length})` : "";
+  const result = await withCancellableProgress(`tensorlens: compiling ${name} to ${chosen.label}${which}`, (token) =>
+    executeServerCommand<ext.IrResult>(ext.SHOW_IR, [args], token),
+  );
+  await openIr(irDocuments, result);
+}
+
+/** Runs `work` under a notification with a Cancel button, which cancels the request. */
+function withCancellableProgress<T>(
+  title: string,
+  work: (token: vscode.CancellationToken) => Promise<T | undefined>,
+): Thenable<T | undefined> {
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title, cancellable: true },
+    (_progress, token) => work(token),
+  );
+}
+
+async function openIr(irDocuments: ReadOnlyDocuments, result: ext.IrResult | undefined): Promise<void> {
+  if (!result) {
+    return;
+  }
+  if (result.error || result.text === undefined) {
+    void vscode.window.showErrorMessage(`tensorlens: ${result.error ?? `no ${result.ir ?? "IR"}`}`);
+    return;
+  }
+  const label = typeof result.config === "string" ? result.config : result.config ? configLabel(result.config) : "";
+  const name = `${safeName(result.kernel)}${label ? ` (${safeName(label, " =")})` : ""}.${result.ir}`;
+  // "sass" is the CSS preprocessor's language id (the Sass extensions): NVIDIA's SASS has its own.
+  const languageId = result.languageId === "sass" ? "nvidia-sass" : result.languageId;
+  await showReadOnly(irDocuments.put(name, result.text), languageId);
+  if (label) {
+    vscode.window.setStatusBarMessage(`$(file-code) ${result.kernel} ${result.ir}: ${label}`, 8000);
+  }
+}
+
+/** A name fit for a document path: letters, digits, `_` and the characters `keep` allows. */
+function safeName(name: string, keep = ""): string {
+  return [...name].map((c) => (/[A-Za-z0-9_]/.test(c) || keep.includes(c) ? c : "_")).join("");
+}
+
+/** Opens one of our read-only documents beside the editor, in its language when VS Code has it. */
+async function showReadOnly(uri: vscode.Uri, languageId: string | undefined): Promise<void> {
+  let document = await vscode.workspace.openTextDocument(uri);
+  if (languageId && document.languageId !== languageId) {
+    // An id no extension contributes is refused; the text then stays plain.
+    document = await vscode.languages.setTextDocumentLanguage(document, languageId).then(
+      (changed) => changed,
+      () => document,
+    );
+  }
   await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: true });
 }
 
-/** PTX shown as read-only documents: text served by this provider cannot be edited. */
-class PtxDocuments implements vscode.TextDocumentContentProvider {
+/** PTX and IR shown as read-only documents: text served by this provider cannot be edited. */
+class ReadOnlyDocuments implements vscode.TextDocumentContentProvider {
   private readonly texts = new Map<string, string>();
   private readonly changes = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.changes.event;
 
-  put(kernel: string, text: string): vscode.Uri {
-    const name = kernel.replace(/[^A-Za-z0-9_]/g, "_");
-    const uri = vscode.Uri.from({ scheme: PTX_SCHEME, path: `/${name}.ptx` });
+  constructor(private readonly scheme: string) {}
+
+  put(fileName: string, text: string): vscode.Uri {
+    const uri = vscode.Uri.from({ scheme: this.scheme, path: `/${fileName}` });
     this.texts.set(uri.toString(), text);
     this.changes.fire(uri);
     return uri;

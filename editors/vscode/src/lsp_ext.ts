@@ -23,10 +23,14 @@ export interface KernelTarget {
   kernel?: string;
 }
 
-/** The answer to ANALYZE_KERNEL: an analysis, or an error with compiler messages. */
+/** The answer to ANALYZE_KERNEL: an analysis, or an error with compiler messages. A Triton
+ * kernel's answer (`KernelReport::Triton`) has `configs`, one per configuration compiled, and no
+ * `registers` of its own; `error` only when no configuration compiled. */
 export interface KernelAnalysis {
   name: string;
   qualified_name: string;
+  /** The 1-based line of the kernel's name. */
+  line?: number;
   summary?: string;
   markdown?: string;
   registers?: number;
@@ -34,6 +38,52 @@ export interface KernelAnalysis {
   error?: string;
   /** Document lines are 1-based, as in `tensorlens kernel analyze --json`. */
   messages?: { line: number; severity: string; message: string }[];
+  configs?: TritonConfig[];
+}
+
+/** One configuration of a Triton kernel's analysis (`TritonAnalysis::reports`): what was compiled,
+ * and its resources, or `error` when it did not compile. */
+export interface TritonConfig {
+  name: string;
+  language: "triton";
+  constexprs: Record<string, unknown>;
+  num_warps: number;
+  num_stages: number;
+  assumed: string[];
+  summary?: string;
+  registers?: number;
+  spill_stores?: number;
+  spill_loads?: number;
+  shared_bytes?: number;
+  occupancy?: number | null;
+  error?: string;
+}
+
+/** Server command: a kernel's IR. Argument: ShowIrArgs. Answers IrResult. */
+export const SHOW_IR = "tensorlens.showIr";
+
+/** The IR kinds: CUDA kernels have ptx and sass, Triton kernels all five. */
+export type IrKind = "ptx" | "sass" | "ttir" | "ttgir" | "llir";
+
+export interface ShowIrArgs extends KernelTarget {
+  ir: IrKind;
+  /** 0-based index into the kernel's configurations (Triton); the first when left out. */
+  config?: number;
+}
+
+/** The answer to SHOW_IR: the text with its language (`ptx`, `sass`, `mlir` for ttir and ttgir,
+ * `llvm` for llir) and the Triton configuration it was compiled for (its label, or the object), or
+ * an error. */
+export interface IrResult {
+  kernel: string;
+  ir: IrKind;
+  config?: string | Partial<TritonConfig> | null;
+  /** Every configuration of a Triton kernel, by label. */
+  configs?: string[];
+  languageId?: string;
+  text?: string;
+  uri?: string | null;
+  error?: string;
 }
 
 export interface PtxResult {

@@ -5,11 +5,17 @@ local M = {}
 
 --- Server command: compile a kernel with NVRTC, report resources and occupancy. Argument: a target
 --- `{ uri, range | position | kernel }`. Answers the analysis (`summary`, `markdown`, `registers`, ...)
---- or `{ error, messages }`.
+--- or `{ error, messages }`; a Triton kernel's answer has `configs`, one analysis per configuration
+--- (`constexprs`, `num_warps`, `num_stages`, `summary`, `registers`, ... or `error`).
 M.ANALYZE_KERNEL = 'tensorlens.analyzeKernel'
 --- Server command: the kernel's PTX. Same argument; answers `{ kernel, text, languageId = 'ptx', uri }`
 --- or `{ kernel, error }`.
 M.SHOW_PTX = 'tensorlens.showPtx'
+--- Server command: a kernel's IR. Argument: a target with `ir` (`'ptx'`, `'sass'`, and for Triton
+--- kernels `'ttir'`, `'ttgir'`, `'llir'`) and `config` (0-based index into a Triton kernel's
+--- configurations; the first when left out). Answers `{ kernel, ir, config, languageId, text, uri? }`
+--- (`languageId` `ptx`, `sass`, `mlir` or `llvm`) or `{ kernel, ir, error }`.
+M.SHOW_IR = 'tensorlens.showIr'
 --- Server command: time a kernel on the GPU through the worker. Argument: a target. Answers the run's
 --- record `{ kernel, summary, timing, spec, change_percent, warnings, error? }`.
 M.TIME_KERNEL = 'tensorlens.timeKernel'

@@ -125,6 +125,7 @@ function M.on_attach(client, bufnr)
   local kernels = require('tensorlens.kernels')
   vim.lsp.commands[commands.ANALYZE_KERNEL] = kernels.run_lens_command
   vim.lsp.commands[commands.SHOW_PTX] = kernels.run_lens_command
+  vim.lsp.commands[commands.SHOW_IR] = kernels.run_lens_command
   vim.lsp.commands[commands.TIME_KERNEL] = kernels.run_lens_command
   vim.lsp.commands[commands.SHOW_TIMING] = kernels.run_lens_command
   local group = vim.api.nvim_create_augroup('tensorlens.buffer.' .. bufnr, { clear = true })
@@ -205,6 +206,26 @@ end
 ---@param opts? {range: integer, line1: integer, line2: integer}
 function M.ptx(opts)
   on_kernel('show_ptx', opts)
+end
+
+--- :TensorlensIr [kind] [config]: the kernel's IR (`ttir`, `ttgir`, `llir`, `ptx`, `sass`; asked for
+--- when not given), of a Triton kernel's configuration `config` (1-based; asked for when the kernel has
+--- several), in a read-only scratch buffer.
+---@param opts? {range: integer, line1: integer, line2: integer, fargs: string[]}
+function M.ir(opts)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = client_for(bufnr, true)
+  if not client then
+    return
+  end
+  local fargs = opts and opts.fargs or {}
+  local config = fargs[2] and tonumber(fargs[2])
+  if fargs[2] and not config then
+    notify(('the configuration is a number (1 for the first), not %s'):format(fargs[2]), levels.ERROR)
+    return
+  end
+  local kernels = require('tensorlens.kernels')
+  kernels.show_ir(client, bufnr, kernels.target(client, bufnr, opts), fargs[1], config)
 end
 
 --- :TensorlensTime: times the kernel on the GPU (or through `timingLauncher` on a GPU host).

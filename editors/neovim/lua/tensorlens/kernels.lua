@@ -1,5 +1,5 @@
--- CUDA kernels: the analyze and show-PTX commands, their answers shown as notifications, code lenses
--- and virtual text, and the PTX in a read-only scratch buffer.
+-- CUDA and Triton kernels: the analyze, show-PTX and show-IR commands, their answers shown as
+-- notifications, code lenses and virtual text, and the PTX and IR in read-only scratch buffers.
 
 local commands = require('tensorlens.commands')
 
@@ -131,7 +131,46 @@ function M.clear(bufnr)
   end
 end
 
---- Shows an analysis: a notification, the lens, the virtual text.
+--- `BLOCK_SIZE=1024 num_warps=4 num_stages=3`, as the server labels a Triton configuration.
+---@param config table
+---@return string
+function M.config_label(config)
+  local parts = {}
+  local constexprs = type(config.constexprs) == 'table' and config.constexprs or {}
+  local names = vim.tbl_keys(constexprs)
+  table.sort(names)
+  for _, name in ipairs(names) do
+    table.insert(parts, ('%s=%s'):format(name, vim.inspect(constexprs[name]):gsub('^"(.*)"$', '%1')))
+  end
+  if config.num_warps then
+    table.insert(parts, 'num_warps=' .. config.num_warps)
+  end
+  if config.num_stages then
+    table.insert(parts, 'num_stages=' .. config.num_stages)
+  end
+  return table.concat(parts, ' ')
+end
+
+--- One line per configuration of a Triton kernel's analysis, when it has several or one failed.
+---@param configs table[]
+---@return string[]
+local function config_lines(configs)
+  local lines = {}
+  local failed = #vim.tbl_filter(function(config)
+    return config.error ~= nil
+  end, configs)
+  if #configs < 2 and failed == 0 then
+    return lines
+  end
+  for _, config in ipairs(configs) do
+    local outcome = config.error and ('✗ ' .. (vim.split(config.error, '\n')[1] or '')) or config.summary or ''
+    table.insert(lines, ('  %s: %s'):format(M.config_label(config), outcome))
+  end
+  return lines
+end
+
+--- Shows an analysis: a notification, the lens, the virtual text. A Triton kernel's notification
+--- has a line per configuration when there are several.
 ---@param client vim.lsp.Client
 ---@param bufnr integer
 ---@param result table
@@ -140,6 +179,7 @@ function M.show_analysis(client, bufnr, result)
     notify('the server gave no analysis', vim.log.levels.ERROR)
     return
   end
+  local configs = type(result.configs) == 'table' and result.configs or {}
   if result.error then
     local lines = { result.error }
     for index, message in ipairs(result.messages or {}) do
@@ -149,9 +189,15 @@ function M.show_analysis(client, bufnr, result)
       end
       table.insert(lines, ('  line %d: %s: %s'):format(message.line, message.severity, message.message))
     end
+    vim.list_extend(lines, config_lines(configs))
     notify(table.concat(lines, '\n'), vim.log.levels.ERROR)
   else
-    notify(('%s: %s'):format(result.qualified_name or result.name, result.summary or ''))
+    local lines = { ('%s: %s'):format(result.qualified_name or result.name, result.summary or '') }
+    vim.list_extend(lines, config_lines(configs))
+    local failed = vim.tbl_contains(configs, function(config)
+      return config.error ~= nil
+    end, { predicate = true })
+    notify(table.concat(lines, '\n'), failed and vim.log.levels.WARN or vim.log.levels.INFO)
   end
   M.update_lenses(client, bufnr, function(lenses)
     M.set_virtual_text(bufnr, lenses, result)
@@ -172,12 +218,13 @@ function M.analyze(client, bufnr, target)
   end)
 end
 
---- The PTX of a kernel in a read-only scratch buffer named `tensorlens://ptx/<kernel>.ptx`, opened in
---- a vertical split (or focused where it is already shown).
----@param result {kernel: string, text: string}
+--- `text` in a read-only scratch buffer called `name`, with `filetype`, opened in a vertical split
+--- (or focused where it is already shown).
+---@param name string
+---@param text string
+---@param filetype string
 ---@return integer bufnr
-function M.open_ptx(result)
-  local name = 'tensorlens://ptx/' .. result.kernel:gsub('[^%w_]', '_') .. '.ptx'
+local function open_text(name, text, filetype)
   local buf
   for _, candidate in ipairs(vim.api.nvim_list_bufs()) do
     if vim.api.nvim_buf_get_name(candidate) == name then
@@ -188,7 +235,7 @@ function M.open_ptx(result)
     buf = vim.api.nvim_create_buf(false, true)
     vim.api.nvim_buf_set_name(buf, name)
   end
-  local lines = vim.split(result.text, '\n', { plain = true })
+  local lines = vim.split(text, '\n', { plain = true })
   if lines[#lines] == '' then
     table.remove(lines)
   end
@@ -198,7 +245,7 @@ function M.open_ptx(result)
   vim.bo[buf].modifiable = false
   vim.bo[buf].readonly = true
   vim.bo[buf].modified = false
-  vim.bo[buf].filetype = 'ptx'
+  vim.bo[buf].filetype = filetype
   local win = vim.fn.bufwinid(buf)
   if win == -1 then
     vim.cmd('vertical sbuffer ' .. buf)
@@ -206,6 +253,165 @@ function M.open_ptx(result)
     vim.api.nvim_set_current_win(win)
   end
   return buf
+end
+
+--- The PTX of a kernel in a read-only scratch buffer named `tensorlens://ptx/<kernel>.ptx`, opened in
+--- a vertical split (or focused where it is already shown).
+---@param result {kernel: string, text: string}
+---@return integer bufnr
+function M.open_ptx(result)
+  return open_text('tensorlens://ptx/' .. result.kernel:gsub('[^%w_]', '_') .. '.ptx', result.text, 'ptx')
+end
+
+--- The IR kinds: Triton kernels have all five, in the order a kernel is lowered; CUDA kernels the
+--- last two.
+M.triton_ir = { 'ttir', 'ttgir', 'llir', 'ptx', 'sass' }
+M.cuda_ir = { 'ptx', 'sass' }
+
+local ir_descriptions = {
+  ttir = 'TTIR: Triton IR, as the kernel was written (MLIR)',
+  ttgir = 'TTGIR: Triton GPU IR, with layouts, shared memory, pipelining (MLIR)',
+  llir = 'LLVM IR: what Triton hands to LLVM’s NVPTX back end',
+  ptx = 'PTX: NVIDIA’s virtual instruction set',
+  sass = 'SASS: the machine code ptxas made for the target architecture',
+}
+
+--- The filetype of an IR's `languageId`: the same name, but for SASS, since Vim's `sass` is the CSS
+--- preprocessor.
+---@param language_id string?
+---@return string
+function M.ir_filetype(language_id)
+  if language_id == 'sass' then
+    return 'nvidia-sass'
+  end
+  return type(language_id) == 'string' and language_id or ''
+end
+
+--- An IR answer in a read-only scratch buffer named
+--- `tensorlens://ir/<kernel>.<ir>` (`tensorlens://ir/<kernel> (<config>).<ir>` for a Triton config).
+---@param result {kernel: string, ir: string, text: string, languageId: string?, config: (string|table)?}
+---@return integer bufnr
+function M.open_ir(result)
+  local config = result.config
+  local label = type(config) == 'string' and config or type(config) == 'table' and M.config_label(config) or ''
+  local name = 'tensorlens://ir/'
+    .. result.kernel:gsub('[^%w_]', '_')
+    .. (label ~= '' and (' (' .. label .. ')') or '')
+    .. '.'
+    .. result.ir
+  return open_text(name, result.text, M.ir_filetype(result.languageId))
+end
+
+--- Compiles the kernel `target` names to the IR `kind` (for a Triton kernel, its configuration
+--- `config`, 0-based) and shows it.
+---@param client vim.lsp.Client
+---@param bufnr integer
+---@param target table
+---@param kind string
+---@param config? integer
+---@param what? string The kernel and configuration, for the message while it compiles.
+function M.show_ir_of(client, bufnr, target, kind, config, what)
+  local args = vim.tbl_extend('force', target, { ir = kind, config = config })
+  notify(('compiling %s to %s...'):format(what or 'the kernel', kind))
+  commands.execute(client, commands.SHOW_IR, { args }, bufnr, function(err, result)
+    if err then
+      notify(err.message, vim.log.levels.ERROR)
+    elseif type(result) ~= 'table' or result.error or type(result.text) ~= 'string' then
+      notify(type(result) == 'table' and result.error or ('the server gave no ' .. kind), vim.log.levels.ERROR)
+    else
+      M.open_ir(result)
+    end
+  end)
+end
+
+--- Asks, with |vim.ui.select()|, for what is not given, then shows the IR: the kind among the ones
+--- the kernel has, and the configuration when a Triton kernel has several. In a Python buffer the
+--- kernel is analysed first (from the server's cache when it was before), which says whether it is a
+--- Triton kernel and what its configurations are now.
+---@param client vim.lsp.Client
+---@param bufnr integer
+---@param target table
+---@param kind? string
+---@param config? integer 1-based, as the picker numbers them
+function M.show_ir(client, bufnr, target, kind, config)
+  local function with_kernel(configs, name)
+    name = name or 'the kernel'
+    local function what(index)
+      return index and ('%s (config %d of %d)'):format(name, index, #configs) or name
+    end
+    local kinds = configs and M.triton_ir or M.cuda_ir
+    local function with_kind(chosen)
+      if not chosen then
+        return
+      end
+      configs = configs or {}
+      if config then
+        if config ~= math.floor(config) or config < 1 or config > math.max(#configs, 1) then
+          local count = math.max(#configs, 1)
+          notify(('no configuration %s: the kernel has %d'):format(config, count), vim.log.levels.ERROR)
+          return
+        end
+        local index = #configs > 0 and config or nil
+        return M.show_ir_of(client, bufnr, target, chosen, index and index - 1, what(index))
+      end
+      if #configs < 2 then
+        return M.show_ir_of(client, bufnr, target, chosen, nil, what(nil))
+      end
+      local indices = {}
+      for index = 1, #configs do
+        table.insert(indices, index)
+      end
+      vim.ui.select(indices, {
+        prompt = ('tensorlens: %s of which configuration'):format(chosen),
+        kind = 'tensorlens.config',
+        format_item = function(index)
+          local c = configs[index]
+          local outcome = c.error and ('✗ ' .. (vim.split(c.error, '\n')[1] or '')) or c.summary or ''
+          return ('%d: %s  %s'):format(index, M.config_label(c), outcome)
+        end,
+      }, function(index)
+        if index then
+          M.show_ir_of(client, bufnr, target, chosen, index - 1, what(index))
+        end
+      end)
+    end
+    if kind then
+      if not vim.tbl_contains(kinds, kind) then
+        notify(('no IR %s for this kernel; it has %s'):format(kind, table.concat(kinds, ', ')), vim.log.levels.ERROR)
+        return
+      end
+      return with_kind(kind)
+    end
+    vim.ui.select(kinds, {
+      prompt = 'tensorlens: which IR',
+      kind = 'tensorlens.ir',
+      format_item = function(item)
+        return ir_descriptions[item] or item
+      end,
+    }, with_kind)
+  end
+  if vim.bo[bufnr].filetype ~= 'python' then
+    return with_kernel(nil)
+  end
+  commands.execute(client, commands.ANALYZE_KERNEL, { target }, bufnr, function(err, result)
+    if err then
+      notify(err.message, vim.log.levels.ERROR)
+      return
+    end
+    if type(result) ~= 'table' then
+      notify('the server gave no analysis', vim.log.levels.ERROR)
+      return
+    end
+    local configs = type(result.configs) == 'table' and result.configs or nil
+    if result.error and not (configs and #configs > 0) then
+      M.show_analysis(client, bufnr, result)
+      return
+    end
+    M.update_lenses(client, bufnr, function(lenses)
+      M.set_virtual_text(bufnr, lenses, result)
+    end)
+    with_kernel(configs, result.name)
+  end)
 end
 
 --- Times the kernel `target` names on the GPU (through the server's worker) and shows the result: a
@@ -293,6 +499,8 @@ function M.run_lens_command(command, ctx)
     client:request('workspace/executeCommand', { command = command.command, arguments = command.arguments }, nil, bufnr)
   elseif command.command == commands.SHOW_PTX then
     M.show_ptx(client, bufnr, target)
+  elseif command.command == commands.SHOW_IR then
+    M.show_ir_of(client, bufnr, target, target.ir, target.config)
   elseif command.command == commands.TIME_KERNEL then
     M.time(client, bufnr, target)
   elseif command.command == commands.SHOW_TIMING then
