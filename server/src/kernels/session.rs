@@ -737,7 +737,7 @@ impl KernelSession {
             Some(Ok(mut compiled)) => match compiled.ir.remove(kind.name()) {
                 Some(text) => {
                     let text: Arc<str> = text.into();
-                    answer.file = write_ir(&function.name, kind, &text);
+                    answer.file = write_ir(&format!("{}-config{index}", function.name), kind, &text);
                     answer.text = Some(text);
                 }
                 None => {
