@@ -112,6 +112,8 @@ pub struct TritonFunction {
     pub range: Range<usize>,
     /// Byte range of the `def` itself (without decorators).
     pub def_range: Range<usize>,
+    /// `NAME = triton.jit(fn)`, when that is how the function is made (the name is `NAME`).
+    pub binding: Option<Range<usize>>,
     /// Decorators other than `@triton.jit` (autotune, heuristics), blanked in the source sent to
     /// the compiler, which compiles the plain jit function once per configuration.
     pub other_decorators: Vec<Range<usize>>,
@@ -164,6 +166,8 @@ impl TritonFile {
         let mut cursor = root.walk();
         // Module-level lists (`TUNING = [triton.Config(...), ...]`) that `configs=TUNING` names.
         let mut lists: HashMap<String, Node> = HashMap::new();
+        // Plain functions, which `NAME = triton.jit(fn)` may make jit functions of.
+        let mut defs: HashMap<String, Node> = HashMap::new();
         for stmt in root.named_children(&mut cursor) {
             if let Some((name, list)) = list_assignment(stmt, text) {
                 lists.insert(name, list);
@@ -173,6 +177,9 @@ impl TritonFile {
                     file.prelude.push(stmt.byte_range())
                 }
                 "import_from_statement" => file.imports.extend(from_import(stmt, text)),
+                "expression_statement" if jit_call(stmt, text, resolve, &file.constants, &defs).is_some() => {
+                    file.functions.extend(jit_call(stmt, text, resolve, &file.constants, &defs));
+                }
                 "expression_statement" => {
                     if let Some((name, value)) = constant(stmt, text, &file.constants, resolve) {
                         file.constants.insert(name, value);
@@ -182,6 +189,11 @@ impl TritonFile {
                 "decorated_definition" => {
                     if let Some(function) = jit_function(stmt, text, resolve, &file.constants, &lists) {
                         file.functions.push(function);
+                    }
+                }
+                "function_definition" => {
+                    if let Some(name) = stmt.child_by_field_name("name") {
+                        defs.insert(text[name.byte_range()].to_string(), stmt);
                     }
                 }
                 _ => {}
@@ -248,6 +260,7 @@ impl TritonFile {
         for f in functions.iter().flat_map(|name| self.closure(name)) {
             if seen.insert(&f.name) {
                 keep.push(f.range.clone());
+                keep.extend(f.binding.clone());
                 drop.extend(f.other_decorators.iter().cloned());
             }
         }
@@ -469,6 +482,55 @@ fn jit_function(
         return None;
     }
     let name_node = def.child_by_field_name("name")?;
+    let decorators = Decorators { other: other_decorators, configs, autotune_key, heuristics };
+    jit_parts(def, decorated.byte_range(), name_node, None, decorators, text, resolve, constants)
+}
+
+/// What the decorators above a jit function say.
+struct Decorators {
+    other: Vec<Range<usize>>,
+    configs: Vec<TritonConfig>,
+    autotune_key: Vec<String>,
+    heuristics: Vec<String>,
+}
+
+/// `NAME = triton.jit(FN)` at module level, `FN` a plain function of the file: the jit function is
+/// `NAME` (what launches and the compile use), its code `FN`'s.
+fn jit_call(
+    stmt: Node,
+    text: &str,
+    resolve: &dyn Fn(usize) -> Option<String>,
+    constants: &HashMap<String, Literal>,
+    defs: &HashMap<String, Node>,
+) -> Option<TritonFunction> {
+    let assignment = stmt.named_child(0).filter(|n| n.kind() == "assignment")?;
+    let left = assignment.child_by_field_name("left").filter(|n| n.kind() == "identifier")?;
+    let call = assignment.child_by_field_name("right").filter(|n| n.kind() == "call")?;
+    let callee = call.child_by_field_name("function")?;
+    if resolve(callee.end_byte()).as_deref() != Some(JIT) {
+        return None;
+    }
+    let arguments = call.child_by_field_name("arguments")?;
+    let first = arguments.named_child(0).filter(|a| a.kind() == "identifier")?;
+    let def = *defs.get(&text[first.byte_range()])?;
+    let decorators =
+        Decorators { other: Vec::new(), configs: Vec::new(), autotune_key: Vec::new(), heuristics: Vec::new() };
+    jit_parts(def, def.byte_range(), left, Some(stmt.byte_range()), decorators, text, resolve, constants)
+}
+
+/// A jit function from its `def` (`range` with its decorators), named by `name_node`.
+#[allow(clippy::too_many_arguments)]
+fn jit_parts(
+    def: Node,
+    range: Range<usize>,
+    name_node: Node,
+    binding: Option<Range<usize>>,
+    decorators: Decorators,
+    text: &str,
+    resolve: &dyn Fn(usize) -> Option<String>,
+    constants: &HashMap<String, Literal>,
+) -> Option<TritonFunction> {
+    let Decorators { other: other_decorators, configs, autotune_key, heuristics } = decorators;
     let body = def.child_by_field_name("body")?;
     let mut params = read_params(def.child_by_field_name("parameters")?, text, resolve, constants);
     let (read, written) = pointer_params(body, text, resolve, &params);
@@ -479,8 +541,12 @@ fn jit_function(
     }
     let mut calls = Vec::new();
     called_names(body, text, &mut calls);
-    let range = decorated.byte_range();
+    let hashed = match &binding {
+        Some(b) => format!("{}\n{}", &text[range.clone()], &text[b.clone()]),
+        None => text[range.clone()].to_string(),
+    };
     Some(TritonFunction {
+        binding,
         name: text[name_node.byte_range()].to_string(),
         name_range: name_node.byte_range(),
         def_range: def.byte_range(),
@@ -493,7 +559,7 @@ fn jit_function(
         imported_calls: Vec::new(),
         launches: Vec::new(),
         annotation: Annotation::before_python(text, range.start),
-        text_hash: super::document::text_hash(&text[range.clone()]),
+        text_hash: super::document::text_hash(&hashed),
         program: program_use(body, text, resolve),
         range,
     })
@@ -1241,6 +1307,23 @@ def k(a_ptr, b_ptr, out_ptr, bias_ptr, n, stride_a, start, off, BLOCK: tl.conste
         // `configs=TUNING` reads the module-level list.
         let blocks: Vec<String> = k.configs.iter().map(|c| format!("{:?} {:?}", c.constexprs, c.num_warps)).collect();
         assert_eq!(blocks.len(), 2, "{blocks:?}");
+    }
+
+    #[test]
+    fn a_jit_function_made_by_calling_triton_jit_is_named_by_its_binding() {
+        let text = "import triton\nimport triton.language as tl\nfrom triton import jit\n\n\ndef _impl(x_ptr, n, BLOCK: tl.constexpr):\n    tl.store(x_ptr + tl.arange(0, BLOCK), 1.0)\n\n\nkernel = triton.jit(_impl)\nother = jit(_impl)\nnot_jit = print(_impl)\n\n\ndef launch(x):\n    kernel[(1,)](x, 4, BLOCK=64)\n";
+        let file = parsed(text);
+        let names: Vec<&str> = file.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["kernel", "other"]);
+        let kernel = file.function("kernel").unwrap();
+        assert_eq!(&text[kernel.name_range.clone()], "kernel");
+        assert_eq!(kernel.launches.len(), 1);
+        assert_eq!(kernel.params.iter().filter(|p| p.pointer).count(), 1);
+        // The compile sees the def and the binding, and not the launch.
+        let source = file.source_for(text, "kernel");
+        assert!(source.contains("def _impl(") && source.contains("kernel = triton.jit(_impl)"), "{source}");
+        assert!(!source.contains("other = jit") && !source.contains("kernel[(1,)]"), "{source}");
+        assert_eq!(source.lines().count(), text.lines().count());
     }
 
     #[test]
