@@ -102,6 +102,9 @@ pub struct Document {
     /// Changes on every analysis, so that work prepared from a copy can tell whether the
     /// document moved on meanwhile.
     stamp: u64,
+    /// Opened but not analysed yet: the analysis runs off the request loop (`open_pending`), and
+    /// hovers meanwhile answer from a window of the file (`provisional`).
+    pending: bool,
 }
 
 impl Document {
@@ -122,6 +125,7 @@ impl Document {
             modules: Arc::default(),
             catalog_id: 0,
             stamp: 0,
+            pending: false,
         }
     }
 
@@ -180,6 +184,7 @@ impl Document {
         static STAMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         self.stamp = STAMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.catalog_id = catalog.id();
+        self.pending = false;
         crate::panics::catch(|| self.analyze_unguarded(catalog, outer_imports)).inspect_err(|_| {
             self.tree = None;
             self.pending_edits.clear();
@@ -228,6 +233,61 @@ impl Document {
             (Some(tree), None) => Arc::new(recognize::recognize(language, &self.rope, tree, catalog, outer_imports)),
             (None, _) => Arc::default(),
         };
+    }
+
+    /// The imports of the notebook cells above this one (empty for files).
+    pub fn outer_imports(&self) -> &[ImportBinding] {
+        &self.outer_imports
+    }
+
+    /// Whether the document waits for its first analysis (see `DocumentStore::open_pending`).
+    pub fn is_pending(&self) -> bool {
+        self.pending
+    }
+
+    /// Python documents at least this big are analysed off the request loop when opened.
+    pub const PENDING_BYTES: usize = 64 << 10;
+
+    /// For a Python document waiting for its analysis: a copy analysed from the window of its text
+    /// a request at `offset` needs (`provisional::python_window`), at the same offsets, to answer
+    /// from until the whole file is analysed. `None` when the window would be a quarter of the
+    /// file or more (module-level scripts), or the file is too big to analyse at all.
+    pub fn provisional(&self, offset: usize, catalog: &Catalog) -> Option<Document> {
+        self.window_at(offset, catalog, Some(4))
+    }
+
+    /// The window at `offset`, analysed; `None` when it is more than `1 / at_most` of the file.
+    pub fn window_at(&self, offset: usize, catalog: &Catalog, at_most: Option<usize>) -> Option<Document> {
+        if self.language != Some(Language::Python) || self.rope.len_bytes() > MAX_PARSED_BYTES {
+            return None;
+        }
+        let text = self.text();
+        let ranges = crate::provisional::window_ranges(&text, offset);
+        // A window of most of the file saves nothing over waiting for the whole.
+        if at_most.is_some_and(|n| ranges.iter().map(|r| r.len()).sum::<usize>() > text.len() / n) {
+            return None;
+        }
+        let mut blanked: Vec<u8> = text.bytes().map(|b| if b == b'\n' { b'\n' } else { b' ' }).collect();
+        for range in &ranges {
+            blanked[range.clone()].copy_from_slice(&text.as_bytes()[range.clone()]);
+        }
+        let mut window = self.clone();
+        window.rope = Rope::from_str(std::str::from_utf8(&blanked).ok()?);
+        window.pending_edits.clear();
+        (window.values, window.kernels, window.triton) = (Arc::default(), Arc::default(), Arc::default());
+        window.catalog_id = catalog.id();
+        window.pending = false;
+        crate::panics::catch(|| {
+            // Only the kept statements are parsed: the blanks between them cost nothing.
+            window.tree = parse::parse_within(Language::Python, &window.rope, None, &ranges);
+            let tree = window.tree.as_ref()?;
+            window.recognition =
+                Arc::new(recognize::recognize(Language::Python, &window.rope, tree, catalog, &self.outer_imports));
+            Some(())
+        })
+        .ok()
+        .flatten()?;
+        Some(window)
     }
 
     /// The value types of a Python document, computed lazily for this version.
@@ -363,6 +423,33 @@ impl DocumentStore {
         analyzed
     }
 
+    /// Opens a document without analysing it: the caller analyses a copy off the request loop
+    /// and hands it to `finish_open`. Edits meanwhile change only the text.
+    pub fn open_pending(&mut self, mut doc: Document) {
+        doc.modules = self.modules.clone();
+        doc.outer_imports = Arc::from(self.outer_imports(&doc));
+        doc.pending = true;
+        self.docs.insert(doc.uri.clone(), doc);
+    }
+
+    /// Puts in the analysis of a pending document's copy, when the document is still the one
+    /// copied (same version, still pending) and the catalog the same; `false` means analyse a new
+    /// copy.
+    pub fn finish_open(&mut self, analyzed: Document, catalog: &Catalog) -> bool {
+        let Some(doc) = self.docs.get_mut(&analyzed.uri) else { return true };
+        if !doc.pending {
+            return true; // analysed meanwhile (a catalog reload does that)
+        }
+        if doc.version != analyzed.version || analyzed.catalog_id != catalog.id() || doc.rope != analyzed.rope {
+            return false;
+        }
+        let notebook = analyzed.notebook.clone();
+        let uri = analyzed.uri.clone();
+        *doc = Document { modules: self.modules.clone(), ..analyzed };
+        self.refresh_notebook(notebook.as_deref(), &uri, catalog);
+        true
+    }
+
     pub fn close(&mut self, uri: &str) -> Option<Document> {
         self.docs.remove(uri)
     }
@@ -395,6 +482,9 @@ impl DocumentStore {
             }
         }
         doc.version = version;
+        if doc.pending {
+            return Ok(()); // its analysis, on its way, starts again from this text
+        }
         let mut doc = self.docs.remove(uri).expect("present above");
         let outer = self.outer_imports(&doc);
         let analyzed = doc.analyze(catalog, &outer);

@@ -14,6 +14,7 @@ pub mod kernels;
 pub mod lsp;
 pub mod panics;
 pub mod parse;
+pub mod provisional;
 pub mod recognize;
 pub mod settings;
 pub mod text;

@@ -74,6 +74,17 @@ pub fn parse_str(language: Language, text: &str) -> Option<Tree> {
 
 /// Parses `rope`, reusing `old_tree` (already edited to match) when given.
 pub fn parse(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Option<Tree> {
+    parse_within(language, rope, old_tree, &[])
+}
+
+/// Parses only the given byte ranges of `rope` (whole statements, in order), as if the rest were
+/// not there; nodes keep the rope's offsets. Empty `ranges`: all of it.
+pub fn parse_within(
+    language: Language,
+    rope: &Rope,
+    old_tree: Option<&Tree>,
+    ranges: &[std::ops::Range<usize>],
+) -> Option<Tree> {
     PARSERS.with(|parsers| {
         let mut parsers = parsers.borrow_mut();
         let idx = match parsers.iter().position(|(lang, _)| *lang == language) {
@@ -89,6 +100,18 @@ pub fn parse(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Option
             }
         };
         let parser = &mut parsers[idx].1;
+        let included: Vec<tree_sitter::Range> = ranges
+            .iter()
+            .map(|r| tree_sitter::Range {
+                start_byte: r.start,
+                end_byte: r.end,
+                start_point: crate::text::point(rope, r.start),
+                end_point: crate::text::point(rope, r.end),
+            })
+            .collect();
+        if parser.set_included_ranges(&included).is_err() {
+            return None;
+        }
         let mut read = |byte: usize, _point: tree_sitter::Point| -> &[u8] {
             if byte >= rope.len_bytes() {
                 return &[];
@@ -96,7 +119,12 @@ pub fn parse(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Option
             let (chunk, chunk_start, _, _) = rope.chunk_at_byte(byte);
             &chunk.as_bytes()[byte - chunk_start..]
         };
-        parser.parse_with_options(&mut read, old_tree, None)
+        let tree = parser.parse_with_options(&mut read, old_tree, None);
+        if !included.is_empty() {
+            // The parser is kept for the next file: all of it, by default.
+            let _ = parser.set_included_ranges(&[]);
+        }
+        tree
     })
 }
 

@@ -66,6 +66,19 @@ impl Workspace {
         self.documents.open(doc, &self.catalog)
     }
 
+    /// Opens a document whose analysis is done off the lock: `finish_open` takes it.
+    pub fn open_pending(&mut self, mut doc: Document) {
+        // Nothing recognized yet: an empty recognition is one of any catalog.
+        doc.catalog_id = self.catalog.id();
+        self.documents.open_pending(doc);
+    }
+
+    /// Installs the analysis of a pending document's copy; `false` when the document or the
+    /// catalog moved on since the copy (analyse a new one).
+    pub fn finish_open(&mut self, analyzed: Document) -> bool {
+        self.documents.finish_open(analyzed, &self.catalog)
+    }
+
     pub fn change(
         &mut self,
         uri: &str,

@@ -4,6 +4,7 @@ mod client;
 mod content_trust;
 #[path = "../cuda/support.rs"]
 mod cuda_support;
+mod instant;
 mod kernels;
 mod triton;
 mod trust;

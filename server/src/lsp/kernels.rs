@@ -62,7 +62,7 @@ impl Server {
     }
 
     pub(super) async fn kernel_code_lenses(&self, uri: &Uri) -> Result<Option<Vec<CodeLens>>> {
-        let Some(snap) = self.snapshot(uri) else { return Ok(None) };
+        let Some(snap) = self.snapshot(uri).await else { return Ok(None) };
         let state = self.state.clone();
         let timing = self.kernel_settings().timing_allowed();
         self.blocking(Feature::Kernels, move || {
@@ -75,8 +75,8 @@ impl Server {
     }
 
     /// The kernel a command names, checked against the open documents.
-    fn kernel_target(&self, args: KernelArgs) -> Result<KernelTarget> {
-        let Some(snap) = self.snapshot(&args.uri) else {
+    async fn kernel_target(&self, args: KernelArgs) -> Result<KernelTarget> {
+        let Some(snap) = self.snapshot(&args.uri).await else {
             return Err(jsonrpc::Error::invalid_params(format!("{} is not open", args.uri.as_str())));
         };
         let Some(kernels) = snap.doc.kernels() else {
@@ -147,7 +147,7 @@ impl Server {
     /// `tensorlens.analyzeKernel`.
     pub(super) async fn analyze_kernel(&self, args: KernelArgs, token: Option<ProgressToken>) -> Result<LSPAny> {
         let uri = args.uri.clone();
-        let target = self.kernel_target(args)?;
+        let target = self.kernel_target(args).await?;
         let later = target.clone();
         let (state, settings) = (self.state.clone(), self.kernel_settings());
         let answer = self
@@ -172,7 +172,7 @@ impl Server {
         config: Option<usize>,
         token: Option<ProgressToken>,
     ) -> Result<LSPAny> {
-        let target = self.kernel_target(args)?;
+        let target = self.kernel_target(args).await?;
         let (state, settings) = (self.state.clone(), self.kernel_settings());
         let title = format!("Compiling to {}", kind.name().to_uppercase());
         let answer = self
@@ -238,7 +238,7 @@ impl Server {
                 "kernel timing is off here (the workspace is not trusted, or `timingEnabled` is false)",
             ));
         }
-        let target = self.kernel_target(args)?;
+        let target = self.kernel_target(args).await?;
         let state = self.state.clone();
         let record = self
             .with_progress(token, "Timing kernel", "measuring", move |cancel| {

@@ -46,6 +46,8 @@ pub(super) struct State {
     catalog_generation: std::sync::atomic::AtomicU64,
     /// The features whose failure the user has been shown.
     told: Mutex<std::collections::HashSet<Feature>>,
+    /// Woken when a pending document's analysis is installed (see `finish_open`).
+    analysed: tokio::sync::Notify,
 }
 
 /// What a request needs, taken under the lock and used after it is released.
@@ -167,6 +169,7 @@ impl Server {
                 modules_generation: Default::default(),
                 catalog_generation: Default::default(),
                 told: Mutex::default(),
+                analysed: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -179,7 +182,23 @@ impl Server {
         *self.state.encoding.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(super) fn snapshot(&self, uri: &Uri) -> Option<Snapshot> {
+    /// The document as analysed: waits while its first analysis is on its way (a big file just
+    /// opened), which takes a few hundred milliseconds at most.
+    pub(super) async fn snapshot(&self, uri: &Uri) -> Option<Snapshot> {
+        loop {
+            let notified = self.state.analysed.notified();
+            let snap = self.snapshot_now(uri)?;
+            if !snap.doc.is_pending() {
+                return Some(snap);
+            }
+            // Woken when an analysis is installed; the time-out covers a wake-up that came
+            // between the look and the wait.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(20), notified).await;
+        }
+    }
+
+    /// The document as it is now, pending or not.
+    pub(super) fn snapshot_now(&self, uri: &Uri) -> Option<Snapshot> {
         let snap = lock(&self.state.workspace).snapshot(uri.as_str());
         if snap.is_none() {
             tracing::debug!("request for a document that is not open: {}", uri.as_str());
@@ -190,7 +209,7 @@ impl Server {
 
     /// Catalog diagnostics from the current text, plus the compiler's from the last kernel analyses.
     pub(super) async fn publish_diagnostics(&self, uri: Uri) {
-        let Some(snap) = self.snapshot(&uri) else { return };
+        let Some(snap) = self.snapshot(&uri).await else { return };
         let version = snap.doc.version;
         let state = self.state.clone();
         let diags = self
@@ -205,6 +224,58 @@ impl Server {
             .await
             .unwrap_or_default();
         self.client.publish_diagnostics(uri, diags, Some(version)).await;
+    }
+
+    /// Analyses a pending document's copy off the loop and installs it; when the document was
+    /// edited meanwhile, analyses the new text (edits to a pending document change only its text).
+    /// Requests waiting in `snapshot` are woken.
+    async fn finish_open(&self, uri: Uri) {
+        loop {
+            let Some(snap) = self.snapshot_now(&uri) else { break };
+            if !snap.doc.is_pending() {
+                break;
+            }
+            let (mut copy, catalog) = (snap.doc, snap.catalog);
+            let analyzed = tokio::task::spawn_blocking(move || {
+                let outer = copy.outer_imports().to_vec();
+                let result = copy.analyze(&catalog, &outer);
+                (copy, result)
+            })
+            .await;
+            let Ok((copy, result)) = analyzed else { break };
+            if let Err(panic) = &result {
+                self.report(Feature::Analysis, panic).await;
+            }
+            if lock(&self.state.workspace).finish_open(copy) {
+                break;
+            }
+        }
+        self.state.analysed.notify_waiters();
+    }
+
+    /// The hover at `position`; with `window`, from the document's provisional window, and `None`
+    /// when it has none worth using (then wait for the analysis).
+    async fn hover_on(&self, snap: Snapshot, position: Position, window: bool) -> Result<Option<Option<Hover>>> {
+        let state = self.state.clone();
+        self.blocking(Feature::Hover, move || {
+            let Some(offset) = from_proto::offset(&snap.doc, position, snap.encoding) else { return Some(None) };
+            let provisional = if window { Some(snap.doc.provisional(offset, &snap.catalog)?) } else { None };
+            let analysed = provisional.as_ref().unwrap_or(&snap.doc);
+            let analysis = state.kernels.hover_markdown(&snap.doc.uri, offset, |range| snap.doc.slice(range));
+            Some(match (ide::hover(analysed, &snap.catalog, offset), analysis) {
+                (Some(mut res), Some(analysis)) => {
+                    res.markdown = format!("{}\n\n---\n\n{analysis}", res.markdown);
+                    Some(to_proto::hover(&snap.doc, res, snap.encoding))
+                }
+                (Some(res), None) => Some(to_proto::hover(&snap.doc, res, snap.encoding)),
+                (None, Some(analysis)) => Some(Hover {
+                    contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: analysis }),
+                    range: None,
+                }),
+                (None, None) => None,
+            })
+        })
+        .await
     }
 
     /// Reads the workspace modules the open Python files import (`from model import GPT`), off
@@ -309,7 +380,7 @@ impl Server {
     }
 
     async fn publish_catalog_text_diagnostics(&self, uri: Uri) {
-        let Some(snap) = self.snapshot(&uri) else { return };
+        let Some(snap) = self.snapshot(&uri).await else { return };
         let version = snap.doc.version;
         let diags = self
             .blocking(Feature::Diagnostics, move || catalog_text_diagnostics(&snap.doc, snap.encoding))
@@ -442,12 +513,18 @@ impl LanguageServer for Server {
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let item = params.text_document;
         let uri = item.uri.clone();
-        let opened = {
-            let doc = Document::new(item.uri.as_str(), &item.language_id, item.version, &item.text);
-            lock(&self.state.workspace).open(doc)
-        };
-        if let Err(panic) = opened {
-            self.report(Feature::Analysis, &panic).await;
+        let doc = Document::new(item.uri.as_str(), &item.language_id, item.version, &item.text);
+        if doc.language == Some(crate::parse::Language::Python) && item.text.len() >= Document::PENDING_BYTES {
+            // A big file: analysed off the loop, so that the first hover need not wait for it.
+            lock(&self.state.workspace).open_pending(doc);
+            let server = Server { client: self.client.clone(), state: self.state.clone() };
+            let pending = uri.clone();
+            tokio::spawn(async move { server.finish_open(pending).await });
+        } else {
+            let opened = lock(&self.state.workspace).open(doc);
+            if let Err(panic) = opened {
+                self.report(Feature::Analysis, &panic).await;
+            }
         }
         if is_user_catalog_file(&uri) {
             self.publish_catalog_text_diagnostics(uri).await;
@@ -534,30 +611,26 @@ impl LanguageServer for Server {
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         let position = params.text_document_position_params;
-        let Some(snap) = self.snapshot(&position.text_document.uri) else { return Ok(None) };
-        let state = self.state.clone();
-        self.blocking(Feature::Hover, move || {
-            let offset = from_proto::offset(&snap.doc, position.position, snap.encoding)?;
-            let analysis = state.kernels.hover_markdown(&snap.doc.uri, offset, |range| snap.doc.slice(range));
-            match (ide::hover(&snap.doc, &snap.catalog, offset), analysis) {
-                (Some(mut res), Some(analysis)) => {
-                    res.markdown = format!("{}\n\n---\n\n{analysis}", res.markdown);
-                    Some(to_proto::hover(&snap.doc, res, snap.encoding))
-                }
-                (Some(res), None) => Some(to_proto::hover(&snap.doc, res, snap.encoding)),
-                (None, Some(analysis)) => Some(Hover {
-                    contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: analysis }),
-                    range: None,
-                }),
-                (None, None) => None,
-            }
-        })
-        .await
+        let uri = position.text_document.uri.clone();
+        // A big file just opened is not analysed yet: the hover answers from the window of it that
+        // it needs (the same answer, `provisional`) rather than wait, when that window is small.
+        let Some(snap) = self.snapshot_now(&uri) else { return Ok(None) };
+        let snap = match snap.doc.is_pending() {
+            true => snap,
+            false => return self.hover_on(snap, position.position, false).await.map(Option::flatten),
+        };
+        match self.hover_on(snap, position.position, true).await? {
+            Some(answer) => Ok(answer),
+            None => match self.snapshot(&uri).await {
+                Some(snap) => self.hover_on(snap, position.position, false).await.map(Option::flatten),
+                None => Ok(None),
+            },
+        }
     }
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
         let position = params.text_document_position;
-        let Some(snap) = self.snapshot(&position.text_document.uri) else { return Ok(None) };
+        let Some(snap) = self.snapshot(&position.text_document.uri).await else { return Ok(None) };
         self.blocking(Feature::Completion, move || {
             let offset = from_proto::offset(&snap.doc, position.position, snap.encoding)?;
             let items = ide::completions(&snap.doc, &snap.catalog, offset);
@@ -568,7 +641,7 @@ impl LanguageServer for Server {
 
     async fn signature_help(&self, params: SignatureHelpParams) -> Result<Option<SignatureHelp>> {
         let position = params.text_document_position_params;
-        let Some(snap) = self.snapshot(&position.text_document.uri) else { return Ok(None) };
+        let Some(snap) = self.snapshot(&position.text_document.uri).await else { return Ok(None) };
         self.blocking(Feature::SignatureHelp, move || {
             let offset = from_proto::offset(&snap.doc, position.position, snap.encoding)?;
             ide::signature_help(&snap.doc, &snap.catalog, offset).map(to_proto::signature_help)
@@ -577,7 +650,7 @@ impl LanguageServer for Server {
     }
 
     async fn document_link(&self, params: DocumentLinkParams) -> Result<Option<Vec<DocumentLink>>> {
-        let Some(snap) = self.snapshot(&params.text_document.uri) else { return Ok(None) };
+        let Some(snap) = self.snapshot(&params.text_document.uri).await else { return Ok(None) };
         self.blocking(Feature::Links, move || {
             let links = ide::document_links(&snap.doc, &snap.catalog);
             Some(links.into_iter().filter_map(|l| to_proto::document_link(&snap.doc, l, snap.encoding)).collect())
@@ -587,7 +660,7 @@ impl LanguageServer for Server {
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
         let uri = params.text_document.uri.clone();
-        let Some(snap) = self.snapshot(&uri) else { return Ok(None) };
+        let Some(snap) = self.snapshot(&uri).await else { return Ok(None) };
         self.blocking(Feature::CodeActions, move || {
             let range = from_proto::range(&snap.doc, params.range, snap.encoding);
             let actions = ide::code_actions(&snap.doc, &snap.catalog, range);

@@ -1,0 +1,76 @@
+//! A big file just opened answers at once: the first hover comes from a window of the file while
+//! the whole is analysed off the request loop, and says what the full analysis says; requests that
+//! need the whole file wait for it; edits made meanwhile are kept.
+
+use serde_json::{json, Value};
+
+use super::client::{find, Client};
+
+/// A training script well above the size that is analysed in the background (64 KiB).
+fn big_script() -> String {
+    let mut text = String::from("import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\nfrom torch.utils.data import DataLoader\n\n");
+    for i in 0..400 {
+        text += &format!(
+            "\nclass Block{i}(nn.Module):\n    def __init__(self, dim=64):\n        super().__init__()\n        self.fc = nn.Linear(dim, dim)\n\n    def forward(self, x):\n        return F.gelu(self.fc(x)).view(x.shape[0], -1)\n\n\ndef train{i}(data, lr=3e-4):\n    model = Block{i}()\n    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)\n    for x, y in DataLoader(data, batch_size=8):\n        loss = F.cross_entropy(model(x), y)\n        loss.backward()\n        opt.step()\n"
+        );
+    }
+    text
+}
+
+#[test]
+fn the_first_hover_on_a_big_file_answers_before_its_analysis_and_the_same() {
+    let text = big_script();
+    assert!(text.len() > 128 << 10);
+    let uri = "file:///tmp/instant/big_train.py";
+    let positions = [
+        find(&text, "loss.backward()", 6),
+        find(&text, "weight_decay=0.01", 2),
+        find(&text, "self.fc(x)).view", 13),
+        find(&text, "DataLoader(data", 3),
+    ];
+    let mut first = Vec::new();
+    for (line, col) in positions {
+        // A fresh server per position, so that each hover is the first after opening.
+        let (mut client, _) = Client::start(json!({}), None);
+        client.open(uri, "python", &text);
+        first.push(client.hover(uri, line, col));
+        client.shutdown();
+    }
+    let (mut client, _) = Client::start(json!({}), None);
+    client.open(uri, "python", &text);
+    // Diagnostics come once the whole file is analysed; by then hovers answer from it.
+    client.wait_for(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["uri"] == uri);
+    for ((line, col), early) in positions.into_iter().zip(&first) {
+        let late = client.hover(uri, line, col);
+        assert!(late != Value::Null, "answered at {line}:{col}");
+        assert_eq!(early, &late, "the first hover at {line}:{col} says what the full analysis says");
+    }
+    client.shutdown();
+}
+
+#[test]
+fn requests_on_a_big_file_wait_for_its_analysis_and_edits_meanwhile_are_kept() {
+    let text = big_script();
+    let uri = "file:///tmp/instant/edited.py";
+    let (mut client, _) = Client::start(json!({}), None);
+    client.open(uri, "python", &text);
+    // An edit at once, before the analysis can be done: a new line at the top that names torch.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{
+            "range": { "start": { "line": 4, "character": 0 }, "end": { "line": 4, "character": 0 } },
+            "text": "z = torch.zeros(3)\n" }] }),
+    );
+    // Completion needs the whole file: it waits, then answers on the edited text.
+    let completion = client.request(
+        "textDocument/completion",
+        json!({ "textDocument": { "uri": uri }, "position": { "line": 4, "character": 10 } }),
+    );
+    assert!(completion != Value::Null, "{completion}");
+    assert!(client.hover_text(uri, 4, 11).starts_with("**torch.zeros**"));
+    let diags = client.wait_for(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["version"] == 2);
+    assert_eq!(diags["params"]["uri"], uri);
+    let held = client.request("tensorlens/viewFileText", json!({ "uri": uri }));
+    assert_eq!(held["text"].as_str().unwrap().lines().nth(4), Some("z = torch.zeros(3)"));
+    client.shutdown();
+}
