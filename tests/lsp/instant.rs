@@ -74,3 +74,31 @@ fn requests_on_a_big_file_wait_for_its_analysis_and_edits_meanwhile_are_kept() {
     assert_eq!(held["text"].as_str().unwrap().lines().nth(4), Some("z = torch.zeros(3)"));
     client.shutdown();
 }
+
+#[test]
+fn a_burst_of_typing_publishes_its_diagnostics_once_at_the_end() {
+    let uri = "file:///tmp/instant/burst.py";
+    let text = "import torch\nwith torch.cuda.amp.autocast():\n    pass\n";
+    let (mut client, _) = Client::start(json!({}), None);
+    client.open(uri, "python", text);
+    client.wait_for(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["version"] == 1);
+    // Twenty keystrokes sent without waiting, as a fast typist's editor does.
+    for version in 2..=21 {
+        client.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": [{
+                "range": { "start": { "line": 2, "character": 8 }, "end": { "line": 2, "character": 8 } },
+                "text": "x" }] }),
+        );
+    }
+    let last = client.wait_for(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["version"] == 21);
+    let deprecated = last["params"]["diagnostics"].as_array().unwrap();
+    assert!(deprecated.iter().any(|d| d["code"] == "deprecated-api"), "{last}");
+    let published = client
+        .notifications
+        .iter()
+        .filter(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["version"].as_i64() > Some(1))
+        .count();
+    assert!(published <= 5, "{published} publishes for 20 edits");
+    client.shutdown();
+}

@@ -48,6 +48,8 @@ pub(super) struct State {
     told: Mutex<std::collections::HashSet<Feature>>,
     /// Woken when a pending document's analysis is installed (see `finish_open`).
     analysed: tokio::sync::Notify,
+    /// Per document, the last edit whose diagnostics are due: an older pending publish gives way.
+    diagnostics_due: Mutex<std::collections::HashMap<String, u64>>,
 }
 
 /// What a request needs, taken under the lock and used after it is released.
@@ -170,6 +172,7 @@ impl Server {
                 catalog_generation: Default::default(),
                 told: Mutex::default(),
                 analysed: tokio::sync::Notify::new(),
+                diagnostics_due: Mutex::default(),
             }),
         }
     }
@@ -224,6 +227,27 @@ impl Server {
             .await
             .unwrap_or_default();
         self.client.publish_diagnostics(uri, diags, Some(version)).await;
+    }
+
+    /// Publishes the document's diagnostics a moment after an edit, once no newer edit came: a
+    /// burst of typing sends them once, and the hovers queued behind each edit go first.
+    fn publish_diagnostics_soon(&self, uri: Uri) {
+        /// Long enough for the requests an editor sends with a keystroke to be read first.
+        const SETTLE: std::time::Duration = std::time::Duration::from_millis(5);
+        let ticket = {
+            let mut due = lock(&self.state.diagnostics_due);
+            let ticket = due.entry(uri.as_str().to_string()).or_default();
+            *ticket += 1;
+            *ticket
+        };
+        let server = Server { client: self.client.clone(), state: self.state.clone() };
+        tokio::spawn(async move {
+            tokio::time::sleep(SETTLE).await;
+            let current = lock(&server.state.diagnostics_due).get(uri.as_str()).copied();
+            if current == Some(ticket) {
+                server.publish_diagnostics(uri).await;
+            }
+        });
     }
 
     /// Analyses a pending document's copy off the loop and installs it; when the document was
@@ -559,7 +583,7 @@ impl LanguageServer for Server {
         if applied && is_user_catalog_file(&uri) {
             self.publish_catalog_text_diagnostics(uri).await;
         } else if applied {
-            self.publish_diagnostics(uri).await;
+            self.publish_diagnostics_soon(uri);
         }
     }
 
@@ -604,6 +628,7 @@ impl LanguageServer for Server {
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let closed = lock(&self.state.workspace).close(params.text_document.uri.as_str());
         self.state.kernels.forget(params.text_document.uri.as_str());
+        lock(&self.state.diagnostics_due).remove(params.text_document.uri.as_str());
         if closed.is_some() && !is_user_catalog_file(&params.text_document.uri) {
             self.client.publish_diagnostics(params.text_document.uri, Vec::new(), None).await;
         }
