@@ -122,7 +122,8 @@ try {
 
   // 2. The status bar names the CUDA toolchain the server found.
   const status = page.locator(".statusbar-item", { hasText: /NVRTC 13\.\d+/ });
-  await status.waitFor();
+  // The server finds the toolchain after start-up (loading NVRTC); a loaded machine is slow at it.
+  await status.waitFor({ timeout: 90_000 });
   const statusText = await status.innerText();
   expect(/NVRTC 13\.\d+/.test(statusText) && statusText.includes("ptxas"), `status bar: ${statusText}`);
 
