@@ -579,10 +579,12 @@ fn main_session(
 
     // Ready before the steady rows: the diagnostics of the opened version are out.
     let mut result_id = None;
+    let mut pulled_count = 0;
     if pull {
         let (id, sent) = server.request("textDocument/diagnostic", json!({ "textDocument": { "uri": uri } }));
         if let Some(Incoming { kind: Kind::Response { result, .. }, .. }) = server.response(id, sent + timeout) {
             result_id = result["resultId"].as_str().map(str::to_string);
+            pulled_count = result["items"].as_array().map_or(0, Vec::len);
         }
     } else {
         server.published(uri, 1, opened, Instant::now() + timeout);
@@ -657,7 +659,12 @@ fn main_session(
             Some(id) => server.response(id, deadline).map(|answer| {
                 let Kind::Response { result, .. } = &answer.kind else { unreachable!() };
                 result_id = result["resultId"].as_str().map(str::to_string).or(result_id.take());
-                let count = result["items"].as_array().map_or(0, Vec::len);
+                // "unchanged": the client keeps what it has, and only this answer was sent.
+                let count = match result["items"].as_array() {
+                    Some(items) => items.len(),
+                    None => pulled_count,
+                };
+                pulled_count = count;
                 stdio::Seen { at: answer.at, bytes: answer.bytes, count }
             }),
             None => server.published(uri, version, changed, deadline),
