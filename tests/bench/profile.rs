@@ -1,0 +1,134 @@
+//! In-process profiling helpers of the LSP benchmark, for profilers (`perf`, heaptrack), not
+//! measurements of what a user sees: `--open-only` analyses the generated file once, `--edit-only`
+//! times one-character edits and the incremental parse alone. The benchmark proper runs over LSP.
+
+use std::time::{Duration, Instant};
+
+use tensorlens::catalog::Catalog;
+use tensorlens::documents::{Change, Document};
+use tensorlens::text::{LineCol, PositionEncoding};
+
+use crate::workload::training_script;
+
+const LINES: usize = 20_000;
+
+/// Runs a profiling mode if one is asked for; returns whether it did.
+pub fn run() -> bool {
+    if std::env::args().any(|a| a == "--open-only") {
+        // For profilers: just the cost of analysing the file once.
+        let text = training_script(LINES);
+        let rss = || peak_rss(std::process::id()).unwrap_or(0) / 1024;
+        let current = || {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .unwrap()
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                / 1024
+        };
+        let catalog = Catalog::builtin();
+        tensorlens::recognize::query(tensorlens::parse::Language::Python);
+        println!("catalog + query: {} MB", current());
+        let started = Instant::now();
+        let rope = ropey::Rope::from_str(&text);
+        let tree = tensorlens::parse::parse(tensorlens::parse::Language::Python, &rope, None);
+        println!("+ rope and tree: {} MB, {}", current(), ms(started.elapsed()));
+        let started = Instant::now();
+        let rec = tensorlens::recognize::recognize(
+            tensorlens::parse::Language::Python,
+            &rope,
+            tree.as_ref().unwrap(),
+            &catalog,
+            &[],
+        );
+        let took = started.elapsed();
+        println!(
+            "+ recognition: {} MB (peak {} MB), {} references, {}",
+            current(),
+            rss(),
+            rec.references().count(),
+            ms(took)
+        );
+        return true;
+    }
+    if std::env::args().any(|a| a == "--edit-only") {
+        let edit = in_process_edit(&training_script(LINES), 100);
+        println!("edit median {}", ms(median(&edit)));
+        let text = training_script(LINES);
+        let mut rope = ropey::Rope::from_str(&text);
+        let lang = tensorlens::parse::Language::Python;
+        let mut tree = tensorlens::parse::parse(lang, &rope, None).unwrap();
+        let mut times = Vec::new();
+        for _ in 0..50 {
+            let at = text.len() / 2;
+            let point = tensorlens::text::point(&rope, at);
+            rope.insert(rope.byte_to_char(at), "x");
+            tree.edit(&tree_sitter::InputEdit {
+                start_byte: at,
+                old_end_byte: at,
+                new_end_byte: at + 1,
+                start_position: point,
+                old_end_position: point,
+                new_end_position: tree_sitter::Point { row: point.row, column: point.column + 1 },
+            });
+            let started = Instant::now();
+            tree = tensorlens::parse::parse(lang, &rope, Some(&tree)).unwrap();
+            times.push(started.elapsed());
+        }
+        println!("incremental parse alone: median {}", ms(median(&times)));
+        return true;
+    }
+    false
+}
+
+/// Typing in the middle of the file: one character into a name inside a function body, then
+/// taking it out again.
+fn in_process_edit(text: &str, runs: usize) -> Vec<Duration> {
+    let catalog = Catalog::builtin();
+    let mut doc = Document::new("file:///bench.py", "python", 0, text);
+    doc.analyze(&catalog, &[]).expect("analysis");
+    let middle = text.lines().count() / 2;
+    let (line, col) = text
+        .lines()
+        .enumerate()
+        .skip(middle)
+        .find_map(|(idx, l)| l.find("loss.backward").map(|col| (idx as u32, col as u32 + 4)))
+        .expect("a loss.backward line");
+    (0..runs)
+        .map(|i| {
+            let pos = LineCol { line, col };
+            let change = if i % 2 == 0 {
+                Change { range: Some((pos, pos)), text: "x".into() }
+            } else {
+                Change { range: Some((pos, LineCol { line, col: col + 1 })), text: String::new() }
+            };
+            let started = Instant::now();
+            doc.apply(&change, PositionEncoding::Utf16).expect("a valid edit");
+            doc.analyze(&catalog, &[]).expect("analysis");
+            let took = started.elapsed();
+            std::hint::black_box(&doc.recognition);
+            took
+        })
+        .collect()
+}
+
+fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Peak resident memory of this process (KiB).
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
