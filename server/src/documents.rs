@@ -17,6 +17,7 @@ use crate::kernels::document::DocumentKernels;
 use crate::kernels::triton::TritonFile;
 use crate::panics::Panic;
 use crate::parse::{self, Language};
+use crate::provisional::Segments;
 use crate::recognize::{self, ImportBinding, Recognition};
 use crate::text::{self, LineCol, PositionEncoding};
 use crate::values::workspace::UserModules;
@@ -99,12 +100,17 @@ pub struct Document {
     modules: Arc<UserModules>,
     /// The catalog its recognition was made against (`Catalog::id`).
     pub catalog_id: u64,
-    /// Changes on every analysis, so that work prepared from a copy can tell whether the
-    /// document moved on meanwhile.
+    /// Changes on every edit and analysis, so that work prepared from a copy can tell whether
+    /// the document moved on meanwhile.
     stamp: u64,
-    /// Opened but not analysed yet: the analysis runs off the request loop (`open_pending`), and
-    /// hovers meanwhile answer from a window of the file (`provisional`).
+    /// The stamp it had when its last analysis began (what `finish_open` compares).
+    analysed_from: u64,
+    /// Its analysis is behind its text (a big file just opened or just edited): the analysis runs
+    /// off the request loop, and hovers meanwhile answer from a window of the text (`provisional`).
+    /// The tree and recognition are the last analysis's, for the next one to start from.
     pending: bool,
+    /// The top-level statements of a big Python document, moved along by each edit, for windows.
+    segments: Option<Arc<Segments>>,
 }
 
 impl Document {
@@ -125,8 +131,15 @@ impl Document {
             modules: Arc::default(),
             catalog_id: 0,
             stamp: 0,
+            analysed_from: 0,
             pending: false,
+            segments: None,
         }
+    }
+
+    fn touch(&mut self) {
+        static STAMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        self.stamp = STAMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The file this document is, on disk: a `file:` URI's path, or a notebook cell's notebook.
@@ -143,9 +156,11 @@ impl Document {
     /// no sense and is refused with the document left as it was.
     pub fn apply(&mut self, change: &Change, encoding: PositionEncoding) -> Result<(), ChangeError> {
         let Some((start, end)) = change.range else {
+            self.touch();
             self.rope = Rope::from_str(&change.text);
             self.tree = None;
             self.pending_edits.clear();
+            self.segments = None;
             return Ok(());
         };
         let lines = self.rope.len_lines() as u32;
@@ -157,11 +172,15 @@ impl Document {
         }
         let start_position = text::point(&self.rope, start_byte);
         let old_end_position = text::point(&self.rope, end_byte);
+        self.touch();
         let start_char = self.rope.byte_to_char(start_byte);
         let end_char = self.rope.byte_to_char(end_byte);
         self.rope.remove(start_char..end_char);
         self.rope.insert(start_char, &change.text);
         let new_end_byte = start_byte + change.text.len();
+        if let Some(segments) = &self.segments {
+            self.segments = Some(Arc::new(segments.edited(&self.rope, start_byte, end_byte, new_end_byte)));
+        }
         if let Some(tree) = &mut self.tree {
             let edit = InputEdit {
                 start_byte,
@@ -181,8 +200,8 @@ impl Document {
     /// the text as it is and the document without a tree or references (features answer nothing
     /// for it until the next edit), and comes back as `Err`.
     pub fn analyze(&mut self, catalog: &Catalog, outer_imports: &[ImportBinding]) -> Result<(), Panic> {
-        static STAMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        self.stamp = STAMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.analysed_from = self.stamp;
+        self.touch();
         self.catalog_id = catalog.id();
         self.pending = false;
         crate::panics::catch(|| self.analyze_unguarded(catalog, outer_imports)).inspect_err(|_| {
@@ -215,6 +234,9 @@ impl Document {
             self.recognition = Arc::default();
             return;
         }
+        if self.defers_analysis() && self.segments.is_none() {
+            self.segments = Some(Arc::new(Segments::lex(&self.text())));
+        }
         let old_tree = self.tree.take();
         let edits = std::mem::take(&mut self.pending_edits);
         self.tree = parse::parse(language, &self.rope, old_tree.as_ref());
@@ -245,8 +267,14 @@ impl Document {
         self.pending
     }
 
-    /// Python documents at least this big are analysed off the request loop when opened.
+    /// Python documents at least this big are analysed off the request loop when opened and
+    /// after each change: their analysis takes milliseconds, a window of them much less.
     pub const PENDING_BYTES: usize = 64 << 10;
+
+    /// Whether this document is analysed off the request loop (see `PENDING_BYTES`).
+    pub fn defers_analysis(&self) -> bool {
+        self.language == Some(Language::Python) && self.rope.len_bytes() >= Self::PENDING_BYTES
+    }
 
     /// For a Python document waiting for its analysis: a copy analysed from the window of its text
     /// a request at `offset` needs (`provisional::python_window`), at the same offsets, to answer
@@ -257,28 +285,27 @@ impl Document {
     }
 
     /// The window at `offset`, analysed; `None` when it is more than `1 / at_most` of the file.
+    /// Only the window's statements are parsed (the tree holds nothing else), from the document's
+    /// own text, so every offset is the document's.
     pub fn window_at(&self, offset: usize, catalog: &Catalog, at_most: Option<usize>) -> Option<Document> {
         if self.language != Some(Language::Python) || self.rope.len_bytes() > MAX_PARSED_BYTES {
             return None;
         }
-        let text = self.text();
-        let ranges = crate::provisional::window_ranges(&text, offset);
-        // A window of most of the file saves nothing over waiting for the whole.
-        if at_most.is_some_and(|n| ranges.iter().map(|r| r.len()).sum::<usize>() > text.len() / n) {
-            return None;
-        }
-        let mut blanked: Vec<u8> = text.bytes().map(|b| if b == b'\n' { b'\n' } else { b' ' }).collect();
-        for range in &ranges {
-            blanked[range.clone()].copy_from_slice(&text.as_bytes()[range.clone()]);
-        }
+        let lexed;
+        let segments = match &self.segments {
+            Some(segments) => segments.as_ref(),
+            None => {
+                lexed = Segments::lex(&self.text());
+                &lexed
+            }
+        };
+        let ranges = segments.window(|range| self.rope.byte_slice(range).into(), offset, at_most)?;
         let mut window = self.clone();
-        window.rope = Rope::from_str(std::str::from_utf8(&blanked).ok()?);
         window.pending_edits.clear();
         (window.values, window.kernels, window.triton) = (Arc::default(), Arc::default(), Arc::default());
         window.catalog_id = catalog.id();
         window.pending = false;
         crate::panics::catch(|| {
-            // Only the kept statements are parsed: the blanks between them cost nothing.
             window.tree = parse::parse_within(Language::Python, &window.rope, None, &ranges);
             let tree = window.tree.as_ref()?;
             window.recognition =
@@ -400,6 +427,18 @@ pub struct Reanalysis {
 pub struct DocumentStore {
     docs: HashMap<String, Document>,
     modules: Arc<UserModules>,
+    /// Pending documents whose analysis off the loop is on its way (`Changed::Pending`).
+    analysing: std::collections::HashSet<String>,
+}
+
+/// What a change left to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    /// Analysed at once: every answer is up to date.
+    Analysed,
+    /// A big document, left pending: its analysis runs off the request loop, started by the
+    /// caller when `start` (else one on its way picks up the new text), finished by `finish_open`.
+    Pending { start: bool },
 }
 
 impl DocumentStore {
@@ -429,6 +468,7 @@ impl DocumentStore {
         doc.modules = self.modules.clone();
         doc.outer_imports = Arc::from(self.outer_imports(&doc));
         doc.pending = true;
+        self.analysing.insert(doc.uri.clone());
         self.docs.insert(doc.uri.clone(), doc);
     }
 
@@ -436,21 +476,45 @@ impl DocumentStore {
     /// copied (same version, still pending) and the catalog the same; `false` means analyse a new
     /// copy.
     pub fn finish_open(&mut self, analyzed: Document, catalog: &Catalog) -> bool {
-        let Some(doc) = self.docs.get_mut(&analyzed.uri) else { return true };
-        if !doc.pending {
-            return true; // analysed meanwhile (a catalog reload does that)
+        match self.install_analysis(analyzed, catalog) {
+            Some(uri) => {
+                self.analysing.remove(&uri);
+                true
+            }
+            None => false,
         }
-        if doc.version != analyzed.version || analyzed.catalog_id != catalog.id() || doc.rope != analyzed.rope {
-            return false;
+    }
+
+    /// `finish_open` without the bookkeeping: the URI when done, `None` to analyse a new copy.
+    fn install_analysis(&mut self, analyzed: Document, catalog: &Catalog) -> Option<String> {
+        let Some(doc) = self.docs.get_mut(&analyzed.uri) else { return Some(analyzed.uri) };
+        if !doc.pending {
+            return Some(analyzed.uri); // analysed meanwhile (a catalog reload does that)
+        }
+        if doc.stamp != analyzed.analysed_from || analyzed.catalog_id != catalog.id() {
+            return None; // edited since the copy was taken, or another catalog
         }
         let notebook = analyzed.notebook.clone();
         let uri = analyzed.uri.clone();
         *doc = Document { modules: self.modules.clone(), ..analyzed };
         self.refresh_notebook(notebook.as_deref(), &uri, catalog);
-        true
+        Some(uri)
+    }
+
+    /// A copy of a pending document, for its analysis off the loop; `None` when it is not
+    /// pending (any more: a catalog reload analyses every document), which ends that analysis.
+    pub fn pending_copy(&mut self, uri: &str) -> Option<Document> {
+        match self.docs.get(uri) {
+            Some(doc) if doc.pending => Some(doc.clone()),
+            _ => {
+                self.analysing.remove(uri);
+                None
+            }
+        }
     }
 
     pub fn close(&mut self, uri: &str) -> Option<Document> {
+        self.analysing.remove(uri);
         self.docs.remove(uri)
     }
 
@@ -464,7 +528,7 @@ impl DocumentStore {
         changes: &[Change],
         encoding: PositionEncoding,
         catalog: &Catalog,
-    ) -> Result<(), ChangeError> {
+    ) -> Result<Changed, ChangeError> {
         let Some(doc) = self.docs.get_mut(uri) else {
             return Err(ChangeError::NotOpen);
         };
@@ -473,17 +537,20 @@ impl DocumentStore {
         }
         let imports_before = doc.recognition.module_imports.clone();
         // Cheap copies (a rope and a tree share their nodes) to put back if a later change fails.
-        let before = (doc.rope.clone(), doc.tree.clone(), doc.pending_edits.len());
+        let before = (doc.rope.clone(), doc.tree.clone(), doc.pending_edits.len(), doc.segments.clone());
         for (index, change) in changes.iter().enumerate() {
             if let Err(error) = doc.apply(change, encoding) {
-                (doc.rope, doc.tree) = (before.0, before.1);
+                (doc.rope, doc.tree, doc.segments) = (before.0, before.1, before.3);
                 doc.pending_edits.truncate(before.2);
                 return Err(ChangeError::InBatch { index, error: Box::new(error) });
             }
         }
         doc.version = version;
-        if doc.pending {
-            return Ok(()); // its analysis, on its way, starts again from this text
+        if doc.pending || doc.defers_analysis() {
+            // The analysis off the loop (on its way, or started by the caller) starts from this
+            // text; until it is in, hovers answer from windows.
+            doc.pending = true;
+            return Ok(Changed::Pending { start: self.analysing.insert(uri.to_string()) });
         }
         let mut doc = self.docs.remove(uri).expect("present above");
         let outer = self.outer_imports(&doc);
@@ -494,7 +561,7 @@ impl DocumentStore {
         if imports_changed {
             self.refresh_notebook(notebook.as_deref(), uri, catalog);
         }
-        analyzed.map_err(ChangeError::Analysis)
+        analyzed.map(|()| Changed::Analysed).map_err(ChangeError::Analysis)
     }
 
     /// The workspace modules now on disk: every document's value types are worked out again
@@ -516,6 +583,8 @@ impl DocumentStore {
         self.docs
             .values()
             .filter(|d| d.language == Some(Language::Python))
+            // A pending document's tree is its last analysis's, not its text's.
+            .filter(|d| !d.pending)
             .filter_map(|d| {
                 Some(crate::values::workspace::Seed {
                     path: d.path()?,

@@ -3,19 +3,31 @@
 //! needs the file's imports and module-level names, the top-level block under the cursor and the
 //! functions and classes that block names; `python_window` keeps those, blanks every other byte
 //! (newlines kept, so every offset and line is the file's own) and the window is analysed as the
-//! whole file would be. The full analysis runs meanwhile and replaces it.
+//! whole file would be. The full analysis runs meanwhile and replaces it. The same holds after
+//! each edit of a big file: its statements move along with the edit (`Segments::edited`), so the
+//! hover right after a keystroke costs the window, not the file.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::Arc;
+
+use ropey::Rope;
 
 /// One top-level statement of a Python file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Segment {
     range: Range<usize>,
     /// The name a `def` or `class` binds (decorators included in the segment); `None` for other
-    /// statements (imports, assignments, module-level code), which are always kept.
-    defines: Option<String>,
+    /// statements (imports, assignments, module-level code), which are always kept. `@` only while
+    /// lexing: a decorator whose definition has not come yet.
+    defines: Option<Arc<str>>,
 }
+
+/// The top-level statements of a Python file, kept with the document and moved along by each
+/// edit (`edited`), so that a window after an edit costs the edited statement, not the file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Segments(Vec<Segment>);
 
 /// `text` with what a hover at `offset` does not need blanked: module-level statements, the
 /// top-level block holding `offset`, and the `def`s and `class`es named by what is kept, to a
@@ -32,85 +44,181 @@ pub fn python_window(text: &str, offset: usize) -> String {
 /// The byte ranges `python_window` keeps, adjacent ones merged, in order: what the parser is
 /// given (it skips the rest rather than scan a file's worth of spaces).
 pub fn window_ranges(text: &str, offset: usize) -> Vec<Range<usize>> {
-    let segments = segments(text);
-    let mut keep: Vec<bool> =
-        segments.iter().map(|s| s.defines.is_none() || (s.range.start <= offset && offset <= s.range.end)).collect();
-    let mut named: HashSet<&str> = HashSet::new();
-    let mut scanned = vec![false; segments.len()];
-    loop {
-        let mut grew = false;
-        for (i, segment) in segments.iter().enumerate() {
-            if keep[i] && !scanned[i] {
-                scanned[i] = true;
-                named.extend(identifiers(&text[segment.range.clone()]));
-            }
-        }
-        for (i, segment) in segments.iter().enumerate() {
-            if !keep[i] && segment.defines.as_deref().is_some_and(|name| named.contains(name)) {
-                keep[i] = true;
-                grew = true;
-            }
-        }
-        if !grew {
-            break;
-        }
-    }
-    let mut ranges: Vec<Range<usize>> = Vec::new();
-    for (segment, kept) in segments.iter().zip(keep) {
-        if !kept {
-            continue;
-        }
-        match ranges.last_mut() {
-            Some(last) if last.end == segment.range.start => last.end = segment.range.end,
-            _ => ranges.push(segment.range.clone()),
-        }
-    }
-    ranges
+    Segments::lex(text).window(|r| Cow::Borrowed(&text[r]), offset, None).unwrap_or_default()
 }
 
-/// The top-level statements, each from the start of its first line to the end of its last; a
-/// statement continues over indented lines, open brackets, strings, backslashes, decorators, and
-/// the `else:` / `except:` / ... clauses of compound statements.
-fn segments(text: &str) -> Vec<Segment> {
-    let mut out: Vec<Segment> = Vec::new();
-    let mut lexer = Lexer::default();
-    let mut line_start = 0;
-    for line in text.split_inclusive('\n') {
-        let continues = lexer.inside();
-        let first = line.trim_start_matches([' ', '\t', '\r', '\n', '\x0c']);
-        let at_column_0 = first.len() == line.len() && !first.is_empty();
-        let starts = !continues && at_column_0 && !first.starts_with('#') && !is_clause(first);
-        let after_decorator = out.last().is_some_and(|s| s.defines.as_deref() == Some("@"));
-        if starts && !after_decorator {
-            out.push(Segment { range: line_start..line_start + line.len(), defines: defines(first) });
-        } else if let Some(last) = out.last_mut() {
-            if starts && after_decorator {
-                last.defines = defines(first);
+impl Segments {
+    /// The statements of `text`, each from the start of its first line to the end of its last; a
+    /// statement continues over indented lines, open brackets, strings, backslashes, decorators,
+    /// and the `else:` / `except:` / ... clauses of compound statements.
+    pub fn lex(text: &str) -> Segments {
+        let mut lexing = Lexing::default();
+        lexing.lines(text, 0, None);
+        lexing.finish()
+    }
+
+    /// The statements after the bytes `start..old_end` became `start..new_end` of `rope`: lexed
+    /// again from the statement before the edit until a line starts a statement that started there
+    /// before the edit (the rest only moves), or to the end.
+    pub fn edited(&self, rope: &Rope, start: usize, old_end: usize, new_end: usize) -> Segments {
+        let segments = &self.0;
+        let moved = |at: usize| if at >= old_end { (at + new_end).checked_sub(old_end) } else { None };
+        // The statement holding the edit, and the one before it (an edit at a line start can join
+        // it to the previous statement, or make a clause of it).
+        let holding = segments.iter().position(|s| start < s.range.end).unwrap_or(segments.len());
+        let from = holding.saturating_sub(1);
+        // Nothing before the first statement belongs to one: lex from the top then.
+        let at = if from == 0 { 0 } else { segments[from].range.start };
+        let mut lexing = Lexing { out: segments[..from].to_vec(), ..Lexing::default() };
+        let len = rope.len_bytes();
+        // A few statements past the edit usually hold the point where the old statements resume.
+        let near = segments.get(holding + 2).and_then(|s| moved(s.range.end)).filter(|&end| end > at);
+        for end in [near, Some(len)].into_iter().flatten() {
+            let text: Cow<str> = rope.byte_slice(at..end).into();
+            let mut resumes = |line_start: usize| {
+                let old = line_start.checked_sub(new_end).map(|d| d + old_end)?;
+                if line_start < new_end {
+                    return None;
+                }
+                segments.binary_search_by_key(&old, |s| s.range.start).ok().filter(|&k| k >= holding)
+            };
+            if let Some(k) = lexing.lines(&text, at, Some(&mut resumes)) {
+                let mut out = lexing.finish();
+                out.0.extend(segments[k..].iter().map(|s| Segment {
+                    range: s.range.start + new_end - old_end..s.range.end + new_end - old_end,
+                    defines: s.defines.clone(),
+                }));
+                return out;
             }
-            // Blank and comment lines belong to the statement before; a trailing run of them is
-            // harmless either way.
-            last.range.end = line_start + line.len();
+            if end == len {
+                return lexing.finish();
+            }
+            // Not there yet: lex the same stretch again, to the end this time.
+            lexing = Lexing { out: segments[..from].to_vec(), ..Lexing::default() };
         }
-        lexer.line(line);
-        line_start += line.len();
+        lexing.finish()
     }
-    for segment in &mut out {
-        if segment.defines.as_deref() == Some("@") {
-            segment.defines = None;
+
+    /// The ranges a hover at `offset` needs (see `python_window`), adjacent ones merged, reading
+    /// each statement's text through `text`; `None` when they would be more than `1 / at_most` of
+    /// the file (a window of most of the file saves nothing).
+    pub fn window<'t>(
+        &self,
+        text: impl Fn(Range<usize>) -> Cow<'t, str>,
+        offset: usize,
+        at_most: Option<usize>,
+    ) -> Option<Vec<Range<usize>>> {
+        let segments = &self.0;
+        let mut keep: Vec<bool> = segments
+            .iter()
+            .map(|s| s.defines.is_none() || (s.range.start <= offset && offset <= s.range.end))
+            .collect();
+        let total = segments.last().map_or(0, |s| s.range.end);
+        let kept =
+            |keep: &[bool]| segments.iter().zip(keep).filter(|(_, k)| **k).map(|(s, _)| s.range.len()).sum::<usize>();
+        let too_big = |keep: &[bool]| at_most.is_some_and(|n| kept(keep) > total / n);
+        if too_big(&keep) {
+            return None;
         }
+        let mut named: HashSet<String> = HashSet::new();
+        let mut scanned = vec![false; segments.len()];
+        loop {
+            let mut grew = false;
+            for (i, segment) in segments.iter().enumerate() {
+                if keep[i] && !scanned[i] {
+                    scanned[i] = true;
+                    named.extend(identifiers(&text(segment.range.clone())).map(str::to_string));
+                }
+            }
+            for (i, segment) in segments.iter().enumerate() {
+                if !keep[i] && segment.defines.as_deref().is_some_and(|name| named.contains(name)) {
+                    keep[i] = true;
+                    grew = true;
+                }
+            }
+            if !grew {
+                break;
+            }
+        }
+        if too_big(&keep) {
+            return None;
+        }
+        let mut ranges: Vec<Range<usize>> = Vec::new();
+        for (segment, kept) in segments.iter().zip(keep) {
+            if !kept {
+                continue;
+            }
+            match ranges.last_mut() {
+                Some(last) if last.end == segment.range.start => last.end = segment.range.end,
+                _ => ranges.push(segment.range.clone()),
+            }
+        }
+        Some(ranges)
     }
-    out
+}
+
+/// The statement splitter's state between lines.
+#[derive(Default)]
+struct Lexing {
+    out: Vec<Segment>,
+    lexer: Lexer,
+}
+
+impl Lexing {
+    /// Lexes `text`, which starts at byte `base` of the file, line by line; stops before a line
+    /// that starts a statement where `resumes` (given the line's byte in the file) names an old
+    /// statement, and returns that statement's index.
+    fn lines(
+        &mut self,
+        text: &str,
+        base: usize,
+        mut resumes: Option<&mut dyn FnMut(usize) -> Option<usize>>,
+    ) -> Option<usize> {
+        let mut line_start = base;
+        for line in text.split_inclusive('\n') {
+            let continues = self.lexer.inside();
+            let first = line.trim_start_matches([' ', '\t', '\r', '\n', '\x0c']);
+            let at_column_0 = first.len() == line.len() && !first.is_empty();
+            let starts = !continues && at_column_0 && !first.starts_with('#') && !is_clause(first);
+            let after_decorator = self.out.last().is_some_and(|s| s.defines.as_deref() == Some("@"));
+            if starts && !after_decorator {
+                if let Some(k) = resumes.as_mut().and_then(|resumes| resumes(line_start)) {
+                    return Some(k);
+                }
+                self.out.push(Segment { range: line_start..line_start + line.len(), defines: defines(first) });
+            } else if let Some(last) = self.out.last_mut() {
+                if starts && after_decorator {
+                    last.defines = defines(first);
+                }
+                // Blank and comment lines belong to the statement before; a trailing run of them
+                // is harmless either way.
+                last.range.end = line_start + line.len();
+            }
+            self.lexer.line(line);
+            line_start += line.len();
+        }
+        None
+    }
+
+    fn finish(mut self) -> Segments {
+        for segment in &mut self.out {
+            if segment.defines.as_deref() == Some("@") {
+                segment.defines = None;
+            }
+        }
+        Segments(self.out)
+    }
 }
 
 /// `def NAME`, `async def NAME`, `class NAME`; `@` for a decorator, whose definition follows.
-fn defines(line: &str) -> Option<String> {
+fn defines(line: &str) -> Option<Arc<str>> {
     if line.starts_with('@') {
         return Some("@".into());
     }
     let rest = line.strip_prefix("async ").map(str::trim_start).unwrap_or(line);
     let rest = rest.strip_prefix("def ").or_else(|| rest.strip_prefix("class "))?;
     let name: String = rest.trim_start().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-    (!name.is_empty()).then_some(name)
+    (!name.is_empty()).then(|| Arc::from(name))
 }
 
 fn is_clause(line: &str) -> bool {
@@ -240,7 +348,7 @@ if __name__ == "__main__":
 
     #[test]
     fn segments_follow_python_s_statements() {
-        let defines: Vec<Option<String>> = segments(FILE).into_iter().map(|s| s.defines).collect();
+        let defines: Vec<Option<Arc<str>>> = Segments::lex(FILE).0.into_iter().map(|s| s.defines).collect();
         let names: Vec<&str> = defines.iter().map(|d| d.as_deref().unwrap_or("-")).collect();
         // The docstring's `def` is inside a string; the decorator joins its function; `except`
         // continues the `try`.
@@ -311,6 +419,69 @@ if __name__ == "__main__":
         }
         answered += same_answers("FILE.py", FILE);
         assert!(answered > 300, "only {answered} hovers answered: the comparison must cover real answers");
+    }
+
+    /// Edits of every kind at spread positions: the statements moved along by `edited` are the
+    /// ones lexed afresh from the new text.
+    #[test]
+    fn edited_segments_equal_a_fresh_lex() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut texts = vec![FILE.to_string(), String::new(), "# only a comment\n".to_string()];
+        for name in ["tests/fixtures/train.py", "tests/triton/fixtures/matmul.py"] {
+            texts.push(std::fs::read_to_string(root.join(name)).unwrap());
+        }
+        let inserts = [
+            "x",
+            "\n",
+            " ",
+            "    ",
+            "def f():\n",
+            "class C:\n",
+            "'''",
+            "\"\"\"",
+            "(",
+            ")",
+            "[",
+            "@d\n",
+            "else:\n",
+            "#",
+            "\\\n",
+            "'",
+            "é",
+            "\r\n",
+            "\nimport os\n",
+            "\n\n@d\nasync def g(a,\n",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n.max(1) as u64) as usize
+        };
+        let boundary = |t: &str, mut i: usize| {
+            while !t.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let mut checked = 0;
+        for original in &texts {
+            let mut text = original.clone();
+            let mut segments = Segments::lex(&text);
+            for _ in 0..400 {
+                let start = boundary(&text, next(text.len() + 1));
+                let span = if next(3) == 0 { next(40) } else { 0 };
+                let old_end = boundary(&text, (start + span).min(text.len())).max(start);
+                let insert = if next(4) == 0 { "" } else { inserts[next(inserts.len())] };
+                text.replace_range(start..old_end, insert);
+                let rope = Rope::from_str(&text);
+                segments = segments.edited(&rope, start, old_end, start + insert.len());
+                assert_eq!(segments, Segments::lex(&text), "after {insert:?} at {start}..{old_end}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 2_000);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use crate::catalog::Catalog;
-use crate::documents::{Change, ChangeError, Document, DocumentStore, Reanalysis};
+use crate::documents::{Change, ChangeError, Changed, Document, DocumentStore, Reanalysis};
 use crate::panics::Panic;
 use crate::text::PositionEncoding;
 use crate::values::workspace::{Seed, UserModules};
@@ -62,6 +62,13 @@ impl Workspace {
         Some(Snapshot { doc, catalog: self.catalog.clone() })
     }
 
+    /// A pending document's copy with the catalog to analyse it against (see
+    /// `DocumentStore::pending_copy`).
+    pub fn pending_snapshot(&mut self, uri: &str) -> Option<Snapshot> {
+        let doc = self.documents.pending_copy(uri)?;
+        Some(Snapshot { doc, catalog: self.catalog.clone() })
+    }
+
     pub fn open(&mut self, doc: Document) -> Result<(), Panic> {
         self.documents.open(doc, &self.catalog)
     }
@@ -85,7 +92,7 @@ impl Workspace {
         version: i32,
         changes: &[Change],
         encoding: PositionEncoding,
-    ) -> Result<(), ChangeError> {
+    ) -> Result<Changed, ChangeError> {
         self.documents.change(uri, version, changes, encoding, &self.catalog)
     }
 

@@ -56,9 +56,56 @@ pub fn run() -> bool {
         );
         return true;
     }
+    if std::env::args().any(|a| a == "--hover-only") {
+        // For profilers: a value hover on fresh values of the same version, many times.
+        let text = training_script(LINES);
+        let catalog = Catalog::builtin();
+        let mut doc = Document::new("file:///bench.py", "python", 0, &text);
+        doc.analyze(&catalog, &[]).expect("analysis");
+        let at = text.find("loss.backward").expect("a loss.backward") + 6;
+        let shared: std::sync::Arc<str> = std::sync::Arc::from(text.as_str());
+        let mut times = Vec::new();
+        for _ in 0..300 {
+            let started = Instant::now();
+            let m = tensorlens::values::ModuleValues::new(shared.clone(), doc.tree.clone().unwrap(), &[]);
+            assert!(tensorlens::values::answer_at(&m, &catalog, at).is_some());
+            times.push(started.elapsed());
+        }
+        println!("value hover on fresh values: median {}", ms(median(&times)));
+        return true;
+    }
+    if std::env::args().any(|a| a == "--window-parts") {
+        let text = training_script(LINES);
+        let catalog = Catalog::builtin();
+        let at = text.find("loss.backward").expect("a loss.backward") + 6;
+        let rope = ropey::Rope::from_str(&text);
+        tensorlens::recognize::query(tensorlens::parse::Language::Python);
+        for _ in 0..4 {
+            let mut t = Instant::now();
+            let mut lap = |what: &str| {
+                println!("{what}: {}", ms(t.elapsed()));
+                t = Instant::now();
+            };
+            let copy = rope.to_string();
+            lap("text copy");
+            let ranges = tensorlens::provisional::window_ranges(&copy, at);
+            lap("window ranges (segments, names)");
+            let tree =
+                tensorlens::parse::parse_within(tensorlens::parse::Language::Python, &rope, None, &ranges).unwrap();
+            lap("parse within");
+            let rec =
+                tensorlens::recognize::recognize(tensorlens::parse::Language::Python, &rope, &tree, &catalog, &[]);
+            lap("recognize the window");
+            std::hint::black_box(rec);
+            println!("window: {} ranges, {} bytes", ranges.len(), ranges.iter().map(|r| r.len()).sum::<usize>());
+        }
+        return true;
+    }
     if std::env::args().any(|a| a == "--edit-only") {
-        let edit = in_process_edit(&training_script(LINES), 100);
+        let (edit, hover, values) = in_process_edit(&training_script(LINES), 100);
         println!("edit median {}", ms(median(&edit)));
+        println!("then the values of the file (text copy, module scope) median {}", ms(median(&values)));
+        println!("then a value hover below median {}", ms(median(&hover)));
         let text = training_script(LINES);
         let mut rope = ropey::Rope::from_str(&text);
         let lang = tensorlens::parse::Language::Python;
@@ -87,8 +134,9 @@ pub fn run() -> bool {
 }
 
 /// Typing in the middle of the file: one character into a name inside a function body, then
-/// taking it out again.
-fn in_process_edit(text: &str, runs: usize) -> Vec<Duration> {
+/// taking it out again; each edit is timed, then the values it reset, then a hover on
+/// `loss.backward` (a method on a value) in the same function.
+fn in_process_edit(text: &str, runs: usize) -> (Vec<Duration>, Vec<Duration>, Vec<Duration>) {
     let catalog = Catalog::builtin();
     let mut doc = Document::new("file:///bench.py", "python", 0, text);
     doc.analyze(&catalog, &[]).expect("analysis");
@@ -99,7 +147,9 @@ fn in_process_edit(text: &str, runs: usize) -> Vec<Duration> {
         .skip(middle)
         .find_map(|(idx, l)| l.find("loss.backward").map(|col| (idx as u32, col as u32 + 4)))
         .expect("a loss.backward line");
-    (0..runs)
+    let hover_at = text.lines().take(line as usize).map(|l| l.len() + 1).sum::<usize>() + col as usize + 6;
+    let (mut hovers, mut values) = (Vec::new(), Vec::new());
+    let edits = (0..runs)
         .map(|i| {
             let pos = LineCol { line, col };
             let change = if i % 2 == 0 {
@@ -112,9 +162,26 @@ fn in_process_edit(text: &str, runs: usize) -> Vec<Duration> {
             doc.analyze(&catalog, &[]).expect("analysis");
             let took = started.elapsed();
             std::hint::black_box(&doc.recognition);
+            if i % 2 == 1 {
+                // The name is whole again.
+                let started = Instant::now();
+                std::hint::black_box(doc.values());
+                values.push(started.elapsed());
+                let started = Instant::now();
+                let answer = tensorlens::ide::hover(&doc, &catalog, hover_at);
+                hovers.push(started.elapsed());
+                assert!(answer.is_some(), "a hover on loss.backward");
+            }
             took
         })
-        .collect()
+        .collect();
+    let started = Instant::now();
+    let window = doc.window_at(hover_at, &catalog, None).expect("a window");
+    let windowed = started.elapsed();
+    let started = Instant::now();
+    assert!(tensorlens::ide::hover(&window, &catalog, hover_at).is_some());
+    println!("window at the hover {}, then its hover {}", ms(windowed), ms(started.elapsed()));
+    (edits, hovers, values)
 }
 
 fn median(samples: &[Duration]) -> Duration {

@@ -102,3 +102,52 @@ fn a_burst_of_typing_publishes_its_diagnostics_once_at_the_end() {
     assert!(published <= 5, "{published} publishes for 20 edits");
     client.shutdown();
 }
+
+/// After each edit of a big file, the hover sent at once (answered from a window while the file
+/// is analysed again off the loop) says what the hover says once that analysis is in: for edits
+/// inside a function, to an import the hover depends on, and ones that change which lines are
+/// statements (an opened string, a new definition).
+#[test]
+fn hovers_right_after_edits_of_a_big_file_say_what_the_analysis_then_says() {
+    let text = big_script();
+    let uri = "file:///tmp/instant/typing.py";
+    let (mut client, _) = Client::start(json!({}), None);
+    client.open(uri, "python", &text);
+    client.wait_for(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["uri"] == uri);
+    let (backward, _) = find(&text, "loss.backward()", 0);
+    let (linear, linear_col) = find(&text, "nn.Linear(dim", 3);
+    // (start line, col, end line, col, new text), then the hover position.
+    type Edit<'a> = ((u32, u32, u32, u32, &'a str), (u32, u32));
+    let edits: Vec<Edit> = vec![
+        ((backward, 8, backward, 8, "x"), (backward, 13)),
+        ((backward, 8, backward, 9, ""), (backward, 13)),
+        ((linear, 8, linear, 8, "w = nn\n        "), (linear + 1, linear_col)),
+        ((linear, 8, linear + 1, 8, ""), (linear, linear_col)),
+        // The alias the hover needs goes away, then comes back.
+        ((1, 21, 1, 21, "x"), (linear, linear_col)),
+        ((1, 21, 1, 22, ""), (linear, linear_col)),
+        // A string opened at the top level swallows what follows, then is closed again.
+        ((4, 0, 4, 0, "s = '''\n"), (linear + 1, linear_col)),
+        ((4, 0, 5, 0, ""), (linear, linear_col)),
+        // A new definition, then a bracket left open in it.
+        ((5, 0, 5, 0, "def helper():\n    return torch.zeros(2)\n"), (6, 18)),
+        ((6, 11, 6, 11, "("), (linear + 2, linear_col)),
+        ((6, 11, 6, 12, ""), (linear + 2, linear_col)),
+    ];
+    let mut answered = 0;
+    for (version, ((line, col, end_line, end_col, new), (hl, hc))) in (2..).zip(edits) {
+        client.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": [{
+                "range": { "start": { "line": line, "character": col }, "end": { "line": end_line, "character": end_col } },
+                "text": new }] }),
+        );
+        let early = client.hover(uri, hl, hc);
+        client.wait_for(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["version"] == version);
+        let late = client.hover(uri, hl, hc);
+        assert_eq!(early, late, "version {version}: the hover at {hl}:{hc} right after the edit");
+        answered += usize::from(late != Value::Null);
+    }
+    assert!(answered >= 6, "only {answered} of the hovers answered: the comparison must cover real answers");
+    client.shutdown();
+}

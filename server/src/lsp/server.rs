@@ -9,7 +9,7 @@ use tower_lsp_server::{Client, LanguageServer};
 
 use super::{capabilities, ext, from_proto, to_proto};
 use crate::catalog::{self, Catalog};
-use crate::documents::{ChangeError, Document};
+use crate::documents::{ChangeError, Changed, Document};
 use crate::ide;
 use crate::kernels::ir::IrKind;
 use crate::panics::{self, Panic};
@@ -250,16 +250,19 @@ impl Server {
         });
     }
 
+    /// Starts `finish_open` for a pending document, off the request loop.
+    fn analyse_later(&self, uri: Uri) {
+        let server = Server { client: self.client.clone(), state: self.state.clone() };
+        tokio::spawn(async move { server.finish_open(uri).await });
+    }
+
     /// Analyses a pending document's copy off the loop and installs it; when the document was
     /// edited meanwhile, analyses the new text (edits to a pending document change only its text).
     /// Requests waiting in `snapshot` are woken.
     async fn finish_open(&self, uri: Uri) {
         loop {
-            let Some(snap) = self.snapshot_now(&uri) else { break };
-            if !snap.doc.is_pending() {
-                break;
-            }
-            let (mut copy, catalog) = (snap.doc, snap.catalog);
+            let snap = lock(&self.state.workspace).pending_snapshot(uri.as_str());
+            let Some(crate::workspace::Snapshot { doc: mut copy, catalog }) = snap else { break };
             let analyzed = tokio::task::spawn_blocking(move || {
                 let outer = copy.outer_imports().to_vec();
                 let result = copy.analyze(&catalog, &outer);
@@ -541,9 +544,7 @@ impl LanguageServer for Server {
         if doc.language == Some(crate::parse::Language::Python) && item.text.len() >= Document::PENDING_BYTES {
             // A big file: analysed off the loop, so that the first hover need not wait for it.
             lock(&self.state.workspace).open_pending(doc);
-            let server = Server { client: self.client.clone(), state: self.state.clone() };
-            let pending = uri.clone();
-            tokio::spawn(async move { server.finish_open(pending).await });
+            self.analyse_later(uri.clone());
         } else {
             let opened = lock(&self.state.workspace).open(doc);
             if let Err(panic) = opened {
@@ -570,7 +571,11 @@ impl LanguageServer for Server {
             lock(&self.state.workspace).change(uri.as_str(), params.text_document.version, &changes, encoding)
         };
         let applied = match applied {
-            Ok(()) => true,
+            Ok(Changed::Analysed | Changed::Pending { start: false }) => true,
+            Ok(Changed::Pending { start: true }) => {
+                self.analyse_later(uri.clone());
+                true
+            }
             Err(ChangeError::Analysis(panic)) => {
                 self.report(Feature::Analysis, &panic).await;
                 true
