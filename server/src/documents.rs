@@ -567,6 +567,9 @@ impl DocumentStore {
     /// The workspace modules now on disk: every document's value types are worked out again
     /// against them (recognition does not depend on them and is kept).
     pub fn set_modules(&mut self, modules: Arc<UserModules>) {
+        if self.modules.same_as(&modules) {
+            return; // keeps the value types already worked out
+        }
         self.modules = modules;
         for doc in self.docs.values_mut() {
             doc.modules = self.modules.clone();

@@ -367,6 +367,8 @@ fn rows(wl: &Workload, options: &Options, edits: usize) -> Vec<(&'static str, St
         ("lens_first", "code lenses, first request after didOpen (count)".into(), "≤ 30 ms", true),
         ("lens_steady_p50", format!("code lenses steady p50 ({} requests)", options.lenses), "", true),
         ("lens_steady_p99", "code lenses steady p99".into(), "≤ 5 ms", true),
+        ("lens_resolve_p50", "code lens resolved (30 on screen, of a file past 200 lenses), p50".into(), "", true),
+        ("lens_resolve_p99", "code lens resolved, p99".into(), "", true),
         ("peak_rss", "peak resident memory after all of that (process tree)".into(), "< 80 MB", true),
     ]
 }
@@ -703,10 +705,16 @@ fn main_session(
         eprintln!("  code lenses ({})", options.lenses);
         let mut lenses = Vec::new();
         let mut missed = 0;
+        let mut last = Value::Null;
         for _ in 0..options.lenses {
             let (id, sent) = server.request("textDocument/codeLens", json!({ "textDocument": { "uri": uri } }));
             match server.response(id, sent + timeout) {
-                Some(answer) => lenses.push(answer.at - sent),
+                Some(answer) => {
+                    lenses.push(answer.at - sent);
+                    if let Kind::Response { result, .. } = answer.kind {
+                        last = result;
+                    }
+                }
                 None => {
                     missed += 1;
                     break;
@@ -714,6 +722,20 @@ fn main_session(
             }
         }
         results.percentiles("lens_steady_p50", "lens_steady_p99", &lenses, missed);
+        // Lenses sent without their commands: what an editor resolves for the ones on screen.
+        let shown: Vec<Value> =
+            last.as_array().into_iter().flatten().filter(|l| l.get("command").is_none()).take(30).cloned().collect();
+        let (mut resolved, mut missed) = (Vec::new(), 0);
+        for lens in shown {
+            let (id, sent) = server.request("codeLens/resolve", lens);
+            match server.response(id, sent + timeout) {
+                Some(answer) => resolved.push(answer.at - sent),
+                None => missed += 1,
+            }
+        }
+        if !resolved.is_empty() || missed > 0 {
+            results.percentiles("lens_resolve_p50", "lens_resolve_p99", &resolved, missed);
+        }
     }
     if let Some(kib) = server.peak_rss_kib() {
         let mb = kib as f64 / 1024.0;

@@ -56,6 +56,41 @@ pub fn run() -> bool {
         );
         return true;
     }
+    if std::env::args().any(|a| a == "--steady") {
+        // The benchmark's steady hovers in process, in its order: which of them are slow.
+        let text = training_script(LINES);
+        let wl = crate::workload::Workload::new(
+            "train_20k.py",
+            tensorlens::parse::Language::Python,
+            text.clone(),
+            true,
+            1000,
+        );
+        let catalog = Catalog::builtin();
+        let mut doc = Document::new("file:///bench.py", "python", 0, &text);
+        doc.analyze(&catalog, &[]).expect("analysis");
+        let mut times: Vec<(Duration, String, u32)> = Vec::new();
+        for target in &wl.hovers {
+            let pos = LineCol { line: target.pos.line, col: target.pos.col };
+            let offset = tensorlens::text::offset(&doc.rope, pos, PositionEncoding::Utf16).expect("in the file");
+            let started = Instant::now();
+            std::hint::black_box(tensorlens::ide::hover(&doc, &catalog, offset));
+            times.push((started.elapsed(), target.token.clone(), target.pos.line));
+        }
+        let mut sorted: Vec<Duration> = times.iter().map(|t| t.0).collect();
+        sorted.sort();
+        println!(
+            "p50 {} p99 {} max {}",
+            ms(sorted[sorted.len() / 2]),
+            ms(sorted[sorted.len() * 99 / 100]),
+            ms(sorted[sorted.len() - 1])
+        );
+        times.sort_by_key(|t| std::cmp::Reverse(t.0));
+        for (took, token, line) in times.iter().take(12) {
+            println!("  {} {token} (line {})", ms(*took), line + 1);
+        }
+        return true;
+    }
     if std::env::args().any(|a| a == "--hover-only") {
         // For profilers: a value hover on fresh values of the same version, many times.
         let text = training_script(LINES);

@@ -34,7 +34,7 @@ fn nvrtc_diagnostics(params: &Value) -> Vec<Value> {
 fn lens_command_progress_and_hover_for_a_kernel() {
     let (uri, text) = fixture("kernels/matmul.cu");
     let (mut client, init) = kernel_client();
-    assert_eq!(init["capabilities"]["codeLensProvider"]["resolveProvider"], false);
+    assert_eq!(init["capabilities"]["codeLensProvider"]["resolveProvider"], true);
     let commands = init["capabilities"]["executeCommandProvider"]["commands"].as_array().unwrap();
     assert!(commands.contains(&json!("tensorlens.analyzeKernel")) && commands.contains(&json!("tensorlens.showPtx")));
     client.open(&uri, "cuda-cpp", &text);
@@ -397,5 +397,49 @@ fn a_cuda_kernel_s_sass_opens_and_its_spilling_lines_become_hints() {
         hints.iter().all(|d| d["severity"] == 4 && d["message"].as_str().unwrap().ends_with("— sm_90")),
         "{hints:?}"
     );
+    client.shutdown();
+}
+
+/// A file with hundreds of kernels gets its lenses without their commands (most of the answer's
+/// size); `codeLens/resolve` fills in each the same as a small file's would be, and a lens whose
+/// kernel was edited away since falls back to Analyze.
+#[test]
+fn lenses_of_a_file_with_many_kernels_are_resolved_as_shown() {
+    let mut text = String::from("#include <cuda_runtime.h>\n");
+    for i in 0..150 {
+        text += &format!(
+            "__global__ void k{i}(float* x, int n) {{\n    int i = threadIdx.x;\n    if (i < n) x[i] += {i}.0f;\n}}\n"
+        );
+    }
+    let uri = "file:///tmp/many/kernels.cu";
+    let (mut client, _) = kernel_client();
+    client.open(uri, "cuda-cpp", &text);
+    let sent = lenses(&mut client, uri);
+    assert_eq!(sent.len(), 300, "Analyze and Time per kernel");
+    assert!(sent.iter().all(|l| l.get("command").is_none() && l.get("data").is_some()), "{}", sent[0]);
+    for (i, lens) in sent.iter().enumerate() {
+        let resolved = client.request("codeLens/resolve", lens.clone());
+        assert_eq!(resolved["range"], lens["range"]);
+        let (title, command) =
+            if i % 2 == 0 { ("Analyze", "tensorlens.analyzeKernel") } else { ("Time", "tensorlens.timeKernel") };
+        assert_eq!(resolved["command"]["title"], title, "{resolved}");
+        assert_eq!(resolved["command"]["command"], command);
+        assert_eq!(resolved["command"]["arguments"][0], json!({ "uri": uri, "kernel": format!("k{}", i / 2) }));
+    }
+    // k7 renamed: its old Time lens resolves to Analyze k7, which then says what is wrong.
+    let (line, col) = find(&text, "void k7(", 5);
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{
+            "range": { "start": { "line": line, "character": col }, "end": { "line": line, "character": col + 2 } },
+            "text": "renamed" }] }),
+    );
+    let stale = client.request("codeLens/resolve", sent[15].clone());
+    assert_eq!(stale["command"]["title"], "Analyze", "{stale}");
+    assert_eq!(stale["command"]["arguments"][0]["kernel"], "k7");
+    // Data that is not ours is an error, not a panic.
+    let bad = client.request_raw("codeLens/resolve", json!({ "range": sent[0]["range"], "data": "nope" }));
+    assert!(bad.get("error").is_some(), "{bad}");
+    assert_eq!(lenses(&mut client, uri).len(), 300, "still serving");
     client.shutdown();
 }

@@ -214,6 +214,13 @@ pub struct KernelLens {
     pub action: LensAction,
 }
 
+impl KernelLens {
+    /// The lens that analyses `kernel`.
+    pub fn analyze(kernel: String, name_range: Range<usize>) -> KernelLens {
+        KernelLens { name_range, kernel, title: "Analyze".into(), action: LensAction::Analyze }
+    }
+}
+
 /// The answer of an analysis, and something to install or configure worth telling the user about.
 pub struct AnalyzeAnswer {
     pub report: KernelReport,
@@ -347,9 +354,25 @@ impl KernelSession {
         triton: Option<&TritonFile>,
         timing: bool,
     ) -> Vec<KernelLens> {
+        self.lenses_of(uri, kernels, triton, timing, None)
+    }
+
+    /// `lenses`, of one kernel only when `only` names it.
+    pub fn lenses_of(
+        &self,
+        uri: &str,
+        kernels: &DocumentKernels,
+        triton: Option<&TritonFile>,
+        timing: bool,
+        only: Option<&str>,
+    ) -> Vec<KernelLens> {
         let results = lock(&self.results).get(uri).cloned().unwrap_or_default();
         let mut lenses = Vec::new();
+        let wanted = |name: &str| only.is_none_or(|only| only == name);
         for function in triton.map(|t| t.kernels().collect::<Vec<_>>()).unwrap_or_default() {
+            if !wanted(&function.name) {
+                continue;
+            }
             let lens = |title: String, action| KernelLens {
                 name_range: function.name_range.clone(),
                 kernel: function.name.clone(),
@@ -375,6 +398,9 @@ impl KernelSession {
         }
         for site in &kernels.sites {
             let kernel = &site.kernel.qualified_name;
+            if !wanted(kernel) {
+                continue;
+            }
             let lens = |title: String, action| KernelLens {
                 name_range: site.name_range.clone(),
                 kernel: kernel.clone(),

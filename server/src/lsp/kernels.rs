@@ -11,15 +11,24 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{NotCancellable, OngoingProgress, Unbounded};
 
 use super::ext::{KernelArgs, KernelTimingsParams};
-use super::server::{Feature, Server};
+use super::server::{lock, Feature, Server};
 use super::{from_proto, to_proto};
 use crate::documents::Document;
 use crate::kernels::analyze::Severity;
 use crate::kernels::ir::IrKind;
-use crate::kernels::session::{KernelSession, KernelTarget, TargetError};
+use crate::kernels::session::{KernelLens, KernelSession, KernelTarget, TargetError};
 use crate::kernels::toolchain::Settings;
 use crate::kernels::Cancel;
 use crate::text::PositionEncoding;
+
+/// Up to this many lenses come with their commands; a file with hundreds of kernels gets them as
+/// they are shown (the commands are most of the answer's size and of its time).
+pub(super) const EAGER_LENSES: usize = 200;
+
+/// The data of an unresolved lens: the document (`lens_doc_key`), the kernel, and the lens's
+/// place among that kernel's lenses.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LensData(usize, String, usize);
 
 struct CancelOnDrop(Cancel);
 
@@ -61,17 +70,78 @@ impl Server {
         settings
     }
 
+    /// The kernel lenses of a document; past `EAGER_LENSES` of them, without their commands,
+    /// which `resolve_kernel_lens` fills in for the ones an editor shows.
     pub(super) async fn kernel_code_lenses(&self, uri: &Uri) -> Result<Option<Vec<CodeLens>>> {
         let Some(snap) = self.snapshot(uri).await else { return Ok(None) };
         let state = self.state.clone();
         let timing = self.kernel_settings().timing_allowed();
+        let doc_key = self.lens_doc_key(uri);
         self.blocking(Feature::Kernels, move || {
             let kernels = snap.doc.kernels()?;
             let triton = snap.doc.triton();
             let lenses = state.kernels.lenses(&snap.doc.uri, &kernels, triton.as_deref(), timing);
-            Some(lenses.into_iter().map(|lens| to_proto::kernel_lens(&snap.doc, lens, snap.encoding)).collect())
+            if lenses.len() <= EAGER_LENSES {
+                return Some(
+                    lenses.into_iter().map(|lens| to_proto::kernel_lens(&snap.doc, lens, snap.encoding)).collect(),
+                );
+            }
+            let mut slots: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+            let unresolved = lenses
+                .iter()
+                .map(|lens| {
+                    let slot = slots.entry(&lens.kernel).or_default();
+                    let data = LensData(doc_key, lens.kernel.clone(), *slot);
+                    *slot += 1;
+                    CodeLens {
+                        range: to_proto::range(&snap.doc, &lens.name_range, snap.encoding),
+                        command: None,
+                        data: serde_json::to_value(data).ok(),
+                    }
+                })
+                .collect();
+            Some(unresolved)
         })
         .await
+    }
+
+    /// `codeLens/resolve`: the command of a lens sent without one. A kernel edited away since
+    /// gets its Analyze lens, which says what is wrong when run.
+    pub(super) async fn resolve_kernel_lens(&self, lens: CodeLens) -> Result<CodeLens> {
+        let Some(LensData(doc_key, kernel, slot)) = lens.data.clone().and_then(|d| serde_json::from_value(d).ok())
+        else {
+            return Err(jsonrpc::Error::invalid_params("not a lens of this server"));
+        };
+        let uri = lock(&self.state.lens_docs).get(doc_key).cloned();
+        let Some(uri) = uri else { return Err(jsonrpc::Error::invalid_params("not a lens of this server")) };
+        let Some(snap) = self.snapshot(&uri).await else { return Ok(lens) };
+        let state = self.state.clone();
+        let timing = self.kernel_settings().timing_allowed();
+        let resolved = self
+            .blocking(Feature::Kernels, move || {
+                let kernels = snap.doc.kernels()?;
+                let triton = snap.doc.triton();
+                let lenses = state.kernels.lenses_of(&snap.doc.uri, &kernels, triton.as_deref(), timing, Some(&kernel));
+                let command = match lenses.into_iter().nth(slot) {
+                    Some(found) => to_proto::kernel_lens(&snap.doc, found, snap.encoding).command,
+                    None => to_proto::kernel_lens(&snap.doc, KernelLens::analyze(kernel, 0..0), snap.encoding).command,
+                };
+                Some(CodeLens { command, ..lens })
+            })
+            .await?;
+        resolved.ok_or_else(|| jsonrpc::Error::invalid_params("no kernels in this document"))
+    }
+
+    /// A small number that names a document in the data of its unresolved lenses.
+    fn lens_doc_key(&self, uri: &Uri) -> usize {
+        let mut docs = lock(&self.state.lens_docs);
+        match docs.iter().position(|u| u == uri) {
+            Some(key) => key,
+            None => {
+                docs.push(uri.clone());
+                docs.len() - 1
+            }
+        }
     }
 
     /// The kernel a command names, checked against the open documents.

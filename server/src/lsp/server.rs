@@ -48,6 +48,8 @@ pub(super) struct State {
     told: Mutex<std::collections::HashSet<Feature>>,
     /// Woken when a pending document's analysis is installed (see `finish_open`).
     analysed: tokio::sync::Notify,
+    /// The documents named by unresolved code lenses, by their place here.
+    pub(super) lens_docs: Mutex<Vec<Uri>>,
     /// Per document, the last edit whose diagnostics are due: an older pending publish gives way.
     diagnostics_due: Mutex<std::collections::HashMap<String, u64>>,
 }
@@ -172,6 +174,7 @@ impl Server {
                 catalog_generation: Default::default(),
                 told: Mutex::default(),
                 analysed: tokio::sync::Notify::new(),
+                lens_docs: Mutex::default(),
                 diagnostics_due: Mutex::default(),
             }),
         }
@@ -278,6 +281,10 @@ impl Server {
             }
         }
         self.state.analysed.notify_waiters();
+        // The module's bindings, read by the first hover of a value, worked out before it comes.
+        if let Some(snap) = self.snapshot_now(&uri).filter(|s| !s.doc.is_pending()) {
+            tokio::task::spawn_blocking(move || snap.doc.values().map(|values| values.warm()));
+        }
     }
 
     /// The hover at `position`; with `window`, from the document's provisional window, and `None`
@@ -723,6 +730,10 @@ impl LanguageServer for Server {
 
     async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
         self.kernel_code_lenses(&params.text_document.uri).await
+    }
+
+    async fn code_lens_resolve(&self, lens: CodeLens) -> Result<CodeLens> {
+        self.resolve_kernel_lens(lens).await
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {

@@ -68,6 +68,12 @@ impl ModuleValues {
         self
     }
 
+    /// Works out what every hover of a value reads first (the module's bindings), so that the
+    /// first such hover after an analysis does not pay for it.
+    pub fn warm(&self) {
+        let _ = self.scope(scopes::MODULE);
+    }
+
     pub(super) fn scope(&self, key: usize) -> Option<Arc<ScopeData>> {
         if let Some(found) = lock(&self.scopes).get(&key) {
             return found.clone();

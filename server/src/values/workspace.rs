@@ -34,6 +34,14 @@ impl std::fmt::Debug for UserModules {
 }
 
 impl UserModules {
+    /// The same files with the same texts under the same roots: loading again found nothing new,
+    /// so the value types worked out against `self` still hold.
+    pub fn same_as(&self, other: &UserModules) -> bool {
+        self.roots == other.roots
+            && self.files.len() == other.files.len()
+            && self.files.iter().all(|(path, m)| other.files.get(path).is_some_and(|o| o.text == m.text))
+    }
+
     pub fn len(&self) -> usize {
         self.files.len()
     }
