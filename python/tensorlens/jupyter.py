@@ -15,7 +15,7 @@ SPEC_VERSION = 2
 
 
 def spec(manager: Any = None) -> dict[str, dict[str, Any]]:
-    """The tensorlens spec, keyed by the name the JupyterLab settings use (`languageServers.tensorlens`).
+    """The tensorlens spec, keyed by the name JupyterLab's settings use (`language_servers.tensorlens`).
 
     Without the binary the spec has no command, which jupyter-lsp lists as not installed, with the reason."""
     try:
