@@ -435,6 +435,78 @@ fn block_size_comes_from_launches_annotations_and_the_command_line() {
     assert!(u32_of(capped, "registers") <= 32, "{capped}");
 }
 
+/// Installed by pip (`pip install tensorlens[cuda]`), the binary sits at `<env>/bin/tensorlens` with
+/// NVIDIA's wheels under `<env>/lib/python3.X/site-packages/nvidia`; started by an editor or JupyterLab
+/// with that environment not activated (no VIRTUAL_ENV, no CUDA_HOME), it still finds them there.
+#[test]
+fn the_wheels_beside_the_binary_are_found_without_an_active_environment() {
+    let dir = scratch("beside_the_binary");
+    let home = dir.join("home");
+    let env = dir.join("env");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(env.join("bin")).unwrap();
+    let site = env.join("lib/python3.12/site-packages");
+    std::fs::create_dir_all(&site).unwrap();
+    // The unpacked wheels' `nvidia` folder, linked where pip would have put it.
+    std::os::unix::fs::symlink(support::toolkit().parent().unwrap(), site.join("nvidia")).unwrap();
+    let binary = env.join("bin/tensorlens");
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_tensorlens"), &binary).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_tensorlens"), &binary).unwrap();
+    }
+    let run_installed = |args: &[&OsStr]| {
+        let output = Command::new(&binary)
+            .arg("kernel")
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &home)
+            .output()
+            .expect("run the installed tensorlens");
+        finish(output)
+    };
+
+    let run = run_installed(&["toolchain".as_ref(), "--json".as_ref()]);
+    assert!(run.ok, "{}", run.both());
+    let toolchain: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let nvrtc = toolchain["nvrtc"]["Ok"]["path"].as_str().unwrap_or_default();
+    assert_eq!(Path::new(nvrtc), site.join("nvidia/cu13/lib/libnvrtc.so.13"), "{}", run.stdout);
+    let toolkit = support::toolkit().canonicalize().unwrap();
+    for tool in ["ptxas", "nvdisasm"] {
+        assert_eq!(toolchain[tool]["Ok"].as_str().map(PathBuf::from), Some(toolkit.join("bin").join(tool)), "{tool}");
+    }
+    assert!(
+        toolchain["include_dirs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d == &Value::from(toolkit.join("include").to_str())),
+        "{}",
+        run.stdout
+    );
+
+    // And a kernel compiles and is read by ptxas with nothing else given.
+    let run = run_installed(&["analyze".as_ref(), fixture("matmul.cu").as_os_str(), "--json".as_ref()]);
+    assert!(run.ok, "{}", run.both());
+    assert!(run.json().iter().all(|v| v["registers"].as_u64().is_some_and(|r| r > 0)), "{}", run.stdout);
+
+    // The same binary outside a bin/ folder, with the environment not beside it, finds no NVRTC.
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::rename(&binary, elsewhere.join("tensorlens")).unwrap();
+    let output = Command::new(elsewhere.join("tensorlens"))
+        .args(["kernel", "toolchain", "--json"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    let toolchain: Value = serde_json::from_slice(&output.stdout).unwrap();
+    if Path::new("/usr/local/cuda/lib64").exists() {
+        return; // a machine with a CUDA toolkit finds that one instead
+    }
+    assert!(toolchain["nvrtc"]["Err"].is_string(), "{toolchain}");
+}
+
 #[test]
 fn bad_input_gets_clear_messages() {
     let dir = scratch("bad_input");

@@ -1001,6 +1001,88 @@ step('virtual_text = false', function()
   vim.g.tensorlens = options
 end)
 
+--- The command line (argv) of the tensorlens server processes Neovim started.
+local function server_argv0s()
+  local found = {}
+  for _, pid in ipairs(vim.api.nvim_get_proc_children(vim.fn.getpid())) do
+    local file = io.open(('/proc/%d/cmdline'):format(pid), 'rb')
+    if file then
+      local argv = vim.split(file:read('*a'), '\0', { plain = true })
+      file:close()
+      if argv[2] == 'serve' then
+        table.insert(found, argv[1])
+      end
+    end
+  end
+  return found
+end
+
+--- Waits until every tensorlens server Neovim runs was started as `argv0` (a stopped one may take a
+--- moment to exit).
+local function servers_run_from(argv0, what)
+  wait_for(
+    what,
+    function()
+      local argv0s = server_argv0s()
+      return #argv0s > 0 and #vim.tbl_filter(function(a)
+        return a ~= argv0
+      end, argv0s) == 0
+    end,
+    5000,
+    function()
+      return vim.inspect(server_argv0s())
+    end
+  )
+end
+
+step('the tensorlens of the active virtual environment; not one inside an untrusted project', function()
+  local py = buffers.py
+  local saved_path = vim.env.PATH
+  -- As `pip install tensorlens` lays out an environment outside the project, and no cmd given.
+  local outside = vim.fn.tempname() .. '-venv'
+  vim.fn.mkdir(outside .. '/bin', 'p')
+  assert(vim.uv.fs_symlink(bin, outside .. '/bin/tensorlens'))
+  local without_cmd = vim.deepcopy(options)
+  without_cmd.cmd = nil
+  vim.g.tensorlens = without_cmd
+  vim.env.VIRTUAL_ENV = outside
+  restart_for(py)
+  servers_run_from(outside .. '/bin/tensorlens', 'the server runs from $VIRTUAL_ENV/bin/tensorlens')
+  check(has_line(health_report(), 'binary from %$VIRTUAL_ENV'), ':checkhealth says where the binary came from')
+
+  -- The same in a project not trusted, with the environment inside it (a `.venv` a cloned repository
+  -- brought): passed over, with a warning, for the tensorlens on PATH.
+  local inside = work .. '/.venv-cloned'
+  vim.fn.mkdir(inside .. '/bin', 'p')
+  assert(vim.uv.fs_symlink(bin, inside .. '/bin/tensorlens'))
+  local path_dir = vim.fn.tempname() .. '-path'
+  vim.fn.mkdir(path_dir, 'p')
+  assert(vim.uv.fs_symlink(bin, path_dir .. '/tensorlens'))
+  vim.env.PATH = path_dir .. ':' .. saved_path
+  vim.env.VIRTUAL_ENV = inside
+  vim.lsp.config('tensorlens', { settings = { tensorlens = { workspaceTrusted = false } } })
+  local before = #notifications
+  restart_for(py)
+  local warned = notified_since(before, 'not trusted, so it was not run', vim.log.levels.WARN)
+  check(
+    warned ~= nil and warned.message:find(inside .. '/bin/tensorlens', 1, true) ~= nil,
+    'the binary inside the untrusted project is named, with why',
+    warned and warned.message or notifications
+  )
+  servers_run_from('tensorlens', 'and the one on PATH runs instead')
+
+  -- Trusted, the project's environment is the user's choice.
+  vim.lsp.config('tensorlens', { settings = { tensorlens = { workspaceTrusted = true } } })
+  restart_for(py)
+  servers_run_from(inside .. '/bin/tensorlens', 'a trusted project may run its own')
+
+  vim.env.VIRTUAL_ENV = nil
+  vim.env.PATH = saved_path
+  vim.fn.delete(inside, 'rf')
+  vim.g.tensorlens = options
+  restart_for(py)
+end)
+
 step('a missing binary', function()
   vim.g.tensorlens = { cmd = { '/nonexistent/tensorlens', 'serve' } }
   local before = #notifications

@@ -1,13 +1,13 @@
 // End to end in real VS Code: installs the packaged .vsix into code-server, opens a workspace in
 // headless Chromium (playwright-core) and works as a user would: hovers, a document link, a quick
 // fix, kernel analysis from the command palette, a notebook cell, the status bar, a Triton kernel
-// compiled by the real Triton. Screenshots go to the folder printed first. Any step that does not
-// happen fails the run.
+// compiled by the real Triton, the server of the interpreter's environment. Screenshots go to the
+// folder printed first. Any step that does not happen fails the run.
 //
 // Usage: node tests/vscode/e2e.mjs VSIX TOOLKIT PYTHON   (tests/vscode/run passes them; PYTHON has
 // triton installed, from tests/triton/setup)
 import { spawn, spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -66,16 +66,57 @@ writeFileSync(
   }),
 );
 
+// The Python extension's stand-in, packaged with the extension's own vsce.
+const standIn = join(scratch, "python-stand-in.vsix");
+const packed = spawnSync(
+  process.execPath,
+  [join(repo, "editors/vscode/node_modules/@vscode/vsce/vsce"), "package", "--no-dependencies",
+    "--allow-missing-repository", "-o", standIn],
+  { cwd: join(here, "python-stand-in"), encoding: "utf8" },
+);
+if (packed.status !== 0) {
+  console.error(`packaging the Python extension stand-in failed:\n${packed.stdout}\n${packed.stderr}`);
+  process.exit(1);
+}
 const install = spawnSync(
   process.execPath,
-  [codeServer, "--user-data-dir", userData, "--extensions-dir", extensions, "--install-extension", vsix],
+  [codeServer, "--user-data-dir", userData, "--extensions-dir", extensions, "--install-extension", vsix,
+    "--install-extension", standIn],
   { encoding: "utf8" },
 );
-if (install.status !== 0 || !/successfully installed/i.test(install.stdout + install.stderr)) {
+if (install.status !== 0 || (install.stdout + install.stderr).match(/successfully installed/gi)?.length !== 2) {
   console.error(`installing ${vsix} into code-server failed:\n${install.stdout}\n${install.stderr}`);
   process.exit(1);
 }
 console.log(install.stdout.trim().split("\n").pop());
+
+// The tensorlens that `pip install tensorlens` put in the environment of the interpreter the Python
+// extension selected runs before the one bundled in the extension. The Python extension is a stand-in
+// here (tests/vscode/python-stand-in), which selects the interpreter python.defaultInterpreterPath
+// names; that environment's bin/tensorlens notes each start, then runs the bundled binary.
+const env = join(scratch, "env");
+mkdirSync(join(env, "bin"), { recursive: true });
+symlinkSync(python, join(env, "bin/python"));
+const envStarts = join(scratch, "env-tensorlens-started");
+const installed = readdirSync(extensions).find((name) => name.startsWith("tensorlens."));
+const bundled = join(extensions, installed ?? "missing", "server/tensorlens");
+if (!existsSync(bundled)) {
+  console.error(`the installed extension has no ${bundled}`);
+  process.exit(1);
+}
+writeFileSync(join(env, "bin/tensorlens"), `#!/bin/sh\necho "$*" >> '${envStarts}'\nexec '${bundled}' "$@"\n`, { mode: 0o755 });
+// Settings of machine scope (these paths) go in the machine's settings too: code-server's extension
+// host reads those from disk as it starts, while the user's reach it only some time later (at times
+// not within a minute and a half), and the first server start must see them.
+const machineSettings = {
+  "tensorlens.nvrtcPath": toolkit,
+  "tensorlens.pythonPath": python,
+  "python.defaultInterpreterPath": join(env, "bin/python"),
+};
+const userSettings = join(userData, "User/settings.json");
+writeFileSync(userSettings, JSON.stringify({ ...JSON.parse(readFileSync(userSettings, "utf8")), ...machineSettings }));
+mkdirSync(join(userData, "Machine"), { recursive: true });
+writeFileSync(join(userData, "Machine/settings.json"), JSON.stringify(machineSettings));
 
 const port = await freePort();
 const server = spawn(
@@ -118,6 +159,11 @@ try {
   expect(hover.includes("torch.compile"), `hover on torch.compile shows it: ${hover}`);
   expect(/jax\.jit|TorchScript|graph/i.test(hover), `the hover explains and relates it: ${hover}`);
   await shot("hover-torch-compile");
+  await page.keyboard.press("Escape");
+  const starts = existsSync(envStarts) ? readFileSync(envStarts, "utf8") : "";
+  expect(starts.includes("serve"), `the server runs from ${join(env, "bin/tensorlens")}, the selected interpreter's environment`);
+  hover = await showHover("torch.compile");
+  expect(hover.includes("torch.compile"), "and that server answers the hover");
   await page.keyboard.press("Escape");
 
   // 2. The status bar names the CUDA toolchain the server found.
@@ -317,10 +363,18 @@ try {
   await expectLanguage("SASS (NVIDIA)");
   await shot("triton-sass");
   await runCommand("View: Close Editor");
+
 } catch (error) {
   failed = true;
   console.error(`FAILED at step ${step}: ${error.stack ?? error}`);
   await shot("failure").catch(() => {});
+  // The extension's log (which binary it started, and why) as the user would open it.
+  await (async () => {
+    await runCommand("Output: Show Output Channels...");
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: "tensorlens" }).first().click();
+    await page.waitForTimeout(1_500);
+    await shot("failure-log");
+  })().catch(() => {});
 } finally {
   await browser.close().catch(() => {});
   server.kill();

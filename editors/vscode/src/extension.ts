@@ -49,7 +49,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await startClient(context, output, ptxDocuments, irDocuments, status);
     }),
     vscode.workspace.onDidChangeConfiguration(async (event) => {
-      if (event.affectsConfiguration("tensorlens.server.path")) {
+      // Both choose which binary runs (the second, through the environment it names).
+      if (event.affectsConfiguration("tensorlens.server.path") || event.affectsConfiguration("python.defaultInterpreterPath")) {
         await vscode.commands.executeCommand("tensorlens.restartServer");
       } else if (event.affectsConfiguration("tensorlens")) {
         await sendSettings();
@@ -75,7 +76,7 @@ async function startClient(
   irDocuments: ReadOnlyDocuments,
   status: vscode.StatusBarItem,
 ): Promise<void> {
-  const server = findServer(context);
+  const server = await findServer(context);
   if (typeof server === "string") {
     output.error(server);
     const choice = await vscode.window.showErrorMessage(`tensorlens: ${server}`, "Open Settings");
@@ -84,7 +85,13 @@ async function startClient(
     }
     return;
   }
-  output.info(`starting ${server.path} (${server.source})`);
+  for (const note of server.looked) {
+    output.info(note);
+  }
+  for (const note of server.skipped) {
+    output.warn(note);
+  }
+  output.info(`starting ${server.path} (${server.source}${server.detail ? `: ${server.detail}` : ""})`);
   // In an untrusted workspace the server starts outside it (the client would start it in the
   // workspace folder), so that relative PATH and LD_LIBRARY_PATH entries (an empty one means the
   // current folder) cannot lead the server to a program or library there.

@@ -388,21 +388,43 @@ fn cuda_homes() -> Vec<PathBuf> {
     ["CUDA_HOME", "CUDA_PATH"].iter().filter_map(std::env::var_os).map(PathBuf::from).collect()
 }
 
-/// `site-packages/nvidia/cu13` (and `cu12`) in the active virtual environment, the user's and the
-/// system's Python: where `pip install nvidia-cuda-nvrtc` puts the library.
+/// `site-packages/nvidia/cu13` (and `cu12`) in the Python environments of [`wheel_prefixes`]:
+/// where `pip install nvidia-cuda-nvrtc` (or `tensorlens[cuda]`) puts the library.
 fn wheel_roots() -> Vec<PathBuf> {
+    wheel_roots_in(&wheel_prefixes())
+}
+
+/// The environments that may hold NVIDIA's wheels, most specific first: the active virtual
+/// environment, the one this binary is installed in (pip, pipx and conda put it at
+/// `<prefix>/bin/tensorlens`, and a JupyterLab or an editor may start it without activating that
+/// environment), the active conda environment, the user's and the system's Python.
+fn wheel_prefixes() -> Vec<PathBuf> {
     let mut prefixes: Vec<PathBuf> = Vec::new();
-    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
-        prefixes.push(PathBuf::from(venv).join("lib"));
+    prefixes.extend(std::env::var_os("VIRTUAL_ENV").map(PathBuf::from));
+    // On Linux this is where /proc/self/exe leads, so a pipx link on PATH leads to its venv.
+    prefixes.extend(std::env::current_exe().ok().and_then(|exe| binary_prefix(&exe)));
+    prefixes.extend(std::env::var_os("CONDA_PREFIX").map(PathBuf::from));
+    prefixes.extend(std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local")));
+    prefixes.push(PathBuf::from("/usr/local"));
+    prefixes.push(PathBuf::from("/usr"));
+    let mut seen = std::collections::HashSet::new();
+    prefixes.retain(|prefix| seen.insert(lexical(prefix)));
+    prefixes
+}
+
+/// `<prefix>` of a binary installed at `<prefix>/bin/NAME`.
+fn binary_prefix(exe: &Path) -> Option<PathBuf> {
+    let bin = exe.parent()?;
+    if bin.file_name()? != "bin" {
+        return None;
     }
-    if let Some(home) = std::env::var_os("HOME") {
-        prefixes.push(PathBuf::from(home).join(".local/lib"));
-    }
-    prefixes.push(PathBuf::from("/usr/local/lib"));
-    prefixes.push(PathBuf::from("/usr/lib"));
+    bin.parent().filter(|prefix| !prefix.as_os_str().is_empty()).map(Path::to_path_buf)
+}
+
+fn wheel_roots_in(prefixes: &[PathBuf]) -> Vec<PathBuf> {
     let mut roots = Vec::new();
     for prefix in prefixes {
-        let Ok(entries) = std::fs::read_dir(&prefix) else { continue };
+        let Ok(entries) = std::fs::read_dir(prefix.join("lib")) else { continue };
         let mut pythons: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.path())
@@ -571,6 +593,29 @@ mod tests {
 
         let mut trusted = Guard::new(&[]);
         assert!(trusted.allows(&workspace.join("bin/ptxas"), "ptxas") && trusted.ignored.is_empty());
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn the_wheels_of_the_binarys_own_environment_are_looked_for() {
+        // As pip lays out a virtual, conda or pipx environment: the binary in bin/, the NVIDIA
+        // wheels under lib/python3.X/site-packages/nvidia/cu13.
+        let base = std::env::temp_dir().join(format!("tensorlens-prefix-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let prefix = base.join("env");
+        let cu13 = prefix.join("lib/python3.12/site-packages/nvidia/cu13");
+        std::fs::create_dir_all(cu13.join("lib")).unwrap();
+        std::fs::create_dir_all(prefix.join("bin")).unwrap();
+        std::fs::write(cu13.join("lib/libnvrtc.so.13"), "").unwrap();
+
+        assert_eq!(binary_prefix(&prefix.join("bin/tensorlens")), Some(prefix.clone()));
+        assert_eq!(binary_prefix(Path::new("/usr/bin/tensorlens")), Some(PathBuf::from("/usr")));
+        // A binary that is not in a bin/ folder (target/release, an unpacked archive) names none.
+        assert_eq!(binary_prefix(Path::new("/work/target/release/tensorlens")), None);
+        assert_eq!(binary_prefix(Path::new("bin/tensorlens")), None);
+
+        let roots = wheel_roots_in(std::slice::from_ref(&prefix));
+        assert_eq!(roots.first(), Some(&cu13), "{roots:?}");
         let _ = std::fs::remove_dir_all(&base);
     }
 

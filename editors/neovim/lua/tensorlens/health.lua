@@ -43,16 +43,20 @@ end
 ---@return string? exe
 local function check_binary(config)
   health.start('tensorlens: server')
-  local override = vim.lsp.config.tensorlens and vim.lsp.config.tensorlens.cmd
-  local cmd = type(override) == 'table' and override or config.cmd
-  local exe = vim.fn.exepath(cmd[1])
+  local root = vim.fs.root(0, require('tensorlens').root_markers)
+  local cmd, source, skipped = require('tensorlens').server_cmd(root)
+  for _, note in ipairs(skipped) do
+    health.warn(note)
+  end
+  local exe = cmd and vim.fn.exepath(cmd[1]) or ''
   if exe == '' then
-    health.error(('the server binary `%s` was not found'):format(cmd[1]), {
-      'Install it: `cargo install --path server` in the tensorlens repository puts `tensorlens` on PATH',
+    health.error(('the server binary `%s` was not found'):format(cmd and cmd[1] or 'tensorlens'), {
+      '`pip install tensorlens` into the virtual environment you activate, or `cargo install --path server` in the tensorlens repository, puts `tensorlens` on PATH',
       "or name it: vim.g.tensorlens = { cmd = { '/path/to/tensorlens', 'serve' } }",
     })
     return nil
   end
+  health.info(('binary from %s'):format(source))
   local version = run({ exe, '--version' }, 5000, config.cmd_env)
   if version.code ~= 0 then
     health.error(('`%s --version` failed: %s'):format(exe, version.stderr), { 'reinstall or rebuild tensorlens' })

@@ -15,31 +15,104 @@ end
 --- Files and folders that mark a project root, nearest first.
 M.root_markers = { '.tensorlens', 'pyproject.toml', 'setup.py', 'setup.cfg', 'CMakeLists.txt', '.git' }
 
---- The command that starts the server: the `cmd` of a `vim.lsp.config('tensorlens', ...)` override
---- when it is a list, else `vim.g.tensorlens.cmd`.
----@return string[]
-function M.server_cmd()
+--- Whether the project is trusted: not when the server is told `workspaceTrusted = false` (see
+--- :help tensorlens-trust), in the client's settings or in `vim.lsp.config('tensorlens', ...)`.
+---@param settings? table the client's `settings`
+---@return boolean
+function M.trusted(settings)
+  settings = settings or (vim.lsp.config.tensorlens and vim.lsp.config.tensorlens.settings) or {}
+  local ours = type(settings.tensorlens) == 'table' and settings.tensorlens or {}
+  return ours.workspaceTrusted ~= false
+end
+
+--- Whether `path` lies inside the folder `root`, as written or where its links lead.
+---@param path string
+---@param root string
+---@return boolean
+local function inside(path, root)
+  local function spellings(file)
+    local normal = vim.fs.normalize(vim.fn.fnamemodify(file, ':p'))
+    return { normal, vim.uv.fs_realpath(file) or normal }
+  end
+  for _, spelled in ipairs(spellings(path)) do
+    for _, folder in ipairs(spellings(root)) do
+      folder = folder:gsub('/+$', '')
+      if spelled == folder or vim.startswith(spelled, folder .. '/') then
+        return true
+      end
+    end
+  end
+  return false
+end
+
+--- The command that starts the server, where it came from, and the binaries passed over (each with
+--- why): the `cmd` of a `vim.lsp.config('tensorlens', ...)` override when it is a list, else
+--- `vim.g.tensorlens.cmd` when set, else the `tensorlens` that `pip install tensorlens` put in the
+--- active virtual or conda environment ($VIRTUAL_ENV, $CONDA_PREFIX), else `tensorlens` on PATH. In
+--- an untrusted project (`root`) an environment or PATH entry inside it is passed over.
+---@param root? string
+---@param trusted? boolean
+---@return string[]? cmd nil when the only binary found was passed over
+---@return string source
+---@return string[] skipped
+function M.server_cmd(root, trusted)
   local override = vim.lsp.config.tensorlens and vim.lsp.config.tensorlens.cmd
   if type(override) == 'table' then
-    return override
+    return override, "vim.lsp.config('tensorlens').cmd", {}
   end
-  return config.get().cmd
+  local options = config.get()
+  local user = vim.g.tensorlens
+  if type(user) == 'table' and user.cmd ~= nil and user.cmd ~= vim.NIL then
+    return options.cmd, 'vim.g.tensorlens.cmd', {}
+  end
+  if trusted == nil then
+    trusted = M.trusted()
+  end
+  local skipped = {}
+  local function allowed(candidate, where)
+    if trusted or not root or not inside(candidate, root) then
+      return true
+    end
+    table.insert(
+      skipped,
+      ('%s (%s) lies inside the project %s, which is not trusted, so it was not run'):format(candidate, where, root)
+    )
+    return false
+  end
+  for _, var in ipairs({ 'VIRTUAL_ENV', 'CONDA_PREFIX' }) do
+    local prefix = vim.env[var]
+    if prefix and prefix ~= '' then
+      local candidate = vim.fs.joinpath(prefix, 'bin', 'tensorlens')
+      if vim.fn.executable(candidate) == 1 and allowed(candidate, 'the environment of $' .. var) then
+        return vim.list_extend({ candidate }, vim.list_slice(options.cmd, 2)), '$' .. var, skipped
+      end
+    end
+  end
+  local on_path = vim.fn.exepath(options.cmd[1])
+  if on_path ~= '' and not allowed(on_path, 'on PATH') then
+    return nil, 'PATH', skipped
+  end
+  return options.cmd, 'PATH', skipped
 end
 
 local missing_reported = {}
 
 --- Whether the server binary can be run; says once (per binary) how to get it when it cannot.
+---@param root? string
 ---@return boolean
-function M.check_binary()
-  local cmd = M.server_cmd()
-  if vim.fn.executable(cmd[1]) == 1 then
+function M.check_binary(root)
+  local cmd, _, skipped = M.server_cmd(root)
+  if cmd and vim.fn.executable(cmd[1]) == 1 then
     return true
   end
-  if not missing_reported[cmd[1]] then
-    missing_reported[cmd[1]] = true
+  local name = cmd and cmd[1] or 'tensorlens'
+  if not missing_reported[name] then
+    missing_reported[name] = true
+    local passed = #skipped > 0 and (' (' .. table.concat(skipped, '; ') .. ')') or ''
     notify(
-      ('the server binary `%s` was not found, so tensorlens is not started. '):format(cmd[1])
-        .. 'Install it (from the tensorlens repository: `cargo install --path server`) so that `tensorlens` is on PATH, '
+      ('the server binary `%s` was not found%s, so tensorlens is not started. '):format(name, passed)
+        .. 'Install it (`pip install tensorlens` into your virtual environment, or from the tensorlens repository: '
+        .. '`cargo install --path server`) so that `tensorlens` is on PATH, '
         .. "or set its path: vim.g.tensorlens = { cmd = { '/path/to/tensorlens', 'serve' } }",
       levels.ERROR
     )
@@ -64,19 +137,27 @@ function M.root_dir(bufnr, on_dir)
   else
     root = vim.fs.root(bufnr, M.root_markers)
   end
-  if M.check_binary() then
+  if M.check_binary(root) then
     on_dir(root)
   end
 end
 
---- `cmd` of the LSP config: starts the server named by `vim.g.tensorlens.cmd` as it is now.
+--- `cmd` of the LSP config: starts the server that `server_cmd` finds now.
 ---@param dispatchers vim.lsp.rpc.Dispatchers
 ---@param client_config vim.lsp.ClientConfig
 ---@return vim.lsp.rpc.PublicClient
 function M.start_server(dispatchers, client_config)
   local options = config.get()
   local env = vim.tbl_extend('force', client_config.cmd_env or {}, options.cmd_env or {})
-  return vim.lsp.rpc.start(options.cmd, dispatchers, {
+  local cmd, source, skipped = M.server_cmd(client_config.root_dir, M.trusted(client_config.settings))
+  for _, note in ipairs(skipped) do
+    notify(note, levels.WARN)
+  end
+  if not cmd then
+    error('tensorlens: no server binary outside the untrusted project: ' .. table.concat(skipped, '; '))
+  end
+  vim.lsp.log.info('tensorlens: starting', cmd[1], 'from', source)
+  return vim.lsp.rpc.start(cmd, dispatchers, {
     cwd = client_config.cmd_cwd,
     env = next(env) and env or nil,
     detached = client_config.detached,
