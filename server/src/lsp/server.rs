@@ -54,6 +54,11 @@ pub(super) struct State {
     diagnostics_due: Mutex<std::collections::HashMap<String, u64>>,
 }
 
+/// How long the analysis of an edited big file waits: the requests an editor sends with a keystroke
+/// (a hover, a completion) are answered from windows first instead of sharing two cores with it,
+/// and a burst of keystrokes is analysed once.
+const EDIT_SETTLE: std::time::Duration = std::time::Duration::from_millis(3);
+
 /// What a request needs, taken under the lock and used after it is released.
 pub(super) struct Snapshot {
     pub(super) doc: Document,
@@ -253,10 +258,15 @@ impl Server {
         });
     }
 
-    /// Starts `finish_open` for a pending document, off the request loop.
-    fn analyse_later(&self, uri: Uri) {
+    /// Starts `finish_open` for a pending document, off the request loop, after `delay`.
+    fn analyse_later(&self, uri: Uri, delay: Option<std::time::Duration>) {
         let server = Server { client: self.client.clone(), state: self.state.clone() };
-        tokio::spawn(async move { server.finish_open(uri).await });
+        tokio::spawn(async move {
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            server.finish_open(uri).await
+        });
     }
 
     /// Analyses a pending document's copy off the loop and installs it; when the document was
@@ -551,7 +561,7 @@ impl LanguageServer for Server {
         if doc.language == Some(crate::parse::Language::Python) && item.text.len() >= Document::PENDING_BYTES {
             // A big file: analysed off the loop, so that the first hover need not wait for it.
             lock(&self.state.workspace).open_pending(doc);
-            self.analyse_later(uri.clone());
+            self.analyse_later(uri.clone(), None);
         } else {
             let opened = lock(&self.state.workspace).open(doc);
             if let Err(panic) = opened {
@@ -580,7 +590,7 @@ impl LanguageServer for Server {
         let applied = match applied {
             Ok(Changed::Analysed | Changed::Pending { start: false }) => true,
             Ok(Changed::Pending { start: true }) => {
-                self.analyse_later(uri.clone());
+                self.analyse_later(uri.clone(), Some(EDIT_SETTLE));
                 true
             }
             Err(ChangeError::Analysis(panic)) => {
