@@ -216,6 +216,7 @@ fn main() -> ExitCode {
         .init();
     let res = match args.command {
         Command::Serve { .. } => {
+            limit_malloc_arenas();
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
             match runtime {
                 Ok(runtime) => {
@@ -262,5 +263,16 @@ fn main() -> ExitCode {
             eprintln!("tensorlens: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc gives each thread that allocates at once an arena of its own and keeps what is freed in
+/// it: the server's blocking threads (an analysis, a window, diagnostics at the same moment)
+/// then hold several copies' worth of a big file. Two arenas keep the peak near one.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
