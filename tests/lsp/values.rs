@@ -122,6 +122,37 @@ fn wait_for_hover(client: &mut Client, uri: &str, at: (u32, u32), done: impl Fn(
 }
 
 #[test]
+fn reading_the_workspace_modules_shows_progress_and_answers_are_complete_when_it_ends() {
+    let dir = std::env::temp_dir().join(format!("tensorlens-progress-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("pkg")).unwrap();
+    std::fs::write(dir.join("pkg/__init__.py"), "from pkg.base import Base\n").unwrap();
+    std::fs::write(dir.join("pkg/base.py"), "import torch.nn as nn\n\nclass Base(nn.Module):\n    pass\n").unwrap();
+    let train = "from pkg import Base\n\nnet = Base()\nnet.zero_grad()\n";
+    let train_path = dir.join("train.py");
+    std::fs::write(&train_path, train).unwrap();
+    let uri = format!("file://{}", train_path.display());
+    let (mut client, _) = Client::start(json!({ "window": { "workDoneProgress": true } }), Some(&dir));
+    client.open(&uri, "python", train);
+    let modules = |m: &Value, kind: &str| {
+        m["method"] == "$/progress"
+            && m["params"]["token"].as_str().is_some_and(|t| t.starts_with("tensorlens/modules/"))
+            && m["params"]["value"]["kind"] == kind
+    };
+    let begin = client.wait_for(|m| modules(m, "begin"));
+    assert_eq!(begin["params"]["value"]["title"], "Reading workspace modules");
+    let end = client.wait_for(|m| modules(m, "end"));
+    // The two files of the package (the open file is the editor's).
+    assert_eq!(end["params"]["value"]["message"], "2 files read", "{end}");
+    let (line, col) = find(train, "net.zero_grad", 5);
+    assert_eq!(
+        client.hover_text(&uri, line, col).lines().next(),
+        Some("**torch.nn.Module.zero_grad** · method · PyTorch")
+    );
+    client.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn classes_from_the_users_other_modules_and_their_changes_on_disk() {
     let dir = std::env::temp_dir().join(format!("tensorlens-workspace-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

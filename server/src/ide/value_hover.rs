@@ -82,6 +82,7 @@ fn origin_text(origin: &Origin) -> String {
     let line = origin.line + 1;
     match origin.how {
         OriginKind::Assigned => format!("from {} at line {line}", code(&origin.from)),
+        OriginKind::Registered => format!("registered from {} at line {line}", code(&origin.from)),
         OriginKind::Annotated => format!("annotated {}", code(&origin.from)),
         OriginKind::Loop => format!("element of {} at line {line}", code(&origin.from)),
         OriginKind::With => format!("from {} at line {line}", code(&format!("with {}", origin.from))),

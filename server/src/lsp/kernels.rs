@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use tower_lsp_server::jsonrpc::{self, Result};
 use tower_lsp_server::ls_types::*;
-use tower_lsp_server::{NotCancellable, OngoingProgress, Unbounded};
 
 use super::ext::{KernelArgs, KernelTimingsParams};
 use super::server::{lock, Feature, Server};
@@ -174,7 +173,7 @@ impl Server {
         doing: &'static str,
         work: impl FnOnce(&Cancel) -> T + Send + 'static,
     ) -> Result<T> {
-        let progress = self.begin_progress(token, title).await;
+        let progress = self.begin_progress(token, "kernel", title).await;
         let cancel = Cancel::default();
         let _cancel_on_drop = CancelOnDrop(cancel.clone());
         let work = self.blocking(Feature::Kernels, move || work(&cancel));
@@ -327,32 +326,4 @@ impl Server {
         let timings = self.state.kernels.timings(params.uri.as_str(), params.kernel.as_deref());
         Ok(serde_json::to_value(timings).unwrap_or_default())
     }
-
-    async fn begin_progress(
-        &self,
-        token: Option<ProgressToken>,
-        title: &str,
-    ) -> Option<OngoingProgress<Unbounded, NotCancellable>> {
-        let token = match token {
-            Some(token) => token,
-            None if self.state.work_done_progress.load(std::sync::atomic::Ordering::Relaxed) => {
-                let token = ProgressToken::String(format!("tensorlens/kernel/{}", next_token()));
-                let created = self
-                    .client
-                    .send_request::<request::WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
-                        token: token.clone(),
-                    })
-                    .await;
-                created.ok()?;
-                token
-            }
-            None => return None,
-        };
-        Some(self.client.progress(token, title.to_string()).begin().await)
-    }
-}
-
-fn next_token() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }

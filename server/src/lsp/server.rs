@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use tower_lsp_server::jsonrpc::{self, Result};
 use tower_lsp_server::ls_types::*;
-use tower_lsp_server::{Client, LanguageServer};
+use tower_lsp_server::{Client, LanguageServer, NotCancellable, OngoingProgress, Unbounded};
 
 use super::{capabilities, ext, from_proto, to_proto};
 use crate::catalog::{self, Catalog};
@@ -330,17 +330,52 @@ impl Server {
         let roots = self.state.roots.read().unwrap_or_else(|e| e.into_inner()).clone();
         let seeds = lock(&self.state.workspace).python_files();
         let catalog = self.catalog();
-        let loaded = tokio::task::spawn_blocking(move || {
+        let load = tokio::task::spawn_blocking(move || {
             let framework = |root: &str| catalog.knows_python_module(root);
             workspace::load(&roots, &seeds, &framework, &workspace::Disk)
-        })
-        .await;
-        let Ok(loaded) = loaded else { return };
-        if self.state.modules_generation.load(SeqCst) != generation {
-            return; // a newer load is on its way
+        });
+        // Answers about imported user classes are incomplete until this ends: say so, where the
+        // client shows progress (and a client can wait for it).
+        let progress = self.begin_progress(None, "modules", "Reading workspace modules").await;
+        let loaded = load.await;
+        let installed = match loaded {
+            Ok(loaded) if self.state.modules_generation.load(SeqCst) == generation => {
+                let count = loaded.len();
+                tracing::debug!("{count} workspace modules loaded");
+                lock(&self.state.workspace).set_modules(Arc::new(loaded));
+                Some(count)
+            }
+            _ => None, // a newer load is on its way, or this one panicked
+        };
+        if let Some(progress) = progress {
+            match installed {
+                Some(count) => progress.finish_with_message(format!("{count} files read")).await,
+                None => progress.finish().await,
+            }
         }
-        tracing::debug!("{} workspace modules loaded", loaded.len());
-        lock(&self.state.workspace).set_modules(Arc::new(loaded));
+    }
+
+    /// Starts a `$/progress` under the client's token, or under a new one when the client takes
+    /// `window/workDoneProgress/create`; `None` when it shows no progress.
+    pub(super) async fn begin_progress(
+        &self,
+        token: Option<ProgressToken>,
+        kind: &str,
+        title: &str,
+    ) -> Option<OngoingProgress<Unbounded, NotCancellable>> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let token = match token {
+            Some(token) => token,
+            None if self.state.work_done_progress.load(std::sync::atomic::Ordering::Relaxed) => {
+                let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let token = ProgressToken::String(format!("tensorlens/{kind}/{id}"));
+                let params = WorkDoneProgressCreateParams { token: token.clone() };
+                self.client.send_request::<request::WorkDoneProgressCreate>(params).await.ok()?;
+                token
+            }
+            None => return None,
+        };
+        Some(self.client.progress(token, title.to_string()).begin().await)
     }
 
     /// The workspace folders the client named at `initialize`.

@@ -113,6 +113,12 @@ pub struct Eval<'a> {
     modules: Option<Arc<UserModules>>,
     /// Files crossed to get here: `train.py` -> `model.py` -> `layers.py` is 2.
     hops: u32,
+    /// How many times this request (across the files it crossed) gave up at a limit: the hops,
+    /// the depth or a cycle. A type worked out past such a cut depends on the way in (the same
+    /// binding of `model.py` reached from `train.py` or from three files away), so it is kept
+    /// for this evaluation only (`local`), never in the module's memo that every request reads.
+    cuts: std::rc::Rc<std::cell::Cell<u64>>,
+    local: RefCell<HashMap<MemoKey, Ty>>,
 }
 
 /// Imports are followed this many files away from the document asked about.
@@ -120,7 +126,16 @@ const MAX_HOPS: u32 = 3;
 
 impl<'a> Eval<'a> {
     pub fn new(m: &'a ModuleValues, catalog: &'a Catalog) -> Eval<'a> {
-        Eval { m, catalog, active: RefCell::default(), depth: Default::default(), modules: m.modules.clone(), hops: 0 }
+        Eval {
+            m,
+            catalog,
+            active: RefCell::default(),
+            depth: Default::default(),
+            modules: m.modules.clone(),
+            hops: 0,
+            cuts: Default::default(),
+            local: RefCell::default(),
+        }
     }
 
     /// An evaluation of another workspace file, reached from this one.
@@ -132,6 +147,8 @@ impl<'a> Eval<'a> {
             depth: std::cell::Cell::new(self.depth.get()),
             modules: self.modules.clone(),
             hops: self.hops + 1,
+            cuts: self.cuts.clone(),
+            local: RefCell::default(),
         }
     }
 
@@ -160,15 +177,29 @@ impl<'a> Eval<'a> {
         if let Some(ty) = lock(&self.m.memo).get(&key) {
             return ty.clone();
         }
-        if self.depth.get() > MAX_DEPTH || !self.active.borrow_mut().insert(key.clone()) {
-            return Ty::Unknown;
+        if let Some(ty) = self.local.borrow().get(&key) {
+            return ty.clone();
         }
+        if self.depth.get() > MAX_DEPTH || !self.active.borrow_mut().insert(key.clone()) {
+            return self.cut();
+        }
+        let cuts = self.cuts.get();
         self.depth.set(self.depth.get() + 1);
         let ty = f();
         self.depth.set(self.depth.get() - 1);
         self.active.borrow_mut().remove(&key);
-        lock(&self.m.memo).insert(key, ty.clone());
+        if self.cuts.get() == cuts {
+            lock(&self.m.memo).insert(key, ty.clone());
+        } else {
+            self.local.borrow_mut().insert(key, ty.clone());
+        }
         ty
+    }
+
+    /// Gives up at a limit, and remembers that this request did.
+    fn cut(&self) -> Ty {
+        self.cuts.set(self.cuts.get() + 1);
+        Ty::Unknown
     }
 
     // ----- names -------------------------------------------------------------------------------
@@ -323,6 +354,21 @@ impl<'a> Eval<'a> {
                 let value = self.node(expr).map_or(Ty::Unknown, |n| self.expr(n, scope));
                 self.destructure(value, path)
             }
+            Source::Registered { value, through } => {
+                // Only `nn.Module`'s own method makes the attribute: a class of the user's that
+                // defines `register_buffer` itself may do anything with the name.
+                let class = self.m.scope(scope).and_then(|s| s.class);
+                let framework = class.is_some_and(|class| {
+                    match self.user_member(class, through, &Ty::UserInstance(class), false) {
+                        Ty::Method { member, .. } => member.strip_prefix("torch.nn.Module.") == Some(*through),
+                        _ => false,
+                    }
+                });
+                match framework {
+                    true => self.node(value).map_or(Ty::Unknown, |n| self.expr(n, scope)),
+                    false => Ty::Unknown,
+                }
+            }
             Source::Annotated { annotation, value } => {
                 let annotated = self.node(annotation).map_or(Ty::Unknown, |n| self.annotation(n, scope));
                 match (annotated.is_known(), value) {
@@ -405,7 +451,7 @@ impl<'a> Eval<'a> {
     /// The type of an expression node, evaluated in scope `key` at the node's position.
     pub fn expr(&self, node: Node, key: usize) -> Ty {
         if self.depth.get() > MAX_DEPTH {
-            return Ty::Unknown;
+            return self.cut();
         }
         self.depth.set(self.depth.get() + 1);
         let ty = self.expr_inner(node, key);
@@ -777,7 +823,7 @@ impl<'a> Eval<'a> {
     fn workspace_import(&self, target: &str) -> Ty {
         let (Some(modules), Some(from)) = (&self.modules, &self.m.path) else { return Ty::Unknown };
         if self.hops >= MAX_HOPS {
-            return Ty::Unknown;
+            return self.cut();
         }
         let Some((file, rest)) = modules.resolve(from, target) else { return Ty::Unknown };
         let mut ty = Ty::UserModule(Arc::from(file.as_path()));
@@ -791,7 +837,7 @@ impl<'a> Eval<'a> {
     fn module_member(&self, file: &Path, name: &str) -> Ty {
         let Some(modules) = self.modules.clone() else { return Ty::Unknown };
         if self.hops >= MAX_HOPS {
-            return Ty::Unknown;
+            return self.cut();
         }
         if let Some(other) = modules.file(file) {
             let eval = self.across(other);

@@ -40,6 +40,8 @@ pub enum OriginKind {
     Loop,
     /// `with <from> as x`.
     With,
+    /// `self.register_buffer("x", <from>)`.
+    Registered,
     /// `self` in a method.
     SelfParameter,
     /// A parameter's default value.
@@ -370,6 +372,7 @@ fn origin(eval: &Eval, binding: &Binding) -> Option<Origin> {
     let line = line_of(eval, binding.statement);
     let (how, range) = match &binding.source {
         Source::Value { expr, .. } => (OriginKind::Assigned, expr.clone()),
+        Source::Registered { value, .. } => (OriginKind::Registered, value.clone()),
         Source::Annotated { annotation, .. } => (OriginKind::Annotated, annotation.clone()),
         Source::For { iter, .. } => (OriginKind::Loop, iter.clone()),
         Source::With { value, .. } => (OriginKind::With, value.clone()),

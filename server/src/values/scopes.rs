@@ -48,6 +48,13 @@ pub enum Source {
         value: Range<usize>,
         path: Vec<Step>,
     },
+    /// `self.register_buffer("name", value)` (or `register_parameter`) in a method: `self.name`
+    /// holds the value, when the class is a `torch.nn.Module`.
+    Registered {
+        value: Range<usize>,
+        /// `register_buffer` or `register_parameter`.
+        through: &'static str,
+    },
     Param {
         index: usize,
         annotation: Option<Range<usize>>,
@@ -594,6 +601,7 @@ pub fn class(root: Node, key: usize, src: &str) -> Option<ClassData> {
             match n.kind() {
                 "function_definition" | "class_definition" | "lambda" => continue,
                 "assignment" => self_assignment(n, self_name, src, method, &mut self_attrs),
+                "call" => self_registration(n, self_name, src, method, &mut self_attrs),
                 _ => {}
             }
             stack.extend(n.named_children(&mut cursor));
@@ -603,6 +611,73 @@ pub fn class(root: Node, key: usize, src: &str) -> Option<ClassData> {
         list.sort_by_key(|(_, b)| b.at);
     }
     Some(ClassData { name, bases, self_attrs })
+}
+
+/// `self.register_buffer("name", value)` and `self.register_parameter("name", value)`, with the
+/// name a plain string literal.
+fn self_registration(
+    node: Node,
+    self_name: &str,
+    src: &str,
+    method: usize,
+    out: &mut HashMap<Arc<str>, Vec<(usize, Binding)>>,
+) {
+    let (Some(function), Some(args)) = (node.child_by_field_name("function"), node.child_by_field_name("arguments"))
+    else {
+        return;
+    };
+    let (Some(object), Some(attr)) =
+        (function.child_by_field_name("object"), function.child_by_field_name("attribute"))
+    else {
+        return;
+    };
+    let (through, value_keyword) = match text(src, attr) {
+        "register_buffer" => ("register_buffer", "tensor"),
+        "register_parameter" => ("register_parameter", "param"),
+        _ => return,
+    };
+    if object.kind() != "identifier" || text(src, object) != self_name {
+        return;
+    }
+    let mut walker = args.walk();
+    let args: Vec<Node> = args.named_children(&mut walker).filter(|a| a.kind() != "comment").collect();
+    let keyword = |name: &str| {
+        args.iter().find_map(|a| {
+            (a.kind() == "keyword_argument" && a.child_by_field_name("name").is_some_and(|n| text(src, n) == name))
+                .then(|| a.child_by_field_name("value"))
+                .flatten()
+        })
+    };
+    let positional: Vec<Node> = args.iter().copied().filter(|a| a.kind() != "keyword_argument").collect();
+    let (Some(name), Some(value)) = (
+        positional.first().copied().or_else(|| keyword("name")),
+        positional.get(1).copied().or_else(|| keyword(value_keyword)),
+    ) else {
+        return;
+    };
+    let Some(name) = plain_string(name, src).filter(|n| is_identifier(n)) else { return };
+    let binding = Binding {
+        at: node.end_byte(),
+        statement: node.start_byte(),
+        source: Source::Registered { value: value.byte_range(), through },
+    };
+    out.entry(Arc::from(name)).or_default().push((method, binding));
+}
+
+/// The text of a string literal without prefix, interpolation or escapes: `"bias"`, `'bias'`.
+fn plain_string<'s>(node: Node, src: &'s str) -> Option<&'s str> {
+    if node.kind() != "string" {
+        return None;
+    }
+    let raw = text(src, node);
+    let quote = raw.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let inner = raw.strip_prefix(quote)?.strip_suffix(quote)?;
+    (!inner.is_empty() && !inner.contains(['\\', '"', '\'', '{'])).then_some(inner)
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_') && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
 fn self_assignment(

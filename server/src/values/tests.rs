@@ -72,6 +72,29 @@ fn classes_bases_and_self_attributes() {
 }
 
 #[test]
+fn registered_buffers_and_parameters_are_attributes_of_modules_only() {
+    let module = |init: &str, body: &str| {
+        format!(
+            "import torch\nimport torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        {init}\n    def forward(self, x):\n        return {body}\n"
+        )
+    };
+    let buffer = module("self.register_buffer('mask', torch.ones(4, 4))", "self.mask.unsq$0ueeze(0)");
+    assert_eq!(member_name(&buffer).as_deref(), Some("torch.Tensor.unsqueeze"));
+    let keywords = module("self.register_buffer(name=\"mask\", tensor=torch.ones(4), persistent=False)", "self.ma$0sk");
+    assert_eq!(variable_type(&keywords).as_deref(), Some("torch.Tensor"));
+    let parameter = module("self.register_parameter(\"scale\", nn.Parameter(torch.ones(4)))", "self.sca$0le");
+    assert_eq!(variable_type(&parameter).as_deref(), Some("torch.nn.Parameter"));
+    // A name that is not a plain literal, a class that is not a module, or one with its own
+    // `register_buffer`, gives nothing.
+    let computed = module("self.register_buffer(f'mask{0}', torch.ones(4))", "self.mask.unsq$0ueeze(0)");
+    assert_eq!(member_name(&computed), None);
+    let plain = "import torch\nclass Net:\n    def __init__(self):\n        self.register_buffer('mask', torch.ones(4))\n    def go(self):\n        self.mask.unsq$0ueeze(0)\n";
+    assert_eq!(member_name(plain), None);
+    let own = "import torch\nimport torch.nn as nn\nclass Net(nn.Module):\n    def register_buffer(self, name, value):\n        pass\n    def __init__(self):\n        self.register_buffer('mask', torch.ones(4))\n    def go(self):\n        self.mask.unsq$0ueeze(0)\n";
+    assert_eq!(member_name(own), None);
+}
+
+#[test]
 fn unknown_receivers_and_user_methods_give_nothing() {
     assert_eq!(member_name("def f(x):\n    return x.vi$0ew(3)\n"), None);
     // A user class with its own `view` is not a tensor.
@@ -211,6 +234,25 @@ mod across_files {
             Some(Answer::Variable { value, .. }) => assert_eq!(type_label(&values, &value.ty).as_deref(), Some("GPT")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_type_cut_short_by_the_hop_limit_is_not_remembered_for_shorter_ways_in() {
+        // `Tiny` leads train -> pkg -> pkg.tiny -> pkg -> pkg.base, one file past the limit; `Base`
+        // reaches pkg.base in two. Asking about `Tiny` first must not leave pkg's `Base` unknown.
+        let files = vec![
+            ("/w/pkg/__init__.py", "from pkg.base import Base\nfrom pkg.tiny import Tiny\n"),
+            ("/w/pkg/base.py", "import torch.nn as nn\n\nclass Base(nn.Module):\n    pass\n"),
+            ("/w/pkg/tiny.py", "from pkg import Base\n\nclass Tiny(Base):\n    pass\n"),
+        ];
+        let src = "from pkg import Base, Tiny\nTiny().zero_grad()\nBase().parameters()\n";
+        let (values, _) = values_of("/w/train.py", src, files);
+        let member_at = |needle: &str| match answer_at(&values, catalog(), src.find(needle).unwrap()) {
+            Some(Answer::Member { member, .. }) => Some(member.name.to_string()),
+            _ => None,
+        };
+        assert_eq!(member_at("zero_grad"), None);
+        assert_eq!(member_at("parameters").as_deref(), Some("torch.nn.Module.parameters"));
     }
 
     #[test]

@@ -14,6 +14,9 @@ class Lsp:
         self.settings = settings or {}
         self.next_id = 0
         self.replies: dict[int, queue.Queue] = {}
+        # `$/progress` kinds by token ("begin", "report", "end"), and a condition to wait on them.
+        self.progress: dict[str, str] = {}
+        self.progress_changed = threading.Condition()
         self.lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
         uri = "file://" + root
@@ -24,6 +27,7 @@ class Lsp:
                 "textDocument": {"hover": {"contentFormat": ["markdown", "plaintext"]},
                                  "definition": {"linkSupport": False}, "typeDefinition": {"linkSupport": False}},
                 "workspace": {"configuration": True, "workspaceFolders": True},
+                "window": {"workDoneProgress": True},
             },
         })
         self.notify("initialized", {})
@@ -54,6 +58,10 @@ class Lsp:
                 q = self.replies.get(message["id"])
                 if q is not None:
                     q.put(message)
+            elif message.get("method") == "$/progress":
+                with self.progress_changed:
+                    self.progress[str(message["params"]["token"])] = message["params"]["value"]["kind"]
+                    self.progress_changed.notify_all()
 
     def _answer(self, message: dict) -> None:
         result = None
@@ -81,6 +89,19 @@ class Lsp:
         if "error" in reply:
             raise RuntimeError(f"{method}: {reply['error']}")
         return reply.get("result")
+
+    def wait_progress(self, prefix: str, seen: int, timeout: float = 60) -> bool:
+        """Waits until a progress whose token starts with `prefix` has begun after the first `seen`
+        such tokens, and every one of them has ended. False on timeout."""
+        def done() -> bool:
+            tokens = [t for t in self.progress if t.startswith(prefix)]
+            return len(tokens) > seen and all(self.progress[t] == "end" for t in tokens)
+        with self.progress_changed:
+            return self.progress_changed.wait_for(done, timeout=timeout)
+
+    def progress_count(self, prefix: str) -> int:
+        with self.progress_changed:
+            return sum(1 for t in self.progress if t.startswith(prefix))
 
     def notify(self, method: str, params: dict) -> None:
         self._send({"jsonrpc": "2.0", "method": method, "params": params})

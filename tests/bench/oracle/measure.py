@@ -335,8 +335,9 @@ def main() -> int:
         lines = text.splitlines()
         uri = "file://" + str(path)
         oracle.open(uri, text)
+        seen = ours.progress_count("tensorlens/modules/")
         ours.open(uri, text)
-        settle(ours, uri)
+        settle(ours, seen)
         roles = Roles()
         roles.visit(ast.parse(text))
         for line, col, name in identifiers(text):
@@ -389,12 +390,12 @@ def main() -> int:
     return report(rows, files, elapsed, args)
 
 
-def settle(ours: Lsp, uri: str) -> None:
+def settle(ours: Lsp, seen: int) -> None:
     """Waits until the server has read the workspace modules the file imports: the load runs off
-    the request loop after didOpen, and a hover in between would not see them."""
-    # There is no notification for it; a short pause past the load is enough for the corpus's sizes.
-    ours.request("textDocument/hover", {"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})
-    time.sleep(1.0)
+    the request loop after didOpen, under a `$/progress` of its own (`seen` is how many such
+    progresses there were before the open)."""
+    if not ours.wait_progress("tensorlens/modules/", seen):
+        print("warning: the workspace modules did not finish loading within 60 s", file=sys.stderr)
 
 
 def verdict(mine: dict | None, qual: str, param: str | None, target: "Target | None" = None) -> str:
