@@ -6,7 +6,7 @@ the catalog (`tensorlens catalog export`) lists as a function or built-in of CUD
 the CUDA Driver, outside comments and strings, in macro bodies, member functions and lambdas alike. Not
 counted: member calls (`x.name(`, `p->name(`), qualified calls (`ns::name(`; `::name(` counts), the
 declarator of a declaration or definition (`float __expf(`), every use of a name the file defines
-itself (`#define __shfl_sync ...`, a function of that name), and `printf`, which is the C library's in
+itself (`#define __shfl_sync ...`, a function of that name with a body), and `printf`, which is the C library's in
 host code and a lexer cannot tell host code from device code. Each call site is compared with the
 `call` references of `tensorlens explain --json` at the same line and column.
 
@@ -170,6 +170,20 @@ def pattern(frames: list[Frame], macro: bool) -> str:
     return where + (f" ({', '.join(tags)})" if tags else "")
 
 
+def has_body(toks: list[Token], open_paren: int) -> bool:
+    """Whether the parameter list opening at `open_paren` is followed by a function body."""
+    depth = 0
+    for k in range(open_paren, len(toks)):
+        depth += {"(": 1, ")": -1}.get(toks[k].text, 0)
+        if depth == 0:
+            # `) const noexcept {`, `) -> T {`: a few words may stand between.
+            for t in toks[k + 1:k + 10]:
+                if t.text in ("{", ";", "=", ","):
+                    return t.text == "{"
+            return False
+    return False
+
+
 def call_sites(text: str, names: set[str]) -> list[tuple[int, str, str]]:
     """(offset, name, pattern) of every counted call site in a file."""
     toks = tokens(text)
@@ -205,9 +219,12 @@ def call_sites(text: str, names: set[str]) -> list[tuple[int, str, str]]:
                 before = toks[k - 2] if k >= 2 else None
                 if before is not None and (IDENT.fullmatch(before.text) or before.text == ">"):
                     continue
+            elif t.macro and k >= 2 and toks[k - 2].text == "define":
+                pass  # `#define HALF_MAX __float2half(...)`: the body starts after the macro's name
             elif IDENT.fullmatch(prev.text) and prev.text not in KEYWORDS:
-                # `float __expf(float x)`: the file declares or defines the name itself.
-                defined.add(t.text)
+                # `float __expf(float x)`: a declarator; with a body, the file's own function.
+                if has_body(toks, k + 1):
+                    defined.add(t.text)
                 continue
         candidates.append((t.offset, t.text, pattern(stack, t.macro)))
     return [c for c in candidates if c[1] not in defined]
