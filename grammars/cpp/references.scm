@@ -22,3 +22,18 @@
 
 ; Function definitions: kernels are the ones marked __global__.
 (function_definition) @tl.function
+
+; Macro definitions: the body is raw text to tree-sitter, so c_family.rs scans it for calls; the
+; name, like a function's below, is one the file defines itself.
+(preproc_function_def) @tl.macro
+(preproc_def) @tl.macro
+(preproc_params (identifier) @tl.name.skip)
+
+; Functions the file defines itself: a call of that name is the file's, not the catalog's. Only
+; definitions: a prototype redeclares the catalog's function, and `dim3 blockDim(n);` in a host
+; function parses as one.
+(function_definition declarator: (function_declarator declarator: (identifier) @tl.definition))
+(function_definition declarator: (_ declarator: (function_declarator declarator: (identifier) @tl.definition)))
+
+; Lambdas: `[=] __device__ (int i) { ... }` is device code wherever it is written.
+(lambda_expression) @tl.lambda

@@ -40,6 +40,22 @@ fn explain_json_is_one_object_per_line() {
 }
 
 #[test]
+fn explain_finds_cuda_builtins_in_macro_bodies() {
+    let dir = std::env::temp_dir().join(format!("tensorlens-cli-macro-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("reduce.cuh");
+    std::fs::write(&file, "#define WARP_SUM(v) \\\n  (v) + __shfl_xor_sync(0xffffffff, (v), 16)\n").unwrap();
+    let (ok, out, err) = tensorlens(&["explain", "--json", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let values: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let shfl = values.iter().find(|v| v["name"] == "__shfl_xor_sync").expect("__shfl_xor_sync");
+    assert_eq!((shfl["line"].as_u64(), shfl["column"].as_u64()), (Some(2), Some(9)));
+    assert_eq!(shfl["role"], "call");
+    assert_eq!(shfl["system"], "CUDA");
+    assert_eq!(shfl["known"], true);
+}
+
+#[test]
 fn explain_reports_bad_files_clearly() {
     let dir = std::env::temp_dir().join(format!("tensorlens-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

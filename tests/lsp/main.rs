@@ -144,6 +144,26 @@ fn hovers_and_links_in_cuda() {
 }
 
 #[test]
+fn hovers_on_cuda_builtins_in_macros_and_member_functions() {
+    let uri = "file:///tmp/warp.cu";
+    let text = "#define WARP_BCAST(v) __shfl_sync(0xffffffffu, (v), 0)\n\
+                template <typename T> struct Add {\n  __device__ void operator()(T* p, T v) const { atomicAdd(p, v); }\n};\n\
+                void host(Barrier& b) { b.__syncthreads(); }\n";
+    let (mut client, _) = utf16_client();
+    client.open(uri, "cuda-cpp", text);
+    let (line, col) = find(text, "__shfl_sync", 2);
+    let hover = client.hover_text(uri, line, col);
+    assert!(hover.starts_with("**__shfl_sync** · "), "{hover}");
+    assert!(hover.contains("https://docs.nvidia.com/"), "{hover}");
+    let (line, col) = find(text, "atomicAdd", 2);
+    assert!(client.hover_text(uri, line, col).starts_with("**atomicAdd**"));
+    // A member of the user's own type is not the built-in.
+    let (line, col) = find(text, "__syncthreads", 2);
+    assert_eq!(client.hover(uri, line, col), Value::Null);
+    client.shutdown();
+}
+
+#[test]
 fn quick_fix_wraps_an_unchecked_call() {
     let (uri, text) = fixture("gemm.cu");
     let (mut client, _) = utf16_client();

@@ -18,6 +18,9 @@ pub const QUALIFIER: &str = "tl.qualifier";
 pub const LAUNCH: &str = "tl.launch";
 pub const LAUNCH_KERNEL: &str = "tl.launch.kernel";
 pub const LAUNCH_CONFIG: &str = "tl.launch.config";
+pub const MACRO: &str = "tl.macro";
+pub const DEFINITION: &str = "tl.definition";
+pub const LAMBDA: &str = "tl.lambda";
 
 pub const CHAIN_INNER: &str = "tl.chain.inner";
 pub const NAME_SKIP: &str = "tl.name.skip";
@@ -43,6 +46,9 @@ pub const ALL: &[&str] = &[
     LAUNCH,
     LAUNCH_KERNEL,
     LAUNCH_CONFIG,
+    MACRO,
+    DEFINITION,
+    LAMBDA,
     CHAIN_INNER,
     NAME_SKIP,
     USE_CALL,

@@ -91,6 +91,8 @@ pub struct Launch {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiscardedCall {
     pub symbol: SymbolIdx,
+    /// The called name, as written.
+    pub name: Arc<str>,
     pub call_range: Range<usize>,
 }
 
@@ -101,6 +103,8 @@ pub struct ChunkData {
     pub kernels: Vec<Kernel>,
     pub launches: Vec<Launch>,
     pub discarded_calls: Vec<DiscardedCall>,
+    /// C family: catalogued names this chunk defines or declares as its own functions or macros.
+    pub defines: Vec<Arc<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -127,6 +131,10 @@ pub struct Recognition {
     imported: Arc<std::collections::HashSet<Arc<str>>>,
     /// The other cells' imports this was resolved with.
     outer: Vec<ImportBinding>,
+    /// C family: catalogued names the file defines itself (`__device__ float __expf(float)`,
+    /// `#define cudaMalloc ...`). Their uses anywhere in the file are the file's own, so they are
+    /// left out of every answer; kept per file because a definition in one chunk decides for all.
+    shadowed: Arc<std::collections::HashSet<Arc<str>>>,
 }
 
 impl PartialEq for Recognition {
@@ -150,8 +158,16 @@ impl Recognition {
     /// Every reference, sorted by start, never overlapping.
     pub fn references(&self) -> impl Iterator<Item = Reference> + '_ {
         self.chunks.iter().flat_map(|c| {
-            c.data.references.iter().map(move |r| Reference { range: shift(&r.range, c.start), ..r.clone() })
+            c.data
+                .references
+                .iter()
+                .filter(|r| !self.is_shadowed(r))
+                .map(move |r| Reference { range: shift(&r.range, c.start), ..r.clone() })
         })
+    }
+
+    fn is_shadowed(&self, r: &Reference) -> bool {
+        !self.shadowed.is_empty() && matches!(r.role, Role::Call | Role::Access) && self.shadowed.contains(&r.name)
     }
 
     pub fn kernels(&self) -> impl Iterator<Item = Kernel> + '_ {
@@ -177,10 +193,11 @@ impl Recognition {
 
     pub fn discarded_calls(&self) -> impl Iterator<Item = DiscardedCall> + '_ {
         self.chunks.iter().flat_map(|c| {
-            c.data
-                .discarded_calls
-                .iter()
-                .map(move |d| DiscardedCall { symbol: d.symbol, call_range: shift(&d.call_range, c.start) })
+            c.data.discarded_calls.iter().filter(|d| !self.shadowed.contains(&d.name)).map(move |d| DiscardedCall {
+                symbol: d.symbol,
+                name: d.name.clone(),
+                call_range: shift(&d.call_range, c.start),
+            })
         })
     }
 
@@ -192,7 +209,7 @@ impl Recognition {
             let rel = offset.checked_sub(chunk.start)?;
             let refs = &chunk.data.references;
             let pos = refs.partition_point(|r| r.range.end < rel);
-            let r = refs.get(pos).filter(|r| r.range.start <= rel && rel <= r.range.end)?;
+            let r = refs.get(pos).filter(|r| r.range.start <= rel && rel <= r.range.end && !self.is_shadowed(r))?;
             Some(Reference { range: shift(&r.range, chunk.start), ..r.clone() })
         })
     }
@@ -271,7 +288,8 @@ pub fn recognize_incremental(
         };
         chunks.push(Chunk { start, len, kind, has_error, facts: Arc::new(facts), data: Arc::new(data) });
     }
-    let mut res = Recognition { chunks, ..Default::default() };
+    let shadowed = chunks.iter().flat_map(|c| c.data.defines.iter().cloned()).collect();
+    let mut res = Recognition { chunks, shadowed: Arc::new(shadowed), ..Default::default() };
     if language == Language::Python {
         let previous = changes.as_ref().map(|c| c.previous);
         let removed: Vec<&python::Facts> = previous

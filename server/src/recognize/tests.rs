@@ -203,3 +203,130 @@ fn device_builtins_only_in_device_code() {
         "#]],
     );
 }
+
+/// The text and byte range of each reference to a CUDA system, for exact-range checks.
+fn cuda_calls(path: &str, src: &str) -> Vec<(String, std::ops::Range<usize>)> {
+    let (doc, _) = fixture(path, src);
+    let catalog = crate::ide::test_support::catalog();
+    doc.recognition
+        .references()
+        .filter(|r| r.role == crate::recognize::Role::Call)
+        .filter(|r| r.symbol.is_some_and(|s| catalog.system(catalog.system_of(s)).id.starts_with("cuda")))
+        .map(|r| (src[r.range.clone()].to_string(), r.range))
+        .collect()
+}
+
+#[test]
+fn cuda_calls_in_macro_bodies() {
+    // ggml-cuda and vLLM wrap warp shuffles and launches in macros; tree-sitter keeps a macro body as text.
+    let src = "#define WARP_XOR(v, m) __shfl_xor_sync(0xffffffffu, (v), (m), 32) // __syncwarp()\n\
+               #define SYNC() \\\n    do { __syncwarp(); __syncthreads(); } while (0)\n\
+               #define HALF_MAX __float2half(65504.0f / 2)\n\
+               #define LAUNCH(k, cfg) CUDA_CHECK(cudaLaunchKernelEx(&(cfg), k, \"__ballot_sync(\"))\n";
+    // Each expected call by a needle that starts where it does: the comment and the string hold lookalikes.
+    let expected: Vec<(String, std::ops::Range<usize>)> = [
+        ("__shfl_xor_sync", "__shfl_xor_sync("),
+        ("__syncwarp", "__syncwarp();"),
+        ("__syncthreads", "__syncthreads"),
+        ("__float2half", "__float2half"),
+        ("cudaLaunchKernelEx", "cudaLaunchKernelEx"),
+    ]
+    .iter()
+    .map(|(name, needle)| {
+        let start = src.find(needle).unwrap();
+        (name.to_string(), start..start + name.len())
+    })
+    .collect();
+    assert_eq!(cuda_calls("k.cu", src), expected);
+}
+
+#[test]
+fn macro_bodies_keep_to_calls_of_the_real_names() {
+    // Member calls, qualified names, pasted and stringized names, macro parameters and declarators
+    // in a macro body are not CUDA's built-ins; nor is printf, which a macro may use on the host.
+    check(
+        "k.cu",
+        "#define A(obj) obj.__syncthreads(); obj->__syncwarp(); mine::__shfl_sync(1, 2, 3)\n\
+         #define B(x) x##__syncwarp(); #__syncthreads; printf(\"%d\", x)\n\
+         #define C(__ballot_sync) __ballot_sync(1)\n\
+         #define D __device__ float __expf_mine(float); ::__syncwarp()\n",
+        expect![[r#"
+            4:50 call __syncwarp
+        "#]],
+    );
+}
+
+#[test]
+fn cuda_builtins_in_member_functions_lambdas_and_namespaces() {
+    // Device code is any function or lambda marked __device__ or __global__, at any depth.
+    // tree-sitter-cuda does not know `[=] __device__ (...)` and leaves that `__device__` a plain name.
+    check(
+        "k.cu",
+        "namespace ops {\ntemplate <typename T> struct Sum {\n  __device__ T operator()(T* p, T v) const {\n    atomicAdd(p, v);\n    return __shfl_xor_sync(0xffffffff, v, 1);\n  }\n  void host(int* p) { printf(\"%d\", *p); }\n};\n#if USE_WARP\n__device__ void w() { __syncwarp(); }\n#else\n__device__ void w() { __syncthreads(); }\n#endif\n}\nvoid launch(int* p) {\n  auto d = [=] __device__ (int i) { atomicAdd(p, i); };\n  auto h = [=](int i) { printf(\"%d\", i); };\n}\n",
+        expect![[r#"
+            3:3 qualifier __device__
+            4:5 call atomicAdd
+            5:12 call __shfl_xor_sync
+            10:1 qualifier __device__
+            10:23 call __syncwarp
+            12:1 qualifier __device__
+            12:23 call __syncthreads
+            16:16 reference __device__
+            16:37 call atomicAdd
+        "#]],
+    );
+}
+
+#[test]
+fn reserved_cuda_names_need_no_device_qualifier_in_view() {
+    // `DINLINE` expands to `__device__ __forceinline__` in a header: the `__` names are CUDA's
+    // anyway, being reserved to the implementation; atomicAdd is not reserved and stays unknown.
+    check(
+        "k.cu",
+        "DINLINE void barrier(int* c) {\n  __syncthreads();\n  atomicAdd(c, 1);\n  float h = __half2float(x);\n}\n",
+        expect![[r#"
+            2:3 call __syncthreads
+            4:13 call __half2float
+        "#]],
+    );
+}
+
+#[test]
+fn a_file_that_defines_a_builtin_name_owns_it() {
+    // A HIP port or a test double defines the name itself: its calls are the file's, everywhere in it.
+    check(
+        "k.cu",
+        "__device__ int __shfl_sync(unsigned m, int v, int l) { return v; }\n\
+         #define __syncwarp() do {} while (0)\n\
+         __device__ int f(int v) { __syncwarp(); return __shfl_sync(0u, v, 0) + __shfl_xor_sync(0u, v, 1); }\n\
+         #define W(v) __shfl_sync(0u, v, 1)\n",
+        expect![[r#"
+            1:1 qualifier __device__
+            3:1 qualifier __device__
+            3:72 call __shfl_xor_sync
+        "#]],
+    );
+}
+
+#[test]
+fn a_definition_added_by_an_edit_decides_for_untouched_chunks() {
+    // Chunks the edit did not touch are reused; the file's own definitions are applied over them.
+    use crate::documents::{Change, Document};
+    use crate::text::{LineCol, PositionEncoding};
+    let catalog = crate::ide::test_support::catalog();
+    let text = "__device__ void f() { __syncwarp(); }\n";
+    let mut doc = Document::new("file:///k.cu", "cuda", 0, text);
+    doc.analyze(catalog, &[]).unwrap();
+    let calls = |doc: &Document| doc.recognition.references().filter(|r| &*r.name == "__syncwarp").count();
+    assert_eq!(calls(&doc), 1);
+    let start = LineCol { line: 0, col: 0 };
+    let definition = "__device__ void __syncwarp() {}\n";
+    doc.apply(&Change { range: Some((start, start)), text: definition.into() }, PositionEncoding::Utf16).unwrap();
+    doc.analyze(catalog, &[]).unwrap();
+    assert_eq!(calls(&doc), 0);
+    assert!(doc.recognition.reference_at(definition.len() + text.find("__syncwarp").unwrap()).is_none());
+    let end = LineCol { line: 1, col: 0 };
+    doc.apply(&Change { range: Some((start, end)), text: String::new() }, PositionEncoding::Utf16).unwrap();
+    doc.analyze(catalog, &[]).unwrap();
+    assert_eq!(calls(&doc), 1);
+}
