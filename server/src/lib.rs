@@ -17,6 +17,7 @@ pub mod parse;
 pub mod provisional;
 pub mod recognize;
 pub mod settings;
+pub mod shapes;
 pub mod text;
 pub mod values;
 pub mod workspace;

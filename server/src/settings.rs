@@ -11,15 +11,23 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Config {
     /// Extra folders of catalog TOML files, on top of `.tensorlens/catalog` in each workspace folder.
     pub catalog_paths: Vec<PathBuf>,
+    /// Inlay hints with the shapes of tensor assignments (on unless the user turns them off).
+    pub shape_hints: bool,
     /// CUDA kernel analysis and timing: arch, NVRTC / ptxas paths, include paths, flags, block
     /// size, the timing worker, and whether the workspace is trusted.
     #[serde(flatten)]
     pub kernels: crate::kernels::toolchain::Settings,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { catalog_paths: Vec::new(), shape_hints: true, kernels: Default::default() }
+    }
 }
 
 impl Config {
@@ -206,6 +214,15 @@ pub const SETTINGS: &[Setting] = &[
         access: Access::ReadsFiles,
         source: Source::User,
         description: "folders of catalog TOML files to load besides each workspace's `.tensorlens/catalog`",
+    },
+    Setting {
+        key: "shapeHints",
+        kind: Kind::Boolean,
+        default: "true",
+        example: "false",
+        access: Access::None,
+        source: Source::User,
+        description: "inlay hints with the shape of each tensor a line assigns (`false` turns them off)",
     },
     Setting {
         key: "cudaArch",

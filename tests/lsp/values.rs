@@ -218,3 +218,47 @@ fn flax_and_optax_values_and_keywords() {
     assert!(!client.hover_text(&uri, line, col).contains("parameter of"), "a user field is not a framework symbol");
     client.shutdown();
 }
+
+#[test]
+fn shapes_as_inlay_hints_and_in_hovers_and_off_with_the_setting() {
+    let src = "import torch\nimport torch.nn as nn\n\nfc = nn.Linear(64, 10)\nx = torch.randn(4, 8, 64)\nB, T, C = x.size()\nh = x.view(B, T, 4, C // 4).transpose(1, 2)\ny = fc(x).softmax(-1)\nn = 3\n";
+    let uri = "file:///tmp/tensorlens-shapes/model.py";
+    let (mut client, init) = Client::start(json!({}), None);
+    assert_eq!(init["capabilities"]["inlayHintProvider"], true, "{init}");
+    client.open(uri, "python", src);
+    let whole = json!({ "start": { "line": 0, "character": 0 }, "end": { "line": 9, "character": 0 } });
+    let hints = client.request("textDocument/inlayHint", json!({ "textDocument": { "uri": uri }, "range": whole }));
+    let got: Vec<(u64, u64, String)> = hints
+        .as_array()
+        .expect("hints")
+        .iter()
+        .map(|h| {
+            let p = &h["position"];
+            (p["line"].as_u64().unwrap(), p["character"].as_u64().unwrap(), h["label"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (4, 1, ": Tensor[4, 8, 64]".to_string()),
+            (6, 1, ": Tensor[4, 4, 8, 16]".to_string()),
+            (7, 1, ": Tensor[4, 8, 10]".to_string()),
+        ]
+    );
+    // Only the lines asked for.
+    let line7 = json!({ "start": { "line": 7, "character": 0 }, "end": { "line": 8, "character": 0 } });
+    let hints = client.request("textDocument/inlayHint", json!({ "textDocument": { "uri": uri }, "range": line7 }));
+    assert_eq!(hints.as_array().map(Vec::len), Some(1), "{hints}");
+    let (line, col) = find(src, "y = fc", 0);
+    let hover = client.hover_text(uri, line, col);
+    assert!(hover.contains("shape `Tensor[4, 8, 10]`"), "{hover}");
+    client.shutdown();
+
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tensorlens"));
+    command.arg("serve");
+    let (mut client, _) = Client::spawn_with_options(command, json!({}), None, json!({ "shapeHints": false }));
+    client.open(uri, "python", src);
+    let hints = client.request("textDocument/inlayHint", json!({ "textDocument": { "uri": uri }, "range": whole }));
+    assert_eq!(hints, Value::Null);
+    client.shutdown();
+}

@@ -5,6 +5,7 @@
 /** The server's settings that users set, as `tensorlens.<key>`; the extension sends them all. */
 export const USER_SETTINGS: readonly string[] = [
   "catalogPaths",
+  "shapeHints",
   "cudaArch",
   "nvrtcPath",
   "ptxasPath",

@@ -5,6 +5,7 @@ mod actions;
 mod completion;
 mod diagnostics;
 mod hover;
+mod inlay;
 mod links;
 pub mod markdown;
 mod signature;
@@ -18,6 +19,7 @@ pub use actions::{code_actions, Action, ActionKind};
 pub use completion::{completions, Completion, CompletionKind};
 pub use diagnostics::{diagnostics, Diagnostic, Severity};
 pub use hover::{hover, reference_markdown, HoverResult};
+pub use inlay::{inlay_hints, InlayHint};
 pub use links::{document_links, Link};
 pub use signature::{signature_help, SignatureHelp};
 

@@ -39,6 +39,9 @@ pub fn hover(doc: &Document, catalog: &Catalog, offset: usize) -> Option<HoverRe
             if let Some(origin) = &value.origin {
                 let _ = writeln!(out, "*{}*\n", origin_text(origin));
             }
+            if let Some(shape) = crate::shapes::shape_at(&values, catalog, offset) {
+                let _ = writeln!(out, "shape {}\n", code(&shape));
+            }
             let eval = values::Eval::new(&values, catalog);
             if let Some(class) = values::described_class(&eval, &value.ty) {
                 class_paragraph(&mut out, catalog, class, &label);

@@ -47,6 +47,7 @@ pub fn server_capabilities(encoding: PositionEncoding) -> ServerCapabilities {
         })),
         workspace_symbol_provider: Some(OneOf::Left(true)),
         code_lens_provider: Some(CodeLensOptions { resolve_provider: Some(true) }),
+        inlay_hint_provider: Some(OneOf::Left(true)),
         execute_command_provider: Some(ExecuteCommandOptions {
             commands: ext::COMMANDS.iter().map(|c| c.to_string()).collect(),
             ..Default::default()

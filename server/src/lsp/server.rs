@@ -84,6 +84,7 @@ pub(super) enum Feature {
     Links,
     CodeActions,
     Symbols,
+    InlayHints,
     Kernels,
 }
 
@@ -100,6 +101,7 @@ impl Feature {
             Feature::Links => "links",
             Feature::CodeActions => "code-actions",
             Feature::Symbols => "symbols",
+            Feature::InlayHints => "inlay-hints",
             Feature::Kernels => "kernels",
         }
     }
@@ -115,6 +117,7 @@ impl Feature {
             Feature::Links => "document links",
             Feature::CodeActions => "code actions",
             Feature::Symbols => "workspace symbols",
+            Feature::InlayHints => "inlay hints",
             Feature::Kernels => "kernel analysis",
         }
     }
@@ -736,6 +739,20 @@ impl LanguageServer for Server {
         self.blocking(Feature::Links, move || {
             let links = ide::document_links(&snap.doc, &snap.catalog);
             Some(links.into_iter().filter_map(|l| to_proto::document_link(&snap.doc, l, snap.encoding)).collect())
+        })
+        .await
+    }
+
+    async fn inlay_hint(&self, params: InlayHintParams) -> Result<Option<Vec<InlayHint>>> {
+        let on = self.state.config.read().unwrap_or_else(|e| e.into_inner()).shape_hints;
+        if !on {
+            return Ok(None);
+        }
+        let Some(snap) = self.snapshot(&params.text_document.uri).await else { return Ok(None) };
+        self.blocking(Feature::InlayHints, move || {
+            let range = from_proto::range(&snap.doc, params.range, snap.encoding);
+            let hints = ide::inlay_hints(&snap.doc, &snap.catalog, range);
+            Some(hints.into_iter().map(|h| to_proto::inlay_hint(&snap.doc, h, snap.encoding)).collect())
         })
         .await
     }

@@ -20,6 +20,19 @@ pub fn range(doc: &Document, range: &Range<usize>, encoding: PositionEncoding) -
     lsp::Range { start: position(start), end: position(end) }
 }
 
+pub fn inlay_hint(doc: &Document, hint: ide::InlayHint, encoding: PositionEncoding) -> lsp::InlayHint {
+    lsp::InlayHint {
+        position: range(doc, &(hint.offset..hint.offset), encoding).start,
+        label: lsp::InlayHintLabel::String(hint.label),
+        kind: Some(lsp::InlayHintKind::TYPE),
+        text_edits: None,
+        tooltip: None,
+        padding_left: None,
+        padding_right: Some(true),
+        data: None,
+    }
+}
+
 pub fn hover(doc: &Document, res: ide::HoverResult, encoding: PositionEncoding) -> lsp::Hover {
     lsp::Hover {
         contents: lsp::HoverContents::Markup(lsp::MarkupContent {

@@ -26,8 +26,8 @@ const BUILTINS: &[&str] = &["super", "enumerate", "zip", "iter", "next", "list",
 
 /// The per-version store: the file's text and tree, and what has been worked out so far.
 pub struct ModuleValues {
-    pub(super) text: Arc<str>,
-    pub(super) tree: Tree,
+    pub(crate) text: Arc<str>,
+    pub(crate) tree: Tree,
     /// Imports visible from other cells of the same notebook: name -> qualified target.
     outer: HashMap<String, String>,
     scopes: Mutex<HashMap<usize, Option<Arc<ScopeData>>>>,
@@ -74,7 +74,7 @@ impl ModuleValues {
         let _ = self.scope(scopes::MODULE);
     }
 
-    pub(super) fn scope(&self, key: usize) -> Option<Arc<ScopeData>> {
+    pub(crate) fn scope(&self, key: usize) -> Option<Arc<ScopeData>> {
         if let Some(found) = lock(&self.scopes).get(&key) {
             return found.clone();
         }
@@ -83,7 +83,7 @@ impl ModuleValues {
         built
     }
 
-    pub(super) fn class(&self, key: usize) -> Option<Arc<ClassData>> {
+    pub(crate) fn class(&self, key: usize) -> Option<Arc<ClassData>> {
         if let Some(found) = lock(&self.classes).get(&key) {
             return found.clone();
         }

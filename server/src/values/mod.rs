@@ -5,7 +5,7 @@
 //! per document version in `ModuleValues`: a hover types only what it needs.
 
 mod infer;
-mod scopes;
+pub(crate) mod scopes;
 pub mod ty;
 pub mod workspace;
 
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use tree_sitter::Node;
 
-pub use infer::{Eval, ModuleValues};
+pub use infer::{scope_at, Eval, Found, ModuleValues};
 use scopes::{Binding, Source};
 pub use ty::Ty;
 

@@ -10,6 +10,7 @@ local M = {}
 ---@field virtual_text boolean Show analysis results as virtual text at the kernel's name.
 ---@field codelens boolean Request and show the server's code lenses (Analyze, the kernel's resources).
 ---@field catalogPaths? string[] Extra folders of catalog TOML files.
+---@field shapeHints? boolean Inlay hints with the shape of each tensor a line assigns (default true).
 ---@field cudaArch? string Target architecture when no GPU says otherwise (`sm_90`).
 ---@field nvrtcPath? string libnvrtc.so, or a folder holding it.
 ---@field ptxasPath? string The ptxas binary, or its folder.
@@ -29,6 +30,7 @@ local M = {}
 --- schema below and path_keys against it.
 M.server_keys = {
   'catalogPaths',
+  'shapeHints',
   'cudaArch',
   'nvrtcPath',
   'ptxasPath',
@@ -109,6 +111,12 @@ M.schema = {
     expected = 'true or false',
   },
   catalogPaths = { check = is_string_list, expected = 'a list of folders' },
+  shapeHints = {
+    check = function(value)
+      return type(value) == 'boolean'
+    end,
+    expected = 'true or false',
+  },
   cudaArch = {
     check = function(value)
       return type(value) == 'string' and value:match('^sm_%d+%a?$') ~= nil

@@ -210,6 +210,10 @@ function M.on_attach(client, bufnr)
   vim.lsp.commands[commands.TIME_KERNEL] = kernels.run_lens_command
   vim.lsp.commands[commands.SHOW_TIMING] = kernels.run_lens_command
   local group = vim.api.nvim_create_augroup('tensorlens.buffer.' .. bufnr, { clear = true })
+  -- Neovim leaves inlay hints off; the shapes are what tensorlens shows in them, on by default.
+  if config.get().shapeHints ~= false and client:supports_method('textDocument/inlayHint', bufnr) then
+    vim.lsp.inlay_hint.enable(true, { bufnr = bufnr })
+  end
   if config.get().codelens and client:supports_method('textDocument/codeLens', bufnr) then
     vim.lsp.codelens.refresh({ bufnr = bufnr })
     vim.api.nvim_create_autocmd({ 'BufEnter', 'InsertLeave' }, {

@@ -1,0 +1,945 @@
+//! Shapes of expressions, on top of the value types: the values layer says which call is
+//! `torch.Tensor.view` and which name holds an `nn.Linear`; the rules (`rules.rs`) say what each
+//! does to a shape; this file reads the arguments.
+//!
+//! Precision first: an argument that cannot be read, a name bound in a loop around its use, or
+//! bindings that disagree give no shape at all.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use tree_sitter::Node;
+
+use super::dim::{axis, Dim, Op, Shape};
+use super::rules::{self, Kind, Rule};
+use crate::values::scopes::{Source, Step};
+use crate::values::{Eval, Found, Ty};
+
+/// Recursion bound: shapes follow names through bindings, and bad input must not overflow.
+const MAX_DEPTH: u32 = 40;
+
+/// The array classes whose values carry shapes.
+pub const ARRAY_CLASSES: &[&str] = &["torch.Tensor", "torch.nn.Parameter", "jax.Array"];
+
+pub struct Shapes<'e, 'a> {
+    pub eval: &'e Eval<'a>,
+    memo: RefCell<HashMap<(usize, usize), Option<Shape>>>,
+    depth: Cell<u32>,
+}
+
+/// A call's arguments as written.
+struct Args<'t> {
+    positional: Vec<Node<'t>>,
+    keywords: Vec<(&'t str, Node<'t>)>,
+    /// `*xs` or `**kw`: which parameter they fill is unknown.
+    splat: bool,
+}
+
+impl<'t> Args<'t> {
+    fn of(call: Node<'t>, text: impl Fn(Node<'t>) -> &'t str) -> Option<Args<'t>> {
+        let list = call.child_by_field_name("arguments")?;
+        if list.kind() != "argument_list" {
+            return None; // `f(x for x in y)`
+        }
+        let mut res = Args { positional: Vec::new(), keywords: Vec::new(), splat: false };
+        let mut walker = list.walk();
+        for arg in list.named_children(&mut walker) {
+            match arg.kind() {
+                "comment" => {}
+                "keyword_argument" => {
+                    let (Some(name), Some(value)) = (arg.child_by_field_name("name"), arg.child_by_field_name("value"))
+                    else {
+                        return None;
+                    };
+                    res.keywords.push((text(name), value));
+                }
+                "list_splat" | "dictionary_splat" => res.splat = true,
+                _ => res.positional.push(arg),
+            }
+        }
+        Some(res)
+    }
+
+    fn keyword(&self, name: &str) -> Option<Node<'t>> {
+        self.keywords.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    }
+}
+
+/// Where a rule's operand and parameters come from in one call.
+struct Bound<'t> {
+    operand: Option<Operand<'t>>,
+    /// The arguments after the operand, positional first.
+    rest: Vec<Node<'t>>,
+    args: Args<'t>,
+}
+
+#[derive(Clone, Copy)]
+enum Operand<'t> {
+    /// A method's receiver expression.
+    Receiver(Node<'t>),
+    Arg(Node<'t>),
+}
+
+impl<'t> Operand<'t> {
+    fn node(self) -> Node<'t> {
+        match self {
+            Operand::Receiver(n) | Operand::Arg(n) => n,
+        }
+    }
+}
+
+impl<'t> Bound<'t> {
+    /// A parameter of the rule: the `index`-th after the operand, or its keyword.
+    fn param(&self, rule: &Rule, index: usize) -> Option<Node<'t>> {
+        let name = rule.params.get(index)?;
+        self.args.keyword(name).or_else(|| self.rest.get(index).copied())
+    }
+}
+
+impl<'e, 'a> Shapes<'e, 'a> {
+    pub fn new(eval: &'e Eval<'a>) -> Self {
+        Shapes { eval, memo: RefCell::default(), depth: Cell::new(0) }
+    }
+
+    fn text(&self, node: Node) -> &'a str {
+        self.eval.text(node)
+    }
+
+    /// The shape of an expression evaluated in scope `key`.
+    pub fn of(&self, node: Node, key: usize) -> Option<Shape> {
+        if self.depth.get() > MAX_DEPTH {
+            return None;
+        }
+        self.depth.set(self.depth.get() + 1);
+        let res = self.of_inner(node, key);
+        self.depth.set(self.depth.get() - 1);
+        res
+    }
+
+    fn of_inner(&self, node: Node, key: usize) -> Option<Shape> {
+        match node.kind() {
+            "parenthesized_expression" => self.of(node.named_child(0)?, key),
+            "identifier" => self.name_shape(node, key),
+            "call" => self.call_shape(node, key),
+            "binary_operator" => {
+                let (left, right) = (node.child_by_field_name("left")?, node.child_by_field_name("right")?);
+                let op = node.child_by_field_name("operator").map(|o| self.text(o))?;
+                match op {
+                    "@" => matmul(&self.of(left, key)?, &self.of(right, key)?),
+                    "+" | "-" | "*" | "/" | "//" | "%" | "**" => self.elementwise(left, right, key),
+                    _ => None,
+                }
+            }
+            "unary_operator" => {
+                let operand = node.child_by_field_name("argument")?;
+                self.of(operand, key)
+            }
+            "attribute" => {
+                let object = node.child_by_field_name("object")?;
+                let attr = self.text(node.child_by_field_name("attribute")?);
+                match attr {
+                    // Only on a value we know to be an array: a user object may have its own `T`.
+                    "T" | "mT" if self.is_array(object, key) => {
+                        let mut shape = self.of(object, key)?;
+                        if attr == "T" {
+                            shape.0.reverse();
+                        } else {
+                            let n = shape.rank().checked_sub(2)?;
+                            shape.0.swap(n, n + 1);
+                        }
+                        Some(shape)
+                    }
+                    _ => None,
+                }
+            }
+            "subscript" => self.index(node, key),
+            _ => None,
+        }
+    }
+
+    /// Whether an expression's value type is one of the array classes.
+    pub fn is_array(&self, node: Node, key: usize) -> bool {
+        is_array_type(&self.eval.expr(node, key))
+    }
+
+    /// `x`: the shape its reaching bindings agree on.
+    fn name_shape(&self, node: Node, key: usize) -> Option<Shape> {
+        let name = self.text(node);
+        let found = self.eval.lookup(name, key, node.start_byte())?;
+        if found.is_empty() || self.rebound_in_loop(node, name, &found) {
+            return None;
+        }
+        let mut shapes = found.iter().map(|f| self.binding_shape(f));
+        let first = shapes.next()??;
+        shapes.all(|s| s.as_ref() == Some(&first)).then_some(first)
+    }
+
+    /// A use inside a loop whose body binds the same name: the value may come from an earlier
+    /// round, with another shape (`x = torch.cat([x, y])`).
+    fn rebound_in_loop(&self, node: Node, name: &str, found: &[Found]) -> bool {
+        let mut at = node;
+        while let Some(parent) = at.parent() {
+            if matches!(parent.kind(), "function_definition" | "class_definition" | "module") {
+                return false;
+            }
+            if matches!(parent.kind(), "for_statement" | "while_statement") {
+                let range = parent.byte_range();
+                let scope = found.first().map(|f| f.scope);
+                let binds = scope.and_then(|s| self.eval.m.scope(s)).is_some_and(|s| {
+                    s.bindings.get(name).is_some_and(|list| list.iter().any(|b| range.contains(&b.statement)))
+                });
+                if binds {
+                    return true;
+                }
+            }
+            at = parent;
+        }
+        false
+    }
+
+    fn binding_shape(&self, found: &Found) -> Option<Shape> {
+        let memo_key = (found.scope, found.binding.at);
+        if let Some(shape) = self.memo.borrow().get(&memo_key) {
+            return shape.clone();
+        }
+        // A cycle (a binding that needs itself) is unknown.
+        self.memo.borrow_mut().insert(memo_key, None);
+        let res = match &found.binding.source {
+            Source::Value { expr, path } if path.is_empty() => {
+                self.eval.node(expr).and_then(|n| self.of(n, found.scope))
+            }
+            Source::Annotated { value: Some(value), .. } => self.eval.node(value).and_then(|n| self.of(n, found.scope)),
+            _ => None,
+        };
+        self.memo.borrow_mut().insert(memo_key, res.clone());
+        res
+    }
+
+    // ----- calls -------------------------------------------------------------------------------
+
+    fn call_shape(&self, call: Node, key: usize) -> Option<Shape> {
+        let function = call.child_by_field_name("function")?;
+        let callee = self.eval.expr(function, key);
+        let catalog = self.eval.catalog;
+        let canonical = |name: &str| catalog.lookup(name).map(|idx| catalog.symbol(idx).name.to_string());
+        let args = Args::of(call, |n| self.text(n))?;
+        match &callee {
+            Ty::Method { member, receiver, .. } if is_array_type(receiver) => {
+                let rule = rules::rules().get(&canonical(member)?)?;
+                let object = function.child_by_field_name("object")?;
+                let bound = Bound { operand: Some(Operand::Receiver(object)), rest: args.positional.clone(), args };
+                self.apply(rule, &bound, key)
+            }
+            Ty::Symbol(name) => {
+                // Calling a class constructs it (`nn.ReLU(True)`): its rule is for calling the instance.
+                if catalog.lookup(name).is_some_and(|idx| catalog.kind_of(idx) == "class") {
+                    return None;
+                }
+                let rule = rules::rules().get(&canonical(name)?)?;
+                if rule.kind == Kind::Sizes {
+                    return self.sizes(rule, &args, key).map(Shape);
+                }
+                let (operand, rest) = match args.keyword(&rule.operand) {
+                    Some(op) => (op, args.positional.clone()),
+                    None => (*args.positional.first()?, args.positional[1..].to_vec()),
+                };
+                let bound = Bound { operand: Some(Operand::Arg(operand)), rest, args };
+                self.apply(rule, &bound, key)
+            }
+            // A module called on its input: the rule of its class, with its constructor's arguments.
+            Ty::Instance(class) => {
+                let rule = rules::rules().get(&canonical(class)?)?;
+                let input = *args.positional.first()?;
+                if args.positional.len() != 1 || !args.keywords.is_empty() || args.splat {
+                    return None;
+                }
+                let constructor = self.construction(function, key)?;
+                self.module_call(rule, constructor, input, key)
+            }
+            _ => None,
+        }
+    }
+
+    /// The constructor call that made the module a callee names: `nn.Linear(4, 8)` itself, the
+    /// one binding of `fc`, or the one assignment of `self.fc` in the class.
+    fn construction(&self, callee: Node<'a>, key: usize) -> Option<(Node<'a>, usize)> {
+        match callee.kind() {
+            "call" => Some((callee, key)),
+            "parenthesized_expression" => self.construction(callee.named_child(0)?, key),
+            "identifier" => {
+                let found = self.eval.lookup(self.text(callee), key, callee.start_byte())?;
+                let [one] = found.as_slice() else { return None };
+                match &one.binding.source {
+                    Source::Value { expr, path } if path.is_empty() => {
+                        let node = self.eval.node(expr)?;
+                        (node.kind() == "call").then_some((node, one.scope))
+                    }
+                    _ => None,
+                }
+            }
+            "attribute" => {
+                let object = callee.child_by_field_name("object")?;
+                let attr = self.text(callee.child_by_field_name("attribute")?);
+                let method = self.eval.m.scope(key)?;
+                let class = method.class?;
+                let self_name = self.self_name(key)?;
+                if object.kind() != "identifier" || self.text(object) != self_name.as_str() {
+                    return None;
+                }
+                let data = self.eval.m.class(class)?;
+                let [(scope, binding)] = data.self_attrs.get(attr)?.as_slice() else { return None };
+                match &binding.source {
+                    Source::Value { expr, path } if path.is_empty() => {
+                        let node = self.eval.node(expr)?;
+                        (node.kind() == "call").then_some((node, *scope))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The name of a method's first parameter (`self`).
+    fn self_name(&self, key: usize) -> Option<String> {
+        let scope = self.eval.m.scope(key)?;
+        scope
+            .bindings
+            .iter()
+            .find(|(_, list)| list.iter().any(|b| matches!(b.source, Source::Param { index: 0, .. })))
+            .map(|(name, _)| name.to_string())
+    }
+
+    fn module_call(&self, rule: &Rule, (constructor, ckey): (Node, usize), input: Node, key: usize) -> Option<Shape> {
+        let cargs = Args::of(constructor, |n| self.text(n))?;
+        if cargs.splat {
+            return None;
+        }
+        let bound = Bound { operand: None, rest: cargs.positional.clone(), args: cargs };
+        let mut shape = self.of(input, key)?;
+        match rule.kind {
+            Kind::Same => Some(shape),
+            Kind::Linear => {
+                let out = self.dim(bound.param(rule, 1)?, ckey, true)?;
+                *shape.0.last_mut()? = out;
+                Some(shape)
+            }
+            Kind::Embedding => {
+                shape.0.push(self.dim(bound.param(rule, 1)?, ckey, true)?);
+                Some(shape)
+            }
+            _ => None,
+        }
+    }
+
+    fn apply(&self, rule: &Rule, bound: &Bound, key: usize) -> Option<Shape> {
+        if bound.args.splat {
+            return None;
+        }
+        let operand = bound.operand?;
+        let input = || match operand {
+            Operand::Receiver(node) | Operand::Arg(node) => self.of(node, key),
+        };
+        let int = |index: usize| -> Option<i64> {
+            match bound.param(rule, index) {
+                Some(node) => self.dim(node, key, true)?.known(),
+                None => rule.defaults.get(rule.params.get(index)?).copied(),
+            }
+        };
+        match rule.kind {
+            Kind::Sizes => None,
+            Kind::Same => {
+                // `x.to(other)` and friends take no shape from their arguments; a second tensor
+                // argument (`torch.clamp(x, lo_tensor)`) could broadcast: left alone.
+                if bound.rest.iter().any(|a| self.is_array(*a, key)) {
+                    return None;
+                }
+                input()
+            }
+            Kind::Reshape => {
+                let shape = input()?;
+                let sizes = match bound.args.keyword(rule.params.first()?) {
+                    Some(node) => self.sequence(node, key)?,
+                    None => self.int_list(&bound.rest, key)?,
+                };
+                reshape(&shape, sizes)
+            }
+            Kind::Transpose => {
+                let mut shape = input()?;
+                let (a, b) = (shape.axis(int(0)?)?, shape.axis(int(1)?)?);
+                shape.0.swap(a, b);
+                Some(shape)
+            }
+            Kind::Permute => {
+                let shape = input()?;
+                let order = match bound.args.keyword(rule.params.first()?) {
+                    Some(node) => self.sequence(node, key)?,
+                    None => self.int_list(&bound.rest, key)?,
+                };
+                permute(&shape, &order)
+            }
+            Kind::Unsqueeze => {
+                let mut shape = input()?;
+                let at = axis(int(0)?, shape.rank() + 1)?;
+                shape.0.insert(at, Dim::Known(1));
+                Some(shape)
+            }
+            Kind::Squeeze => {
+                let mut shape = input()?;
+                match bound.param(rule, 0) {
+                    Some(_) => {
+                        let at = shape.axis(int(0)?)?;
+                        // Squeezing a dimension that is not 1 keeps it.
+                        if shape.0[at].known()? == 1 {
+                            shape.0.remove(at);
+                        }
+                        Some(shape)
+                    }
+                    // Without a dimension every 1 goes: only when all sizes are known.
+                    None => {
+                        let known: Option<Vec<i64>> = shape.0.iter().map(Dim::known).collect();
+                        Some(Shape(known?.into_iter().filter(|&n| n != 1).map(Dim::Known).collect()))
+                    }
+                }
+            }
+            Kind::Flatten => {
+                let shape = input()?;
+                if shape.rank() == 0 {
+                    return Some(Shape(vec![Dim::Known(1)]));
+                }
+                let (start, end) = (shape.axis(int(0)?)?, shape.axis(int(1)?)?);
+                if start > end {
+                    return None;
+                }
+                let merged = Dim::product(&shape.0[start..=end])?;
+                let mut dims = shape.0[..start].to_vec();
+                dims.push(merged);
+                dims.extend_from_slice(&shape.0[end + 1..]);
+                Some(Shape(dims))
+            }
+            Kind::Reduce => {
+                let mut shape = input()?;
+                // `dtype=` and friends are fine; a tuple of dims is left alone.
+                let Some(dim) = bound.param(rule, 0) else {
+                    return match bound.param(rule, 1) {
+                        None => Some(Shape(vec![])),
+                        Some(_) => None,
+                    };
+                };
+                let at = shape.axis(self.dim(dim, key, true)?.known()?)?;
+                let keep = match bound.param(rule, 1) {
+                    Some(node) => bool_literal(self.text(node))?,
+                    None => rule.defaults.get(rule.params.get(1)?).copied()? != 0,
+                };
+                if keep {
+                    shape.0[at] = Dim::Known(1);
+                } else {
+                    shape.0.remove(at);
+                }
+                Some(shape)
+            }
+            Kind::Matmul => matmul(&input()?, &self.of(bound.param(rule, 0)?, key)?),
+            Kind::Broadcast => self.elementwise(operand.node(), bound.param(rule, 0)?, key),
+            Kind::Concat | Kind::Stack => {
+                let list = operand.node();
+                if !matches!(list.kind(), "list" | "tuple") {
+                    return None;
+                }
+                let mut walker = list.walk();
+                let items: Vec<Node> = list.named_children(&mut walker).filter(|n| n.kind() != "comment").collect();
+                let shapes: Option<Vec<Shape>> = items.iter().map(|n| self.of(*n, key)).collect();
+                let shapes = shapes?;
+                let first = shapes.first()?.clone();
+                let at_param = int(0)?;
+                if rule.kind == Kind::Stack {
+                    if shapes.iter().any(|s| *s != first) {
+                        return None;
+                    }
+                    let at = axis(at_param, first.rank() + 1)?;
+                    let mut dims = first.0.clone();
+                    dims.insert(at, Dim::Known(i64::try_from(shapes.len()).ok()?));
+                    return Some(Shape(dims));
+                }
+                let at = first.axis(at_param)?;
+                let mut total = Dim::Known(0);
+                for s in &shapes {
+                    if s.rank() != first.rank() || (0..s.rank()).any(|i| i != at && s.0[i] != first.0[i]) {
+                        return None;
+                    }
+                    total = Dim::apply(Op::Add, total, s.0[at].clone())?;
+                }
+                let mut dims = first.0;
+                dims[at] = total;
+                Some(Shape(dims))
+            }
+            Kind::Linear | Kind::Embedding => None,
+        }
+    }
+
+    /// `a + b` and friends: broadcast between arrays, or an array with a number.
+    fn elementwise(&self, left: Node, right: Node, key: usize) -> Option<Shape> {
+        let number = |n: Node| matches!(n.kind(), "integer" | "float") || self.dim(n, key, false).is_some();
+        match (number(left), number(right)) {
+            (true, true) => None,
+            (true, false) => self.of(right, key),
+            (false, true) => self.of(left, key),
+            (false, false) => broadcast(&self.of(left, key)?, &self.of(right, key)?),
+        }
+    }
+
+    // ----- sizes -------------------------------------------------------------------------------
+
+    /// `torch.zeros(4, 8)`, `torch.zeros((4, 8))`, `torch.zeros(size=(4, 8))`, `jnp.ones(x.shape)`.
+    fn sizes(&self, rule: &Rule, args: &Args, key: usize) -> Option<Vec<Dim>> {
+        if args.splat {
+            return None;
+        }
+        if let Some(node) = args.keyword(&rule.operand) {
+            return if args.positional.is_empty() { self.sequence(node, key) } else { None };
+        }
+        self.int_list(&args.positional, key)
+    }
+
+    /// Sizes given as separate arguments, or as one sequence.
+    fn int_list(&self, args: &[Node], key: usize) -> Option<Vec<Dim>> {
+        match args {
+            [] => None,
+            [one] => self.sequence(*one, key).or_else(|| {
+                // One int: a sure int only when we can read it (a bare name may hold a tuple).
+                let dim = self.dim(*one, key, false)?;
+                Some(vec![dim])
+            }),
+            // Several arguments: each must be an int, or the call raises.
+            many => many.iter().map(|n| self.dim(*n, key, true)).collect(),
+        }
+    }
+
+    /// A sequence of sizes: a tuple or list of ints, `x.shape`, `x.size()`, `x.shape[1:]`.
+    fn sequence(&self, node: Node, key: usize) -> Option<Vec<Dim>> {
+        match node.kind() {
+            "tuple" | "list" => {
+                let mut walker = node.walk();
+                let mut dims = Vec::new();
+                for item in node.named_children(&mut walker).filter(|n| n.kind() != "comment") {
+                    if item.kind() == "list_splat" {
+                        dims.extend(self.sequence(item.named_child(0)?, key)?);
+                    } else {
+                        dims.push(self.dim(item, key, true)?);
+                    }
+                }
+                Some(dims)
+            }
+            "parenthesized_expression" => self.sequence(node.named_child(0)?, key),
+            "attribute" => {
+                let object = node.child_by_field_name("object")?;
+                let attr = self.text(node.child_by_field_name("attribute")?);
+                (attr == "shape" && self.is_array(object, key)).then(|| self.of(object, key)).flatten().map(|s| s.0)
+            }
+            "call" => {
+                let object = self.size_call(node, key)?;
+                let args = Args::of(node, |n| self.text(n))?;
+                (args.positional.is_empty() && args.keywords.is_empty())
+                    .then(|| self.of(object, key))
+                    .flatten()
+                    .map(|s| s.0)
+            }
+            "subscript" => {
+                // `x.shape[:-1]`
+                let value = node.child_by_field_name("value")?;
+                let dims = self.sequence(value, key)?;
+                let mut walker = node.walk();
+                let subs: Vec<Node> = node.children_by_field_name("subscript", &mut walker).collect();
+                let [slice] = subs.as_slice() else { return None };
+                if slice.kind() != "slice" {
+                    return None;
+                }
+                let (start, stop) = self.slice_bounds(*slice, dims.len(), key)?;
+                Some(dims[start..stop.max(start)].to_vec())
+            }
+            _ => None,
+        }
+    }
+
+    /// `x.size` of an array in `x.size(...)`: the receiver.
+    fn size_call<'n>(&self, call: Node<'n>, key: usize) -> Option<Node<'n>> {
+        let function = call.child_by_field_name("function")?;
+        if function.kind() != "attribute" {
+            return None;
+        }
+        let object = function.child_by_field_name("object")?;
+        let attr = self.text(function.child_by_field_name("attribute")?);
+        (attr == "size" && self.is_array(object, key)).then_some(object)
+    }
+
+    /// A size: an int the code holds. With `sure_int`, a name or dotted name the code passes where
+    /// only an int is taken stands for itself (`B`, `config.n_embd`).
+    pub fn dim(&self, node: Node, key: usize, sure_int: bool) -> Option<Dim> {
+        if self.depth.get() > MAX_DEPTH {
+            return None;
+        }
+        self.depth.set(self.depth.get() + 1);
+        let res = self.dim_inner(node, key, sure_int);
+        self.depth.set(self.depth.get() - 1);
+        res
+    }
+
+    fn dim_inner(&self, node: Node, key: usize, sure_int: bool) -> Option<Dim> {
+        match node.kind() {
+            "integer" => self.text(node).replace('_', "").parse().ok().map(Dim::Known),
+            "parenthesized_expression" => self.dim(node.named_child(0)?, key, sure_int),
+            "unary_operator" => {
+                let op = node.child_by_field_name("operator").map(|o| self.text(o))?;
+                let arg = self.dim(node.child_by_field_name("argument")?, key, sure_int)?;
+                match (op, arg) {
+                    ("-", Dim::Known(n)) => Some(Dim::Known(-n)),
+                    ("+", d) => Some(d),
+                    _ => None,
+                }
+            }
+            "binary_operator" => {
+                let op = match node.child_by_field_name("operator").map(|o| self.text(o))? {
+                    "+" => Op::Add,
+                    "-" => Op::Sub,
+                    "*" => Op::Mul,
+                    "//" => Op::FloorDiv,
+                    _ => return None,
+                };
+                let left = self.dim(node.child_by_field_name("left")?, key, sure_int)?;
+                let right = self.dim(node.child_by_field_name("right")?, key, sure_int)?;
+                Dim::apply(op, left, right)
+            }
+            "identifier" => self.name_dim(node, key, sure_int),
+            "attribute" => {
+                // A dotted name of plain identifiers (`config.n_embd`, `self.n_head`).
+                let text = self.text(node);
+                let plain =
+                    text.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'));
+                (sure_int && plain && !self.is_array(node, key)).then(|| Dim::Named(text.into()))
+            }
+            "call" => {
+                // `x.size(0)`
+                let object = self.size_call(node, key)?;
+                let args = Args::of(node, |n| self.text(n))?;
+                let index = match (args.positional.as_slice(), args.keyword("dim")) {
+                    ([one], None) => self.dim(*one, key, true)?.known()?,
+                    ([], Some(one)) => self.dim(one, key, true)?.known()?,
+                    _ => return None,
+                };
+                let shape = self.of(object, key)?;
+                Some(shape.0[shape.axis(index)?].clone())
+            }
+            "subscript" => {
+                // `x.shape[0]`, `x.size()[-1]`
+                let value = node.child_by_field_name("value")?;
+                let dims = self.sequence(value, key)?;
+                let mut walker = node.walk();
+                let subs: Vec<Node> = node.children_by_field_name("subscript", &mut walker).collect();
+                let [index] = subs.as_slice() else { return None };
+                let index = self.dim(*index, key, true)?.known()?;
+                Some(dims[axis(index, dims.len())?].clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// A name holding a size: a literal int bound once, a part of `B, T, C = x.size()`, or, where
+    /// only an int is taken, the name itself.
+    fn name_dim(&self, node: Node, key: usize, sure_int: bool) -> Option<Dim> {
+        let name = self.text(node);
+        let found = self.eval.lookup(name, key, node.start_byte()).unwrap_or_default();
+        let named = || Dim::Named(name.into());
+        if let [one] = found.as_slice() {
+            if !self.rebound_in_loop(node, name, &found) {
+                match &one.binding.source {
+                    Source::Value { expr, path } if path.is_empty() => {
+                        let value = self.eval.node(expr)?;
+                        if value.kind() == "integer" {
+                            return self.dim(value, one.scope, true);
+                        }
+                    }
+                    // `B, T, C = x.size()`: the size, or its name when not known.
+                    Source::Value { expr, path } => {
+                        if let [Step::Index(i)] = path.as_slice() {
+                            let dims = self.eval.node(expr).and_then(|n| self.sequence(n, one.scope));
+                            if let Some(dims) = dims {
+                                return match dims.get(*i)? {
+                                    Dim::Known(n) => Some(Dim::Known(*n)),
+                                    _ => Some(named()),
+                                };
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (sure_int && !self.is_array(node, key)).then(named)
+    }
+
+    // ----- indexing ----------------------------------------------------------------------------
+
+    /// `x[0]`, `x[:, -1, :]`, `x[..., None]`, `x[:, :T]`.
+    fn index(&self, node: Node, key: usize) -> Option<Shape> {
+        let value = node.child_by_field_name("value")?;
+        if !self.is_array(value, key) {
+            return None;
+        }
+        let shape = self.of(value, key)?;
+        let mut walker = node.walk();
+        let subs: Vec<Node> = node.children_by_field_name("subscript", &mut walker).collect();
+        let consumes = |n: &Node| !matches!(n.kind(), "ellipsis" | "none");
+        if subs.iter().filter(|n| n.kind() == "ellipsis").count() > 1 {
+            return None;
+        }
+        let used = subs.iter().filter(|n| consumes(n)).count();
+        if used > shape.rank() {
+            return None;
+        }
+        let mut dims = Vec::new();
+        let mut at = 0;
+        for sub in &subs {
+            match sub.kind() {
+                "none" => dims.push(Dim::Known(1)),
+                "ellipsis" => {
+                    let skip = shape.rank() - used;
+                    dims.extend_from_slice(&shape.0[at..at + skip]);
+                    at += skip;
+                }
+                "slice" => {
+                    let dim = &shape.0[at];
+                    dims.push(self.slice_len(*sub, dim, key)?);
+                    at += 1;
+                }
+                // An int drops the dimension; a tensor index (advanced indexing) is left alone.
+                _ => {
+                    self.dim(*sub, key, false)?;
+                    if self.is_array(*sub, key) {
+                        return None;
+                    }
+                    at += 1;
+                }
+            }
+        }
+        dims.extend_from_slice(&shape.0[at..]);
+        Some(Shape(dims))
+    }
+
+    /// The length of a slice of a dimension: `:` keeps it, literal bounds count.
+    fn slice_len(&self, slice: Node, dim: &Dim, key: usize) -> Option<Dim> {
+        let parts = slice_parts(slice);
+        match parts {
+            (None, None, None) => Some(dim.clone()),
+            // `:T` of a dimension known to be at least T is not known here: only literal sizes.
+            _ => {
+                let n = usize::try_from(dim.known()?).ok()?;
+                let (start, stop) = self.slice_bounds(slice, n, key)?;
+                let step = match parts.2 {
+                    Some(s) => usize::try_from(self.dim(s, key, true)?.known()?).ok().filter(|&s| s > 0)?,
+                    None => 1,
+                };
+                let len = stop.saturating_sub(start).div_ceil(step);
+                Some(Dim::Known(i64::try_from(len).ok()?))
+            }
+        }
+    }
+
+    /// A slice's start and stop over `len` items, as Python clamps them.
+    fn slice_bounds(&self, slice: Node, len: usize, key: usize) -> Option<(usize, usize)> {
+        let (start, stop, step) = slice_parts(slice);
+        if let Some(step) = step {
+            if self.dim(step, key, true)?.known()? != 1 {
+                return None;
+            }
+        }
+        let len_i = i64::try_from(len).ok()?;
+        let bound = |node: Option<Node>, default: i64| -> Option<usize> {
+            let v = match node {
+                Some(n) => self.dim(n, key, true)?.known()?,
+                None => default,
+            };
+            let v = if v < 0 { (v + len_i).max(0) } else { v.min(len_i) };
+            usize::try_from(v).ok()
+        };
+        Some((bound(start, 0)?, bound(stop, len_i)?))
+    }
+}
+
+/// A slice's three parts, by the colons between them.
+fn slice_parts(slice: Node) -> (Option<Node>, Option<Node>, Option<Node>) {
+    let mut parts = [None, None, None];
+    let mut at = 0;
+    let mut walker = slice.walk();
+    for child in slice.children(&mut walker) {
+        if child.kind() == ":" {
+            at += 1;
+        } else if child.is_named() && at < 3 && child.kind() != "comment" {
+            parts[at] = Some(child);
+        }
+    }
+    (parts[0], parts[1], parts[2])
+}
+
+fn bool_literal(text: &str) -> Option<bool> {
+    match text {
+        "True" => Some(true),
+        "False" => Some(false),
+        _ => None,
+    }
+}
+
+pub fn is_array_type(ty: &Ty) -> bool {
+    matches!(ty, Ty::Instance(class) if ARRAY_CLASSES.contains(&class.as_ref()))
+}
+
+/// NumPy broadcasting: sizes matched from the end; 1 stretches. Symbolic sizes must be the same.
+pub fn broadcast(a: &Shape, b: &Shape) -> Option<Shape> {
+    let rank = a.rank().max(b.rank());
+    let mut dims = Vec::with_capacity(rank);
+    for i in 0..rank {
+        let x = (i + a.rank()).checked_sub(rank).map(|j| &a.0[j]);
+        let y = (i + b.rank()).checked_sub(rank).map(|j| &b.0[j]);
+        dims.push(match (x, y) {
+            (Some(x), None) => x.clone(),
+            (None, Some(y)) => y.clone(),
+            (Some(x), Some(y)) if x == y => x.clone(),
+            (Some(Dim::Known(1)), Some(y)) => y.clone(),
+            (Some(x), Some(Dim::Known(1))) => x.clone(),
+            _ => return None,
+        });
+    }
+    Some(Shape(dims))
+}
+
+/// `a @ b`: vectors are promoted and their dimension dropped again; batch dimensions broadcast.
+pub fn matmul(a: &Shape, b: &Shape) -> Option<Shape> {
+    match (a.rank(), b.rank()) {
+        (0, _) | (_, 0) => None,
+        (1, 1) => (a.0[0] == b.0[0]).then(|| Shape(vec![])),
+        (1, _) => {
+            let n = b.rank();
+            (a.0[0] == b.0[n - 2]).then_some(())?;
+            let mut dims = b.0[..n - 2].to_vec();
+            dims.push(b.0[n - 1].clone());
+            Some(Shape(dims))
+        }
+        (_, 1) => {
+            let m = a.rank();
+            (a.0[m - 1] == b.0[0]).then_some(())?;
+            Some(Shape(a.0[..m - 1].to_vec()))
+        }
+        (m, n) => {
+            if a.0[m - 1] != b.0[n - 2] {
+                return None;
+            }
+            let batch = broadcast(&Shape(a.0[..m - 2].to_vec()), &Shape(b.0[..n - 2].to_vec()))?;
+            let mut dims = batch.0;
+            dims.push(a.0[m - 2].clone());
+            dims.push(b.0[n - 1].clone());
+            Some(Shape(dims))
+        }
+    }
+}
+
+/// `view`/`reshape` to `sizes`, one of which may be `-1`: the element counts must be equal.
+pub fn reshape(shape: &Shape, sizes: Vec<Dim>) -> Option<Shape> {
+    let holes = sizes.iter().filter(|d| **d == Dim::Known(-1)).count();
+    if holes > 1 || sizes.iter().any(|d| matches!(d, Dim::Known(n) if *n < -1)) {
+        return None;
+    }
+    if holes == 0 {
+        // Sizes are what the user asked for; a mismatch would raise (that is a diagnostic's job).
+        return (counts_equal(&shape.0, &sizes) != Some(false)).then_some(Shape(sizes));
+    }
+    let given: Vec<Dim> = sizes.iter().filter(|d| **d != Dim::Known(-1)).cloned().collect();
+    let missing = quotient(&shape.0, &given)?;
+    Some(Shape(sizes.into_iter().map(|d| if d == Dim::Known(-1) { missing.clone() } else { d }).collect()))
+}
+
+/// Whether two products of sizes are equal, where that can be told.
+fn counts_equal(a: &[Dim], b: &[Dim]) -> Option<bool> {
+    match quotient(a, b) {
+        Some(Dim::Known(1)) => Some(true),
+        Some(Dim::Known(_)) => Some(false),
+        _ => match (Dim::product(a)?.known(), Dim::product(b)?.known()) {
+            (Some(x), Some(y)) => Some(x == y),
+            _ => None,
+        },
+    }
+}
+
+/// `prod(num) // prod(den)`, cancelling the factors they share (`[B, T, C] / [B, T, n_head]` is
+/// `C // n_head`). `None` when known sizes do not divide.
+fn quotient(num: &[Dim], den: &[Dim]) -> Option<Dim> {
+    let mut num: Vec<Dim> = num.iter().flat_map(factors).collect();
+    let mut known_den = 1i64;
+    let mut rest_den = Vec::new();
+    for d in den.iter().flat_map(factors) {
+        if let Some(pos) = num.iter().position(|n| *n == d) {
+            num.remove(pos);
+        } else if let Some(k) = d.known() {
+            known_den = known_den.checked_mul(k)?;
+        } else {
+            rest_den.push(d);
+        }
+    }
+    let known_num: i64 = num.iter().filter_map(Dim::known).try_fold(1i64, |acc, k| acc.checked_mul(k))?;
+    let mut sym_num: Vec<Dim> = num.into_iter().filter(|d| d.known().is_none()).collect();
+    if known_den == 0 {
+        return None;
+    }
+    let mut top = known_num;
+    let mut bottom = known_den;
+    let g = gcd(top, bottom);
+    if g > 1 {
+        top /= g;
+        bottom /= g;
+    }
+    if bottom != 1 && sym_num.is_empty() && rest_den.is_empty() {
+        return None; // known sizes that do not divide: the reshape would raise
+    }
+    let mut numerator = Dim::Known(top);
+    for d in sym_num.drain(..) {
+        numerator = Dim::apply(Op::Mul, numerator, d)?;
+    }
+    let mut denominator = Dim::Known(bottom);
+    for d in rest_den {
+        denominator = Dim::apply(Op::Mul, denominator, d)?;
+    }
+    Dim::apply(Op::FloorDiv, numerator, denominator)
+}
+
+/// A size as the factors of a product: `B * T` is `[B, T]`.
+fn factors(d: &Dim) -> Vec<Dim> {
+    match d {
+        Dim::Op(Op::Mul, a, b) => {
+            let mut res = factors(a);
+            res.extend(factors(b));
+            res
+        }
+        other => vec![other.clone()],
+    }
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    let (mut a, mut b) = (a.abs(), b.abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+fn permute(shape: &Shape, order: &[Dim]) -> Option<Shape> {
+    if order.len() != shape.rank() {
+        return None;
+    }
+    let mut seen = vec![false; shape.rank()];
+    let mut dims = Vec::with_capacity(order.len());
+    for d in order {
+        let at = shape.axis(d.known()?)?;
+        if std::mem::replace(&mut seen[at], true) {
+            return None;
+        }
+        dims.push(shape.0[at].clone());
+    }
+    Some(Shape(dims))
+}

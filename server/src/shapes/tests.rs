@@ -1,0 +1,120 @@
+//! Shapes on small sources: `$0` marks the name asked about (its assignment or its use).
+
+use super::*;
+use crate::ide::test_support::{catalog, fixture};
+
+fn shape(text: &str) -> Option<String> {
+    let (doc, offset) = fixture("t.py", text);
+    let values = doc.values()?;
+    shape_at(&values, catalog(), offset)
+}
+
+const GPT: &str = "import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+class Attention(nn.Module):
+    def __init__(self, n_embd, n_head):
+        super().__init__()
+        self.n_head = n_head
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = nn.Linear(n_embd, n_embd)
+
+    def forward(self, x):
+        B, T, C = x.size()
+        qkv = self.c_attn(x)
+        q = x.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        att = q @ q.transpose(-2, -1)
+        att = F.softmax(att, dim=-1)
+        y = att @ q
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.c_proj(y)
+";
+
+#[test]
+fn creation_ops_and_literal_sizes() {
+    let src = "import torch\nx$0 = torch.randn(8, 16, 32)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[8, 16, 32]"));
+    assert_eq!(shape("import torch\nx$0 = torch.zeros((4, 5))\n").as_deref(), Some("Tensor[4, 5]"));
+    assert_eq!(shape("import torch\nx$0 = torch.ones(size=[2, 3])\n").as_deref(), Some("Tensor[2, 3]"));
+    assert_eq!(shape("import torch\nB = 4\nx$0 = torch.zeros(B, 2 * B)\n").as_deref(), Some("Tensor[4, 8]"));
+    // A bare name passed alone may hold a tuple: not read as one size.
+    assert_eq!(shape("import torch\ndef f(s):\n    x$0 = torch.zeros(s)\n"), None);
+    // Two names: each must be an int, named as the code names them.
+    assert_eq!(shape("import torch\ndef f(b, t):\n    x$0 = torch.zeros(b, t)\n").as_deref(), Some("Tensor[b, t]"));
+}
+
+#[test]
+fn views_transposes_reductions_and_matmul() {
+    let at = |target: &str| {
+        let marked = GPT.replacen(&format!("        {target} ="), &format!("        {target}$0 ="), 1);
+        shape(&marked)
+    };
+    // x is a parameter: its shape is unknown, so nothing below it is.
+    assert_eq!(at("qkv"), None);
+    let src =
+        "import torch\nx = torch.randn(4, 8, 64)\nB, T, C = x.size()\nq$0 = x.view(B, T, 4, C // 4).transpose(1, 2)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[4, 4, 8, 16]"));
+    let src = "import torch\ndef f(n_head):\n    x = torch.randn(4, 8, 64)\n    y$0 = x.view(4, 8, n_head, -1)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[4, 8, n_head, 64 // n_head]"));
+    let src = "import torch\nx = torch.randn(4, 8, 64)\nw = torch.randn(64, 10)\ny$0 = (x @ w).sum(-1, keepdim=True)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[4, 8, 1]"));
+    let src = "import torch\nx = torch.randn(4, 8, 64)\ny$0 = x.mean(dim=1)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[4, 64]"));
+    let src = "import torch\nx = torch.randn(4, 8, 64)\ny$0 = x.flatten(1)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[4, 512]"));
+    let src = "import torch\nx = torch.randn(4, 8)\ny$0 = x.unsqueeze(0).permute(2, 0, 1)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[8, 1, 4]"));
+    let src = "import torch\nx = torch.randn(4, 1, 8)\ny$0 = torch.cat([x, x * 2], dim=1)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[4, 2, 8]"));
+    let src = "import torch\nx = torch.randn(4, 8)\ny$0 = torch.stack([x, x], dim=-1)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[4, 8, 2]"));
+    let src = "import torch\nx = torch.randn(4, 8, 3)\ny$0 = x[:, -1, None, 1:]\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[4, 1, 2]"));
+    let src = "import torch\nx = torch.randn(4, 8, 3)\ny$0 = x[..., 0] + torch.ones(8)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[4, 8]"));
+}
+
+#[test]
+fn modules_map_their_input_by_their_constructor() {
+    let src = "import torch\nimport torch.nn as nn\nclass M(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(64, 10)\n        self.emb = nn.Embedding(100, 32)\n    def go(self):\n        x = torch.randn(4, 64)\n        y$0 = torch.relu(self.fc(x))\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[4, 10]"));
+    let src =
+        "import torch\nimport torch.nn as nn\nemb = nn.Embedding(100, 32)\nidx = torch.zeros(4, 7)\nh$0 = emb(idx)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[4, 7, 32]"));
+}
+
+#[test]
+fn unknown_or_ambiguous_gives_nothing() {
+    // Bindings that disagree.
+    let src = "import torch\nif c:\n    x = torch.zeros(2)\nelse:\n    x = torch.zeros(3)\ny$0 = x\n";
+    assert_eq!(shape(src), None);
+    // A loop that rebinds the name around its use.
+    let src = "import torch\nx = torch.zeros(1, 2)\nfor _ in range(3):\n    x$0 = torch.cat([x, x], dim=0)\n";
+    assert_eq!(shape(src), None);
+    // A user's own `view`.
+    let src = "class T:\n    def view(self, *a):\n        return self\nt = T()\nx$0 = t.view(2, 3)\n";
+    assert_eq!(shape(src), None);
+    // Shapes that cannot combine.
+    let src = "import torch\na = torch.zeros(2, 3)\nb = torch.zeros(4, 5)\nc$0 = a @ b\n";
+    assert_eq!(shape(src), None);
+    let src = "import torch\na = torch.zeros(2, 3)\nb$0 = a.view(4, -1)\n";
+    assert_eq!(shape(src), None);
+    // Constructing a module is not a tensor.
+    let src = "import torch.nn as nn\nimport torch\nx = torch.zeros(2)\nact$0 = nn.ReLU(x)\n";
+    assert_eq!(shape(src), None);
+}
+
+#[test]
+fn hints_label_tensor_assignments_in_range() {
+    let src = "import torch\nx = torch.randn(2, 3)\ny = x.T\nn = 3\nz: torch.Tensor = x\n";
+    let (doc, _) = fixture("t.py", src);
+    let values = doc.values().unwrap();
+    let got: Vec<(usize, String)> =
+        hints(&values, catalog(), 0..src.len()).into_iter().map(|h| (h.offset, h.label)).collect();
+    let after = |needle: &str| src.find(needle).unwrap() + 1;
+    assert_eq!(got, vec![(after("x ="), "Tensor[2, 3]".into()), (after("y ="), "Tensor[3, 2]".into())]);
+    // Only the assignments that start in the range.
+    let start = src.find("y =").unwrap();
+    assert_eq!(hints(&values, catalog(), start..src.len()).len(), 1);
+}
