@@ -170,8 +170,86 @@ impl<'e, 'a> Shapes<'e, 'a> {
             return None;
         }
         let mut shapes = found.iter().map(|f| self.binding_shape(f));
-        let first = shapes.next()??;
-        shapes.all(|s| s.as_ref() == Some(&first)).then_some(first)
+        let first = shapes.next().flatten();
+        let agreed = first.filter(|first| shapes.all(|s| s.as_ref() == Some(first)));
+        agreed.or_else(|| self.unpacked_shape(node, key, &found))
+    }
+
+    /// `B, T, C = x.size()` (or `= x.shape`) before a use of `x` that it dominates, with neither `x`
+    /// nor the names bound again in between: `x` is `[B, T, C]` there, whatever it was called with.
+    fn unpacked_shape(&self, node: Node, key: usize, found: &[Found]) -> Option<Shape> {
+        let name = self.text(node);
+        let use_at = node.start_byte();
+        let body = self.eval.root().descendant_for_byte_range(key, key)?;
+        let scope_node = std::iter::successors(Some(body), |n| n.parent())
+            .find(|n| matches!(n.kind(), "function_definition" | "module"))?;
+        let same = |a: &[Found], b: &[Found]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.scope == y.scope && x.binding.at == y.binding.at)
+        };
+        let mut best: Option<(usize, Vec<&str>)> = None;
+        let mut stack = vec![scope_node];
+        while let Some(n) = stack.pop() {
+            if n.start_byte() > use_at {
+                continue;
+            }
+            if n.id() != scope_node.id() && matches!(n.kind(), "function_definition" | "class_definition" | "lambda") {
+                continue;
+            }
+            let mut walker = n.walk();
+            stack.extend(n.named_children(&mut walker));
+            if n.kind() != "assignment" || n.end_byte() > use_at {
+                continue;
+            }
+            let (Some(left), Some(right)) = (n.child_by_field_name("left"), n.child_by_field_name("right")) else {
+                continue;
+            };
+            if !matches!(left.kind(), "pattern_list" | "tuple_pattern") || self.unpacked_name(right) != Some(name) {
+                continue;
+            }
+            let mut walker = left.walk();
+            let targets: Vec<Node> = left.named_children(&mut walker).collect();
+            let names: Option<Vec<&str>> = targets
+                .iter()
+                // `_` too: it holds its size until something binds it again, as any name.
+                .map(|t| (t.kind() == "identifier").then(|| self.text(*t)))
+                .collect();
+            let Some(names) = names else { continue };
+            if !self.eval.dominates(n.start_byte(), use_at) || best.as_ref().is_some_and(|(at, _)| *at > n.start_byte())
+            {
+                continue;
+            }
+            best = Some((n.start_byte(), names));
+        }
+        let (at, names) = best?;
+        // `x` holds at the use what it held when it was unpacked, and each name still holds its size.
+        if !same(&self.eval.lookup(name, key, at)?, found) {
+            return None;
+        }
+        for target in &names {
+            let reaching = self.eval.lookup(target, key, use_at)?;
+            if !matches!(reaching.as_slice(), [one] if one.binding.statement == at) {
+                return None;
+            }
+        }
+        Some(Shape(names.into_iter().map(|n| Dim::Named(n.into())).collect()))
+    }
+
+    /// `x` in `x.size()` or `x.shape`, by name.
+    fn unpacked_name(&self, node: Node) -> Option<&'a str> {
+        let attribute = match node.kind() {
+            "call" => {
+                let args = node.child_by_field_name("arguments")?;
+                if args.named_child_count() != 0 {
+                    return None;
+                }
+                let f = node.child_by_field_name("function")?;
+                (f.kind() == "attribute" && self.text(f.child_by_field_name("attribute")?) == "size").then_some(f)?
+            }
+            "attribute" if self.text(node.child_by_field_name("attribute")?) == "shape" => node,
+            _ => return None,
+        };
+        let object = attribute.child_by_field_name("object")?;
+        (object.kind() == "identifier").then(|| self.text(object))
     }
 
     /// A use inside a loop whose body binds the same name: the value may come from an earlier
@@ -254,7 +332,7 @@ impl<'e, 'a> Shapes<'e, 'a> {
                     return None;
                 }
                 let constructor = self.construction(function, key)?;
-                self.module_call(rule, constructor, input, key)
+                self.module_call(rule, constructor, function, input, key)
             }
             _ => None,
         }
@@ -310,7 +388,28 @@ impl<'e, 'a> Shapes<'e, 'a> {
             .map(|(name, _)| name.to_string())
     }
 
-    fn module_call(&self, rule: &Rule, (constructor, ckey): (Node, usize), input: Node, key: usize) -> Option<Shape> {
+    /// The size a module's constructor gave it (`params[1]`), as it reads where the module is
+    /// called: a known size, the names of the constructor's arguments when it is called in the
+    /// same scope, else the module's own attribute of that name (`self.fc.out_features`).
+    fn module_size(&self, rule: &Rule, bound: &Bound, callee: Node, ckey: usize, key: usize) -> Option<Dim> {
+        let param = rule.params.get(1)?;
+        let dim = self.dim(bound.param(rule, 1)?, ckey, true)?;
+        if dim.known().is_some() || ckey == key {
+            return Some(dim);
+        }
+        let text = self.text(callee);
+        let plain = text.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'));
+        plain.then(|| Dim::Named(format!("{text}.{param}").into()))
+    }
+
+    fn module_call(
+        &self,
+        rule: &Rule,
+        (constructor, ckey): (Node, usize),
+        callee: Node,
+        input: Node,
+        key: usize,
+    ) -> Option<Shape> {
         let cargs = Args::of(constructor, |n| self.text(n))?;
         if cargs.splat {
             return None;
@@ -320,12 +419,11 @@ impl<'e, 'a> Shapes<'e, 'a> {
         match rule.kind {
             Kind::Same => Some(shape),
             Kind::Linear => {
-                let out = self.dim(bound.param(rule, 1)?, ckey, true)?;
-                *shape.0.last_mut()? = out;
+                *shape.0.last_mut()? = self.module_size(rule, &bound, callee, ckey, key)?;
                 Some(shape)
             }
             Kind::Embedding => {
-                shape.0.push(self.dim(bound.param(rule, 1)?, ckey, true)?);
+                shape.0.push(self.module_size(rule, &bound, callee, ckey, key)?);
                 Some(shape)
             }
             _ => None,

@@ -20,7 +20,7 @@ class Attention(nn.Module):
         self.c_attn = nn.Linear(n_embd, 3 * n_embd)
         self.c_proj = nn.Linear(n_embd, n_embd)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor):
         B, T, C = x.size()
         qkv = self.c_attn(x)
         q = x.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
@@ -46,12 +46,6 @@ fn creation_ops_and_literal_sizes() {
 
 #[test]
 fn views_transposes_reductions_and_matmul() {
-    let at = |target: &str| {
-        let marked = GPT.replacen(&format!("        {target} ="), &format!("        {target}$0 ="), 1);
-        shape(&marked)
-    };
-    // x is a parameter: its shape is unknown, so nothing below it is.
-    assert_eq!(at("qkv"), None);
     let src =
         "import torch\nx = torch.randn(4, 8, 64)\nB, T, C = x.size()\nq$0 = x.view(B, T, 4, C // 4).transpose(1, 2)\n";
     assert_eq!(shape(src).as_deref(), Some("Tensor[4, 4, 8, 16]"));
@@ -117,4 +111,29 @@ fn hints_label_tensor_assignments_in_range() {
     // Only the assignments that start in the range.
     let start = src.find("y =").unwrap();
     assert_eq!(hints(&values, catalog(), start..src.len()).len(), 1);
+}
+
+#[test]
+fn a_parameter_unpacked_by_its_size_is_shaped_by_those_names() {
+    let at = |target: &str| {
+        let marked = GPT.replacen(&format!("        {target} ="), &format!("        {target}$0 ="), 1);
+        shape(&marked)
+    };
+    // The Linear's size is written in `__init__`, where `n_embd` is: here it is the module's own.
+    assert_eq!(at("qkv").as_deref(), Some("Tensor[B, T, self.c_attn.out_features]"));
+    assert_eq!(at("q").as_deref(), Some("Tensor[B, self.n_head, T, C // self.n_head]"));
+    assert_eq!(at("att").as_deref(), Some("Tensor[B, self.n_head, T, T]"));
+    assert_eq!(at("y").as_deref(), Some("Tensor[B, self.n_head, T, C // self.n_head]"));
+    // A name bound again between the unpacking and the use: its size is no longer `T`.
+    let src = "import torch\ndef f(x: torch.Tensor):\n    B, T = x.shape\n    T = 3\n    y$0 = x.transpose(0, 1)\n";
+    assert_eq!(shape(src), None);
+    // An unpacking inside a branch does not hold after it.
+    let src =
+        "import torch\ndef f(x: torch.Tensor, c):\n    if c:\n        B, T = x.shape\n    y$0 = x.transpose(0, 1)\n";
+    assert_eq!(shape(src), None);
+    let src = "import torch\ndef f(x: torch.Tensor):\n    _, T = x.shape\n    y$0 = x.transpose(0, 1)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[T, _]"));
+    // Without a type, `x.size()` may be anyone's method: no shape.
+    let src = "def f(x):\n    B, T = x.size()\n    y$0 = x.transpose(0, 1)\n";
+    assert_eq!(shape(src), None);
 }

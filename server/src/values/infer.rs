@@ -306,7 +306,7 @@ impl<'a> Eval<'a> {
 
     /// Whether the statement at `statement` runs whenever code at `offset` (later, in the same scope)
     /// does: every block around the statement also holds `offset`, except `with` bodies, which run.
-    fn dominates(&self, statement: usize, offset: usize) -> bool {
+    pub(crate) fn dominates(&self, statement: usize, offset: usize) -> bool {
         let Some(mut node) = self.root().descendant_for_byte_range(statement, statement) else { return false };
         while let Some(parent) = node.parent() {
             match parent.kind() {
