@@ -8,7 +8,8 @@ shape. Prints right / wrong / unknown; exits 1 on any wrong hint.
     tests/shapes/setup                          # once: torch (CPU use of the PyPI wheel) and einops
     tests/shapes/trace.py --binary target/debug/tensorlens --python .cache/shapes/venv/bin/python
 
-The corpus is the oracle's (tests/bench/oracle/setup fetches it).
+The corpus is the oracle's (tests/bench/oracle/setup fetches it) and our own small models in
+tests/shapes/models, which run as scripts.
 """
 import argparse
 import ast
@@ -20,6 +21,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "bench" / "oracle"))
 
+OWN = "own models"
 # Each case: a project in the oracle corpus (tests/bench/oracle/corpus.json), the file whose hints are
 # checked, and the driver that runs it, with the file loaded as `module` (not through its package,
 # whose other modules may need more than torch).
@@ -30,6 +32,9 @@ CASES = [
     ("vit-pytorch-1.26.14", "vit_pytorch/vit.py",
      "m = module.ViT(image_size=32, patch_size=8, num_classes=10, dim=64, depth=2, heads=4, mlp_dim=128)\n"
      "m(torch.randn(2, 3, 32, 32))\n"),
+    # Our own small models (tests/shapes/models), each run as a script: its `__main__` block drives it.
+    (OWN, "tiny_gpt.py", None),
+    (OWN, "small_cnn.py", None),
 ]
 
 
@@ -115,15 +120,25 @@ def run_case(project: str, file: str, driver: str, hints: dict, path: pathlib.Pa
         return local(frame, event, arg)
 
     import importlib.util
-    spec = importlib.util.spec_from_file_location("case_module", target)
+    # Without a driver the file runs as a script, its own `__main__` block under the tracer too.
+    spec = importlib.util.spec_from_file_location("__main__" if driver is None else "case_module", target)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.settrace(tracer)
     try:
-        exec(compile(driver, "<driver>", "exec"), {"torch": torch, "module": module})
+        if driver is None:
+            sys.settrace(tracer)
+            spec.loader.exec_module(module)
+        else:
+            spec.loader.exec_module(module)
+            sys.settrace(tracer)
+            exec(compile(driver, "<driver>", "exec"), {"torch": torch, "module": module})
     finally:
         sys.settrace(None)
     return verdicts
+
+
+def root_of(project: str) -> pathlib.Path:
+    import corpus
+    return ROOT / "tests" / "shapes" / "models" if project == OWN else corpus.CACHE / "corpus" / project
 
 
 def main() -> int:
@@ -136,14 +151,14 @@ def main() -> int:
     import corpus
     if args.case is not None:
         project, file, driver = CASES[args.case]
-        root = corpus.CACHE / "corpus" / project
+        root = root_of(project)
         sys.path.insert(0, str(root))
         hints = {int(k): tuple(v) for k, v in json.loads(args.hints).items()}
         print(json.dumps(run_case(project, file, driver, hints, root / file)))
         return 0
     totals = {"right": 0, "wrong": 0, "unknown": 0}
     for idx, (project, file, driver) in enumerate(CASES):
-        root = corpus.CACHE / "corpus" / project
+        root = root_of(project)
         path = root / file
         if not path.exists():
             print(f"{project}/{file}: missing; run tests/bench/oracle/setup first")

@@ -91,6 +91,11 @@ fn origin_text(origin: &Origin) -> String {
         OriginKind::With => format!("from {} at line {line}", code(&format!("with {}", origin.from))),
         OriginKind::SelfParameter => "the instance the method is called on".to_string(),
         OriginKind::Default => format!("from its default {}", code(&origin.from)),
+        OriginKind::Callers { more: 0 } => format!("passed by {} at line {line}", code(&origin.from)),
+        OriginKind::Callers { more } => {
+            let calls = if more == 1 { "call" } else { "calls" };
+            format!("passed by {} at line {line} and {more} more {calls}", code(&origin.from))
+        }
     }
 }
 

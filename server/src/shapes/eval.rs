@@ -13,7 +13,7 @@ use tree_sitter::Node;
 use super::dim::{axis, Dim, Op, Shape};
 use super::rules::{self, Kind, Rule};
 use crate::values::scopes::{Source, Step};
-use crate::values::{Eval, Found, Ty};
+use crate::values::{scope_at, Argument, Eval, Found, Ty};
 
 /// Recursion bound: shapes follow names through bindings, and bad input must not overflow.
 const MAX_DEPTH: u32 = 40;
@@ -23,7 +23,8 @@ pub const ARRAY_CLASSES: &[&str] = &["torch.Tensor", "torch.nn.Parameter", "jax.
 
 pub struct Shapes<'e, 'a> {
     pub eval: &'e Eval<'a>,
-    memo: RefCell<HashMap<(usize, usize), Option<Shape>>>,
+    /// By binding: its scope, where it starts to hold, and the target's place in an unpacking.
+    memo: RefCell<HashMap<(usize, usize, usize), Option<Shape>>>,
     depth: Cell<u32>,
 }
 
@@ -169,7 +170,7 @@ impl<'e, 'a> Shapes<'e, 'a> {
         if found.is_empty() || self.rebound_in_loop(node, name, &found) {
             return None;
         }
-        let mut shapes = found.iter().map(|f| self.binding_shape(f));
+        let mut shapes = found.iter().map(|f| self.binding_shape(f, name));
         let first = shapes.next().flatten();
         let agreed = first.filter(|first| shapes.all(|s| s.as_ref() == Some(first)));
         agreed.or_else(|| self.unpacked_shape(node, key, &found))
@@ -275,8 +276,16 @@ impl<'e, 'a> Shapes<'e, 'a> {
         false
     }
 
-    fn binding_shape(&self, found: &Found) -> Option<Shape> {
-        let memo_key = (found.scope, found.binding.at);
+    pub fn binding_shape(&self, found: &Found, name: &str) -> Option<Shape> {
+        let part = match &found.binding.source {
+            Source::Value { path, .. } => match path.as_slice() {
+                [] => 0,
+                [Step::Index(i)] => i + 1,
+                _ => usize::MAX,
+            },
+            _ => 0,
+        };
+        let memo_key = (found.scope, found.binding.at, part);
         if let Some(shape) = self.memo.borrow().get(&memo_key) {
             return shape.clone();
         }
@@ -287,10 +296,43 @@ impl<'e, 'a> Shapes<'e, 'a> {
                 self.eval.node(expr).and_then(|n| self.of(n, found.scope))
             }
             Source::Annotated { value: Some(value), .. } => self.eval.node(value).and_then(|n| self.of(n, found.scope)),
+            // `q, k, v = x.split(C, dim=2)`: one of the pieces.
+            Source::Value { expr, path } => match path.as_slice() {
+                [Step::Index(i)] => {
+                    let value = self.eval.node(expr)?;
+                    let left = value.parent().filter(|p| p.kind() == "assignment")?.child_by_field_name("left")?;
+                    let mut walker = left.walk();
+                    let targets: Vec<Node> = left.named_children(&mut walker).collect();
+                    if targets.iter().any(|t| t.kind() != "identifier") {
+                        return None;
+                    }
+                    self.parts(value, found.scope, targets.len())?.into_iter().nth(*i)
+                }
+                _ => None,
+            },
+            Source::Param { index, annotation: None, .. } => self.param_shape(found.scope, *index, name),
             _ => None,
         };
         self.memo.borrow_mut().insert(memo_key, res.clone());
         res
+    }
+
+    /// An unannotated parameter of a tensor: the shape every call of its function in the file
+    /// passes, when they agree and every size is known (a name of the caller's means nothing in
+    /// the callee). A call that leaves it to its default gives nothing.
+    fn param_shape(&self, def: usize, index: usize, name: &str) -> Option<Shape> {
+        let sites = self.eval.call_sites(def)?;
+        let mut agreed: Option<Shape> = None;
+        for site in &sites {
+            let Argument::Given(node) = self.eval.argument(site, index, name) else { return None };
+            let shape = self.of(node, scope_at(&self.eval.m.tree, node.start_byte()))?;
+            shape.0.iter().all(|d| d.known().is_some()).then_some(())?;
+            match &agreed {
+                Some(prev) if *prev != shape => return None,
+                _ => agreed = Some(shape),
+            }
+        }
+        agreed
     }
 
     // ----- calls -------------------------------------------------------------------------------
@@ -314,8 +356,11 @@ impl<'e, 'a> Shapes<'e, 'a> {
                     return None;
                 }
                 let rule = rules::rules().get(&canonical(name)?)?;
-                if rule.kind == Kind::Sizes {
-                    return self.sizes(rule, &args, key).map(Shape);
+                match rule.kind {
+                    Kind::Sizes => return self.sizes(rule, &args, key).map(Shape),
+                    Kind::LastSizes => return self.last_sizes(rule, &args, key).map(Shape),
+                    Kind::Arange => return self.arange(rule, &args, key),
+                    _ => {}
                 }
                 let (operand, rest) = match args.keyword(&rule.operand) {
                     Some(op) => (op, args.positional.clone()),
@@ -391,23 +436,39 @@ impl<'e, 'a> Shapes<'e, 'a> {
     /// The size a module's constructor gave it (`params[1]`), as it reads where the module is
     /// called: a known size, the names of the constructor's arguments when it is called in the
     /// same scope, else the module's own attribute of that name (`self.fc.out_features`).
-    fn module_size(&self, rule: &Rule, bound: &Bound, callee: Node, ckey: usize, key: usize) -> Option<Dim> {
+    fn module_size(&self, rule: &Rule, bound: &Bound, path: &str, ckey: usize, key: usize) -> Option<Dim> {
         let param = rule.params.get(1)?;
         let dim = self.dim(bound.param(rule, 1)?, ckey, true)?;
         if dim.known().is_some() || ckey == key {
             return Some(dim);
         }
-        let text = self.text(callee);
-        let plain = text.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'));
-        plain.then(|| Dim::Named(format!("{text}.{param}").into()))
+        let plain = path.split('.').all(|p| {
+            let p = p.split_once('[').map_or(p, |(head, _)| head);
+            !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_')
+        });
+        plain.then(|| Dim::Named(format!("{path}.{param}").into()))
     }
 
     fn module_call(
         &self,
         rule: &Rule,
-        (constructor, ckey): (Node, usize),
+        constructor: (Node, usize),
         callee: Node,
         input: Node,
+        key: usize,
+    ) -> Option<Shape> {
+        let shape = self.of(input, key)?;
+        self.module_shape(rule, constructor, self.text(callee), shape, key)
+    }
+
+    /// What a module built by `constructor` (in scope `ckey`) makes of an input of `shape`;
+    /// `path` is how the code where it is called names the module (`self.fc`, `self.features[2]`).
+    fn module_shape(
+        &self,
+        rule: &Rule,
+        (constructor, ckey): (Node, usize),
+        path: &str,
+        mut shape: Shape,
         key: usize,
     ) -> Option<Shape> {
         let cargs = Args::of(constructor, |n| self.text(n))?;
@@ -415,19 +476,113 @@ impl<'e, 'a> Shapes<'e, 'a> {
             return None;
         }
         let bound = Bound { operand: None, rest: cargs.positional.clone(), args: cargs };
-        let mut shape = self.of(input, key)?;
+        let known = |index: usize| -> Option<Vec<i64>> {
+            match bound.param(rule, index) {
+                Some(node) => self.ints(node, ckey, rule.spatial),
+                None => rule.defaults.get(rule.params.get(index)?).map(|&d| vec![d; rule.spatial]),
+            }
+        };
         match rule.kind {
             Kind::Same => Some(shape),
             Kind::Linear => {
-                *shape.0.last_mut()? = self.module_size(rule, &bound, callee, ckey, key)?;
+                *shape.0.last_mut()? = self.module_size(rule, &bound, path, ckey, key)?;
                 Some(shape)
             }
             Kind::Embedding => {
-                shape.0.push(self.module_size(rule, &bound, callee, ckey, key)?);
+                shape.0.push(self.module_size(rule, &bound, path, ckey, key)?);
+                Some(shape)
+            }
+            Kind::Flatten => {
+                let int = |index: usize| -> Option<i64> {
+                    match bound.param(rule, index) {
+                        Some(node) => self.dim(node, ckey, true)?.known(),
+                        None => rule.defaults.get(rule.params.get(index)?).copied(),
+                    }
+                };
+                flatten(&shape, int(0)?, int(1)?)
+            }
+            Kind::Conv | Kind::Pool => {
+                let n = rule.spatial;
+                // Batched (N, C, *spatial) or not (C, *spatial).
+                if shape.rank() != n + 2 && shape.rank() != n + 1 {
+                    return None;
+                }
+                let (kernel_at, stride_at) = if rule.kind == Kind::Conv { (2, 3) } else { (0, 1) };
+                let kernel = known(kernel_at)?;
+                let stride = match bound.param(rule, stride_at) {
+                    Some(node) if self.text(node) != "None" => self.ints(node, ckey, n)?,
+                    _ if rule.kind == Kind::Pool => kernel.clone(),
+                    _ => known(stride_at)?,
+                };
+                let padding_node = bound.param(rule, stride_at + 1);
+                let padding = match padding_node.map(|p| self.text(p)) {
+                    Some("\"valid\"" | "'valid'") => vec![0; n],
+                    // `"same"` keeps the size (only stride 1 takes it).
+                    Some("\"same\"" | "'same'") => vec![-1; n],
+                    _ => known(stride_at + 1)?,
+                };
+                let dilation = match rule.params.get(stride_at + 2) {
+                    Some(_) => known(stride_at + 2)?,
+                    None => vec![1; n],
+                };
+                let first = shape.rank() - n;
+                for i in 0..n {
+                    let length = shape.0[first + i].clone();
+                    shape.0[first + i] = if padding[i] == -1 {
+                        length
+                    } else {
+                        conv_length(length, kernel[i], stride[i], padding[i], dilation[i])?
+                    };
+                }
+                if rule.kind == Kind::Conv {
+                    shape.0[first - 1] = self.module_size(rule, &bound, path, ckey, key)?;
+                }
+                Some(shape)
+            }
+            Kind::AdaptivePool => {
+                let n = rule.spatial;
+                if shape.rank() < n + 1 {
+                    return None;
+                }
+                let sizes = self.ints(bound.param(rule, 0)?, ckey, n)?;
+                let first = shape.rank() - n;
+                for (i, size) in sizes.into_iter().enumerate() {
+                    shape.0[first + i] = Dim::Known(size);
+                }
+                Some(shape)
+            }
+            Kind::Sequential => {
+                if !bound.args.keywords.is_empty() {
+                    return None;
+                }
+                for (i, layer) in bound.rest.iter().enumerate() {
+                    if layer.kind() != "call" {
+                        return None;
+                    }
+                    let class = self.eval.expr(layer.child_by_field_name("function")?, ckey);
+                    let Ty::Symbol(name) = class else { return None };
+                    let catalog = self.eval.catalog;
+                    let canonical = catalog.lookup(&name).map(|idx| catalog.symbol(idx).name.to_string())?;
+                    let rule = rules::rules().get(&canonical)?;
+                    shape = self.module_shape(rule, (*layer, ckey), &format!("{path}[{i}]"), shape, key)?;
+                }
                 Some(shape)
             }
             _ => None,
         }
+    }
+
+    /// An int or a tuple of `n` ints (`3`, `(3, 3)`), as `n` ints; `None` entries are not read.
+    fn ints(&self, node: Node, key: usize, n: usize) -> Option<Vec<i64>> {
+        if matches!(node.kind(), "tuple" | "list") {
+            let dims = self.sequence(node, key)?;
+            if dims.len() != n {
+                return None;
+            }
+            return dims.iter().map(Dim::known).collect();
+        }
+        let one = self.dim(node, key, true)?.known()?;
+        Some(vec![one; n.max(1)])
     }
 
     fn apply(&self, rule: &Rule, bound: &Bound, key: usize) -> Option<Shape> {
@@ -500,21 +655,7 @@ impl<'e, 'a> Shapes<'e, 'a> {
                     }
                 }
             }
-            Kind::Flatten => {
-                let shape = input()?;
-                if shape.rank() == 0 {
-                    return Some(Shape(vec![Dim::Known(1)]));
-                }
-                let (start, end) = (shape.axis(int(0)?)?, shape.axis(int(1)?)?);
-                if start > end {
-                    return None;
-                }
-                let merged = Dim::product(&shape.0[start..=end])?;
-                let mut dims = shape.0[..start].to_vec();
-                dims.push(merged);
-                dims.extend_from_slice(&shape.0[end + 1..]);
-                Some(Shape(dims))
-            }
+            Kind::Flatten => flatten(&input()?, int(0)?, int(1)?),
             Kind::Reduce => {
                 let mut shape = input()?;
                 // `dtype=` and friends are fine; a tuple of dims is left alone.
@@ -570,8 +711,118 @@ impl<'e, 'a> Shapes<'e, 'a> {
                 dims[at] = total;
                 Some(Shape(dims))
             }
-            Kind::Linear | Kind::Embedding => None,
+            Kind::Attention => {
+                let query = input()?;
+                let key_shape = self.of(bound.param(rule, 0)?, key)?;
+                let value = self.of(bound.param(rule, 1)?, key)?;
+                // (..., L, E) with keys (..., S, E) and values (..., S, Ev): (..., L, Ev).
+                let (l, s, v) = (query.rank(), key_shape.rank(), value.rank());
+                if l < 2 || s != l || v != l || key_shape.0[s - 2] != value.0[v - 2] {
+                    return None;
+                }
+                let mut dims = query.0;
+                dims[l - 1] = value.0[v - 1].clone();
+                Some(Shape(dims))
+            }
+            Kind::Loss => {
+                input()?;
+                // The reduction by keyword; more positionals than the target may set it too.
+                if bound.rest.len() > 1 {
+                    return None;
+                }
+                match bound.args.keyword(rule.params.first()?).map(|n| self.text(n)) {
+                    None | Some("\"mean\"" | "'mean'" | "\"sum\"" | "'sum'") => Some(Shape(vec![])),
+                    _ => None,
+                }
+            }
+            _ => None,
         }
+    }
+
+    /// The pieces `x.split(size, dim)` or `x.chunk(n, dim)` gives, for a target that unpacks
+    /// `count` of them (Python raises unless there are exactly that many).
+    pub fn parts(&self, call: Node, key: usize, count: usize) -> Option<Vec<Shape>> {
+        if call.kind() != "call" || count == 0 {
+            return None;
+        }
+        let function = call.child_by_field_name("function")?;
+        let catalog = self.eval.catalog;
+        let canonical = |name: &str| catalog.lookup(name).map(|idx| catalog.symbol(idx).name.to_string());
+        let args = Args::of(call, |n| self.text(n))?;
+        let (rule, bound) = match self.eval.expr(function, key) {
+            Ty::Method { member, receiver, .. } if is_array_type(&receiver) => {
+                let rule = rules::rules().get(&canonical(&member)?)?;
+                let object = function.child_by_field_name("object")?;
+                (rule, Bound { operand: Some(Operand::Receiver(object)), rest: args.positional.clone(), args })
+            }
+            Ty::Symbol(name) => {
+                let rule = rules::rules().get(&canonical(&name)?)?;
+                let operand = *args.positional.first()?;
+                let rest = args.positional[1..].to_vec();
+                (rule, Bound { operand: Some(Operand::Arg(operand)), rest, args })
+            }
+            _ => return None,
+        };
+        if bound.args.splat || !matches!(rule.kind, Kind::Split | Kind::Chunk) {
+            return None;
+        }
+        let shape = self.of(bound.operand?.node(), key)?;
+        let dim_at = match bound.param(rule, 1) {
+            Some(node) => self.dim(node, key, true)?.known()?,
+            None => *rule.defaults.get(rule.params.get(1)?)?,
+        };
+        let at = shape.axis(dim_at)?;
+        let total = shape.0[at].clone();
+        let n = i64::try_from(count).ok()?;
+        let sizes: Vec<Dim> = match rule.kind {
+            Kind::Split => {
+                let arg = bound.param(rule, 0)?;
+                if matches!(arg.kind(), "list" | "tuple") {
+                    let sizes = self.sequence(arg, key)?;
+                    (sizes.len() == count).then_some(sizes)?
+                } else {
+                    let size = self.dim(arg, key, true)?;
+                    // All but the last have `size`; the last has the rest (`total - (n-1)*size`),
+                    // which is `size` too when the total is known to be `n * size`.
+                    let rest = match quotient(std::slice::from_ref(&total), std::slice::from_ref(&size)) {
+                        Some(Dim::Known(q)) if q == n => size.clone(),
+                        _ => {
+                            let before = Dim::apply(Op::Mul, Dim::Known(n - 1), size.clone())?;
+                            Dim::apply(Op::Sub, total.clone(), before)?
+                        }
+                    };
+                    let mut sizes = vec![size; count - 1];
+                    sizes.push(rest);
+                    sizes
+                }
+            }
+            _ => {
+                // `chunk(n)` of a size that `n` divides: equal pieces; otherwise left alone.
+                let chunks = self.dim(bound.param(rule, 0)?, key, true)?.known()?;
+                if chunks != n {
+                    return None;
+                }
+                let piece = quotient(std::slice::from_ref(&total), &[Dim::Known(n)])?;
+                let back = Dim::apply(Op::Mul, piece.clone(), Dim::Known(n))?;
+                if total.known().is_some() && back != total {
+                    return None;
+                }
+                if total.known().is_none() && !factors(&total).contains(&Dim::Known(n)) {
+                    return None;
+                }
+                vec![piece; count]
+            }
+        };
+        Some(
+            sizes
+                .into_iter()
+                .map(|size| {
+                    let mut dims = shape.0.clone();
+                    dims[at] = size;
+                    Shape(dims)
+                })
+                .collect(),
+        )
     }
 
     /// `a + b` and friends: broadcast between arrays, or an array with a number.
@@ -596,6 +847,47 @@ impl<'e, 'a> Shapes<'e, 'a> {
             return if args.positional.is_empty() { self.sequence(node, key) } else { None };
         }
         self.int_list(&args.positional, key)
+    }
+
+    /// `torch.randint(0, 10, (4, 16))`: the sizes are one sequence, the last positional argument.
+    fn last_sizes(&self, rule: &Rule, args: &Args, key: usize) -> Option<Vec<Dim>> {
+        if args.splat {
+            return None;
+        }
+        match args.keyword(&rule.operand) {
+            Some(node) => self.sequence(node, key),
+            None => self.sequence(*args.positional.last()?, key),
+        }
+    }
+
+    /// `torch.arange(t)`, `torch.arange(0, t)`, `torch.arange(0, n, 2)`: one dimension.
+    fn arange(&self, rule: &Rule, args: &Args, key: usize) -> Option<Shape> {
+        if args.splat {
+            return None;
+        }
+        let named = |i: usize| rule.params.get(i).and_then(|p| args.keyword(p));
+        let (start, end, step) = match args.positional.as_slice() {
+            [end] => (named(0), Some(*end), named(2)),
+            [start, end] => (Some(*start), Some(*end), named(2)),
+            [start, end, step] => (Some(*start), Some(*end), Some(*step)),
+            [] => (named(0), named(1), named(2)),
+            _ => return None,
+        };
+        let int = |node: Option<Node>, default: i64| -> Option<Dim> {
+            match node {
+                Some(n) => self.dim(n, key, true),
+                None => Some(Dim::Known(default)),
+            }
+        };
+        let (start, end) = (int(start, 0)?, int(Some(end?), 0)?);
+        let step = int(step, 1)?.known()?;
+        let span = Dim::apply(Op::Sub, end, start)?;
+        let len = match (span.known(), step) {
+            (Some(n), s) if s > 0 => Dim::Known((n.max(0) + s - 1) / s),
+            (None, 1) => span,
+            _ => return None,
+        };
+        Some(Shape(vec![len]))
     }
 
     /// Sizes given as separate arguments, or as one sequence.
@@ -1016,6 +1308,49 @@ fn factors(d: &Dim) -> Vec<Dim> {
         }
         other => vec![other.clone()],
     }
+}
+
+/// `flatten(start_dim, end_dim)`: the dimensions between merged into one.
+fn flatten(shape: &Shape, start: i64, end: i64) -> Option<Shape> {
+    if shape.rank() == 0 {
+        return Some(Shape(vec![Dim::Known(1)]));
+    }
+    let (start, end) = (shape.axis(start)?, shape.axis(end)?);
+    if start > end {
+        return None;
+    }
+    let merged = Dim::product(&shape.0[start..=end])?;
+    let mut dims = shape.0[..start].to_vec();
+    dims.push(merged);
+    dims.extend_from_slice(&shape.0[end + 1..]);
+    Some(Shape(dims))
+}
+
+/// The length a convolution or pooling window leaves: `(L + 2p - d(k - 1) - 1) // s + 1`, written
+/// the short way when `L` is a name (`L`, `L - 2`, `(L - 1) // 2 + 1`).
+fn conv_length(length: Dim, kernel: i64, stride: i64, padding: i64, dilation: i64) -> Option<Dim> {
+    if kernel < 1 || stride < 1 || padding < 0 || dilation < 1 {
+        return None;
+    }
+    let offset = 2 * padding - dilation * (kernel - 1) - 1;
+    if let Some(l) = length.known() {
+        let out = (l + offset).div_euclid(stride) + 1;
+        return (out > 0).then_some(Dim::Known(out));
+    }
+    if stride == 1 {
+        let delta = offset + 1;
+        return match delta {
+            0 => Some(length),
+            d if d > 0 => Dim::apply(Op::Add, length, Dim::Known(d)),
+            d => Dim::apply(Op::Sub, length, Dim::Known(-d)),
+        };
+    }
+    let shifted = match offset {
+        0 => length,
+        d if d > 0 => Dim::apply(Op::Add, length, Dim::Known(d))?,
+        d => Dim::apply(Op::Sub, length, Dim::Known(-d))?,
+    };
+    Dim::apply(Op::Add, Dim::apply(Op::FloorDiv, shifted, Dim::Known(stride))?, Dim::Known(1))
 }
 
 fn gcd(a: i64, b: i64) -> i64 {

@@ -38,9 +38,7 @@ pub fn hints(m: &ModuleValues, catalog: &Catalog, range: Range<usize>) -> Vec<Sh
             continue;
         }
         if node.kind() == "assignment" && range.contains(&node.start_byte()) {
-            if let Some(hint) = assignment_hint(&shapes, node) {
-                res.push(hint);
-            }
+            res.extend(assignment_hints(&shapes, node));
         }
         let mut walker = node.walk();
         stack.extend(node.named_children(&mut walker));
@@ -49,16 +47,46 @@ pub fn hints(m: &ModuleValues, catalog: &Catalog, range: Range<usize>) -> Vec<Sh
     res
 }
 
-fn assignment_hint(shapes: &Shapes, node: Node) -> Option<ShapeHint> {
-    let left = node.child_by_field_name("left")?;
-    let right = node.child_by_field_name("right")?;
+fn assignment_hints(shapes: &Shapes, node: Node) -> Vec<ShapeHint> {
+    let (Some(left), Some(right)) = (node.child_by_field_name("left"), node.child_by_field_name("right")) else {
+        return Vec::new();
+    };
     // `x: T = ...` says its type already.
-    if left.kind() != "identifier" || node.child_by_field_name("type").is_some() {
-        return None;
+    if node.child_by_field_name("type").is_some() {
+        return Vec::new();
     }
     let key = scope_at(&shapes.eval.m.tree, node.start_byte());
-    let (class, shape) = array_shape(shapes, right, key)?;
-    Some(ShapeHint { offset: left.end_byte(), label: label(&class, &shape) })
+    match left.kind() {
+        "identifier" => array_shape(shapes, right, key)
+            .map(|(class, shape)| ShapeHint { offset: left.end_byte(), label: label(&class, &shape) })
+            .into_iter()
+            .collect(),
+        // `q, k, v = ...`: each name its binding's shape.
+        "pattern_list" | "tuple_pattern" => {
+            let mut walker = left.walk();
+            let targets: Vec<Node> = left.named_children(&mut walker).collect();
+            targets
+                .into_iter()
+                .filter(|t| t.kind() == "identifier")
+                .filter_map(|target| target_hint(shapes, node, target, key))
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The hint of one name an assignment unpacks into: its binding there, typed and shaped.
+fn target_hint(shapes: &Shapes, assignment: Node, target: Node, key: usize) -> Option<ShapeHint> {
+    let name = shapes.eval.text(target);
+    let found = shapes.eval.lookup(name, key, assignment.end_byte())?;
+    let one = found.into_iter().find(|f| f.binding.statement == assignment.start_byte())?;
+    let ty = shapes.eval.binding_type(&one, name);
+    let Ty::Instance(class) = &ty else { return None };
+    if !eval::is_array_type(&ty) {
+        return None;
+    }
+    let shape = shapes.binding_shape(&one, name)?;
+    Some(ShapeHint { offset: target.end_byte(), label: label(class, &shape) })
 }
 
 /// The shape of an expression whose value is an array, and the array's class.
@@ -87,6 +115,11 @@ pub fn shape_at(m: &ModuleValues, catalog: &Catalog, offset: usize) -> Option<St
     let ident = at(offset).or_else(|| offset.checked_sub(1).and_then(at))?;
     let key = scope_at(&m.tree, ident.start_byte());
     let parent = ident.parent()?;
+    // One of the targets of an unpacking: that target's binding.
+    if matches!(parent.kind(), "pattern_list" | "tuple_pattern") {
+        let assignment = parent.parent().filter(|a| a.kind() == "assignment")?;
+        return target_hint(&shapes, assignment, ident, key).map(|h| h.label);
+    }
     // On a target: the value assigned there; elsewhere the name's value where it is used.
     let node =
         if parent.kind() == "assignment" && parent.child_by_field_name("left").is_some_and(|l| l.id() == ident.id()) {

@@ -50,6 +50,32 @@ pub enum Kind {
     /// A lookup table called on indices: one dimension appended (`params`: the constructor
     /// parameter that gives it).
     Embedding,
+    /// The sizes as one sequence, the last positional argument or the keyword `operand`
+    /// (`torch.randint(0, 10, (4, 16))`).
+    LastSizes,
+    /// `arange(end)`, `arange(start, end)`, `arange(start, end, step)` (`params`: the three).
+    Arange,
+    /// Pieces of a given size along a dimension (`params`: the size, the dimension): every piece
+    /// but the last has that size; the last has what is left.
+    Split,
+    /// A given number of pieces along a dimension (`params`: the count, the dimension), when the
+    /// size divides.
+    Chunk,
+    /// Attention over query, key and value (`params`: key, value): the query's shape with the
+    /// value's last dimension.
+    Attention,
+    /// A convolution module over `spatial` dimensions (`params`: in_channels, out_channels,
+    /// kernel_size, stride, padding, dilation, as the constructor names them).
+    Conv,
+    /// A pooling module over `spatial` dimensions (`params`: kernel_size, stride, padding,
+    /// dilation; the stride defaults to the kernel size).
+    Pool,
+    /// An adaptive pooling module: the last `spatial` dimensions become `output_size` (`params`).
+    AdaptivePool,
+    /// A module calling the modules it was built of, in order (`nn.Sequential(a, b, c)`).
+    Sequential,
+    /// A loss reduced to one number unless `reduction` (`params`) says `"none"`.
+    Loss,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -65,6 +91,9 @@ pub struct Rule {
     /// Defaults of `params` that are ints (`start_dim = 0`) or flags (`keepdim = false`, as 0).
     #[serde(default)]
     pub defaults: HashMap<String, i64>,
+    /// How many spatial dimensions a convolution or pooling module works over (1, 2 or 3).
+    #[serde(default)]
+    pub spatial: usize,
     /// Catalog names the rule applies to: functions, methods (their receiver is the operand), and
     /// classes (for calling an instance; `params` then name constructor parameters).
     pub members: Vec<String>,

@@ -137,3 +137,62 @@ fn a_parameter_unpacked_by_its_size_is_shaped_by_those_names() {
     let src = "def f(x):\n    B, T = x.size()\n    y$0 = x.transpose(0, 1)\n";
     assert_eq!(shape(src), None);
 }
+
+#[test]
+fn convolutions_pooling_sequential_and_creation() {
+    let net = "import torch\nimport torch.nn as nn\nx = torch.randn(8, 3, 32, 32)\n";
+    let at = |line: &str| shape(&format!("{net}{line}\n"));
+    assert_eq!(at("y$0 = nn.Conv2d(3, 16, kernel_size=5, padding=2)(x)").as_deref(), Some("Tensor[8, 16, 32, 32]"));
+    assert_eq!(at("y$0 = nn.Conv2d(3, 16, 3, stride=2)(x)").as_deref(), Some("Tensor[8, 16, 15, 15]"));
+    assert_eq!(at("y$0 = nn.Conv2d(3, 4, (3, 5), padding=(1, 2))(x)").as_deref(), Some("Tensor[8, 4, 32, 32]"));
+    assert_eq!(at("y$0 = nn.Conv2d(3, 4, 3, padding='same')(x)").as_deref(), Some("Tensor[8, 4, 32, 32]"));
+    assert_eq!(at("y$0 = nn.MaxPool2d(2)(x)").as_deref(), Some("Tensor[8, 3, 16, 16]"));
+    assert_eq!(at("y$0 = nn.AvgPool2d(3, stride=1, padding=1)(x)").as_deref(), Some("Tensor[8, 3, 32, 32]"));
+    assert_eq!(at("y$0 = nn.AdaptiveAvgPool2d((1, 1))(x)").as_deref(), Some("Tensor[8, 3, 1, 1]"));
+    assert_eq!(at("y$0 = nn.Flatten()(x)").as_deref(), Some("Tensor[8, 3072]"));
+    let seq = "f = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2048, 10))\ny$0 = f(x)";
+    assert_eq!(at(seq).as_deref(), Some("Tensor[8, 10]"));
+    // A symbolic length: the short form.
+    let src = "import torch.nn as nn\nimport torch\ndef f(x: torch.Tensor):\n    N, C, L = x.shape\n    y$0 = nn.Conv1d(C, 8, 3)(x)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[N, 8, L - 2]"));
+    // Input of the wrong rank for the module: nothing.
+    assert_eq!(
+        shape("import torch\nimport torch.nn as nn\nx = torch.randn(3, 4)\ny$0 = nn.Conv2d(3, 4, 3)(x)\n"),
+        None
+    );
+    // Creation with the sizes last, ranges, attention, losses.
+    assert_eq!(shape("import torch\nx$0 = torch.randint(0, 10, (4, 16))\n").as_deref(), Some("Tensor[4, 16]"));
+    assert_eq!(shape("import torch\nx$0 = torch.arange(2, 10, 3)\n").as_deref(), Some("Tensor[3]"));
+    assert_eq!(shape("import torch\ndef f(t):\n    x$0 = torch.arange(0, t)\n").as_deref(), Some("Tensor[t]"));
+    let src = "import torch\nimport torch.nn.functional as F\nq = torch.randn(2, 4, 8, 16)\nv = torch.randn(2, 4, 5, 32)\nk = torch.randn(2, 4, 5, 16)\ny$0 = F.scaled_dot_product_attention(q, k, v)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[2, 4, 8, 32]"));
+    let src = "import torch\nimport torch.nn.functional as F\nx = torch.randn(8, 10)\nt = torch.randint(0, 10, (8,))\nl$0 = F.cross_entropy(x, t)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[]"));
+    assert_eq!(shape(&src.replace("(x, t)", "(x, t, reduction='none')")), None);
+}
+
+#[test]
+fn pieces_of_split_and_chunk_unpacked() {
+    let src = "import torch\nx = torch.randn(4, 8, 96)\nq, k, v$0 = x.split(32, dim=2)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[4, 8, 32]"));
+    // Not a multiple: the last piece has what is left.
+    let src = "import torch\nx = torch.randn(4, 10)\na, b$0 = x.split(6, dim=1)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[4, 4]"));
+    let src = "import torch\nx = torch.randn(4, 10)\na$0, b = x.chunk(2, dim=-1)\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[4, 5]"));
+    // Chunks of a size they do not divide: unknown.
+    assert_eq!(shape("import torch\nx = torch.randn(4, 10)\na$0, b, c = x.chunk(3, dim=-1)\n"), None);
+    // Each target its own piece, in the hints too.
+    let src = "import torch\nx = torch.randn(6)\na, b = x.split([2, 4])\n";
+    let (doc, _) = fixture("t.py", src);
+    let values = doc.values().unwrap();
+    let labels: Vec<String> = hints(&values, catalog(), 0..src.len()).into_iter().map(|h| h.label).collect();
+    assert_eq!(labels, vec!["Tensor[6]", "Tensor[2]", "Tensor[4]"]);
+}
+
+#[test]
+fn parameters_shaped_by_the_calls_that_agree() {
+    let src = "import torch\ndef f(x):\n    y$0 = x.transpose(0, 1)\n    return y\nf(torch.zeros(2, 3))\nf(torch.ones(2, 3))\n";
+    assert_eq!(shape(src).as_deref(), Some("Tensor[3, 2]"));
+    assert_eq!(shape(&src.replace("torch.ones(2, 3)", "torch.ones(3, 3)")), None);
+}

@@ -344,10 +344,10 @@ impl<'a> Eval<'a> {
 
     pub fn binding_type(&self, found: &Found, name: &str) -> Ty {
         let key = MemoKey::Binding { scope: found.scope, name: Arc::from(name), at: found.binding.at };
-        self.memoized(key, || self.source_type(found.scope, &found.binding))
+        self.memoized(key, || self.source_type(found.scope, &found.binding, name))
     }
 
-    fn source_type(&self, scope: usize, binding: &Binding) -> Ty {
+    fn source_type(&self, scope: usize, binding: &Binding, name: &str) -> Ty {
         let at = binding.statement;
         match &binding.source {
             Source::Value { expr, path } => {
@@ -378,8 +378,16 @@ impl<'a> Eval<'a> {
                 }
             }
             Source::For { iter, path } => {
-                let iterable = self.node(iter).map_or(Ty::Unknown, |n| self.expr(n, scope));
-                self.destructure(iterable.element(self.catalog), path)
+                let iter = self.node(iter);
+                let iterable = iter.map_or(Ty::Unknown, |n| self.expr(n, scope));
+                let mut element = iterable.element(self.catalog);
+                // `nn.ModuleList([Block() ...])` yields `Module`s to the catalog: the list says which.
+                if matches!(&element, Ty::Unknown) || matches!(&element, Ty::Instance(c) if &**c == "torch.nn.Module") {
+                    if let Some(held) = iter.and_then(|n| self.modules_held(n, scope)) {
+                        element = held;
+                    }
+                }
+                self.destructure(element, path)
             }
             Source::With { value, path } => {
                 let manager = self.node(value).map_or(Ty::Unknown, |n| self.expr(n, scope));
@@ -417,7 +425,8 @@ impl<'a> Eval<'a> {
                 match default.as_ref().and_then(|d| self.node(d)) {
                     // Only a default built by a call says what callers pass (`device=torch.device("cpu")`).
                     Some(node) if node.kind() == "call" => self.expr(node, outer),
-                    _ => Ty::Unknown,
+                    // Otherwise the calls of the function in this file say it, when they agree.
+                    _ => self.param_from_callers(scope, *index, name),
                 }
             }
             Source::Import(target) => self.import(target),
@@ -642,7 +651,7 @@ impl<'a> Eval<'a> {
     }
 
     /// A member of a user class: its own methods and attributes, then its bases'.
-    fn user_member(&self, class: usize, name: &str, receiver: &Ty, skip_own: bool) -> Ty {
+    pub(super) fn user_member(&self, class: usize, name: &str, receiver: &Ty, skip_own: bool) -> Ty {
         self.user_member_at(class, name, receiver, skip_own, 0)
     }
 
@@ -763,8 +772,61 @@ impl<'a> Eval<'a> {
         self.memoized(key, || {
             let Some(data) = self.m.class(class) else { return Ty::Unknown };
             let Some(list) = data.self_attrs.get(name) else { return Ty::Unknown };
-            Ty::join(list.iter().map(|(method, binding)| self.source_type(*method, binding)))
+            Ty::join(list.iter().map(|(method, binding)| self.source_type(*method, binding, name)))
         })
+    }
+
+    /// What a container of modules holds, read from where it is built: `nn.ModuleList([A(), A()])`,
+    /// `nn.ModuleList([A(c) for _ in range(n)])` or `nn.Sequential(A(), A())`, bound once to the
+    /// name or `self` attribute iterated. One type for every element, or nothing.
+    fn modules_held(&self, iter: Node<'a>, key: usize) -> Option<Ty> {
+        let (value, vkey) = match iter.kind() {
+            "identifier" => {
+                let found = self.lookup(self.text(iter), key, iter.start_byte())?;
+                let [one] = found.as_slice() else { return None };
+                let Source::Value { expr, path } = &one.binding.source else { return None };
+                (path.is_empty().then_some(())?, (self.node(expr)?, one.scope)).1
+            }
+            "attribute" => {
+                let object = iter.child_by_field_name("object")?;
+                let Ty::UserInstance(class) = self.expr(object, key) else { return None };
+                let data = self.m.class(class)?;
+                let [(method, binding)] =
+                    data.self_attrs.get(self.text(iter.child_by_field_name("attribute")?))?.as_slice()
+                else {
+                    return None;
+                };
+                let Source::Value { expr, path } = &binding.source else { return None };
+                (path.is_empty().then_some(())?, (self.node(expr)?, *method)).1
+            }
+            _ => return None,
+        };
+        if value.kind() != "call" {
+            return None;
+        }
+        let container = self.expr(value.child_by_field_name("function")?, vkey);
+        let Ty::Symbol(name) = &container else { return None };
+        let canonical = self.catalog.lookup(name).map(|idx| self.catalog.symbol(idx).name.to_string())?;
+        let args = value.child_by_field_name("arguments")?;
+        let mut walker = args.walk();
+        let args: Vec<Node> = args.named_children(&mut walker).filter(|n| n.kind() != "comment").collect();
+        let items: Vec<Node> = match (canonical.as_str(), args.as_slice()) {
+            ("torch.nn.ModuleList", [list]) => match list.kind() {
+                "list" | "tuple" => {
+                    let mut walker = list.walk();
+                    list.named_children(&mut walker).filter(|n| n.kind() != "comment").collect()
+                }
+                "list_comprehension" | "generator_expression" => vec![list.child_by_field_name("body")?],
+                _ => return None,
+            },
+            ("torch.nn.Sequential", items) if items.iter().all(|i| i.kind() == "call") => items.to_vec(),
+            _ => return None,
+        };
+        if items.is_empty() {
+            return None;
+        }
+        let ty = Ty::join(items.into_iter().map(|i| if i.kind() == "call" { self.expr(i, vkey) } else { Ty::Unknown }));
+        ty.is_known().then_some(ty)
     }
 
     // ----- calls -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 //! Pure: a document's text and tree (and the catalog) in, answers out. The work is lazy and kept
 //! per document version in `ModuleValues`: a hover types only what it needs.
 
+mod callers;
 mod infer;
 pub(crate) mod scopes;
 pub mod ty;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use tree_sitter::Node;
 
+pub use callers::Argument;
 pub use infer::{scope_at, Eval, Found, ModuleValues};
 use scopes::{Binding, Source};
 pub use ty::Ty;
@@ -46,6 +48,9 @@ pub enum OriginKind {
     SelfParameter,
     /// A parameter's default value.
     Default,
+    /// An unannotated parameter: what the calls of its function in the file pass (`<from>`, the
+    /// first of them, at `line`), with how many more calls agree.
+    Callers { more: usize },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,7 +162,7 @@ pub fn answer_at(m: &ModuleValues, catalog: &Catalog, offset: usize) -> Option<A
                 Source::Param { .. } => VariableKind::Parameter,
                 _ => VariableKind::Variable,
             };
-            let origin = if narrowed.is_some() { None } else { origin(&eval, &found.binding) };
+            let origin = if narrowed.is_some() { None } else { origin(&eval, found.scope, &found.binding) };
             Some(Answer::Variable { range, kind, value: Typed { text: name.to_string(), ty, origin } })
         }
     }
@@ -326,7 +331,7 @@ fn typed(eval: &Eval, node: Node, ty: Ty, key: usize) -> Typed {
     let text = shorten(eval.text(node));
     let origin = if node.kind() == "identifier" {
         eval.lookup(eval.text(node), key, node.start_byte()).and_then(|found| match found.as_slice() {
-            [one] => origin(eval, &one.binding),
+            [one] => origin(eval, one.scope, &one.binding),
             _ => None,
         })
     } else if node.kind() == "attribute" {
@@ -368,7 +373,7 @@ fn line_of(eval: &Eval, offset: usize) -> usize {
     eval.root().descendant_for_byte_range(offset, offset).map_or(0, |n| n.start_position().row)
 }
 
-fn origin(eval: &Eval, binding: &Binding) -> Option<Origin> {
+fn origin(eval: &Eval, scope: usize, binding: &Binding) -> Option<Origin> {
     let line = line_of(eval, binding.statement);
     let (how, range) = match &binding.source {
         Source::Value { expr, .. } => (OriginKind::Assigned, expr.clone()),
@@ -377,8 +382,19 @@ fn origin(eval: &Eval, binding: &Binding) -> Option<Origin> {
         Source::For { iter, .. } => (OriginKind::Loop, iter.clone()),
         Source::With { value, .. } => (OriginKind::With, value.clone()),
         Source::Param { annotation: Some(a), .. } => (OriginKind::Annotated, a.clone()),
-        Source::Param { default: Some(d), .. } => (OriginKind::Default, d.clone()),
-        Source::Param { .. } => return Some(Origin { line, how: OriginKind::SelfParameter, from: String::new() }),
+        Source::Param { default: Some(d), .. } if eval.node(d).is_some_and(|n| n.kind() == "call") => {
+            (OriginKind::Default, d.clone())
+        }
+        Source::Param { index: 0, .. } if eval.m.scope(scope).is_some_and(|s| s.class.is_some()) => {
+            return Some(Origin { line, how: OriginKind::SelfParameter, from: String::new() })
+        }
+        // The calls that agreed on it: the first one's line, and how many there are.
+        Source::Param { .. } => {
+            let sites = eval.call_sites(scope)?;
+            let first = sites.first()?;
+            let (line, from) = (line_of(eval, first.call.start_byte()), call_label(eval, first.call));
+            return Some(Origin { line, how: OriginKind::Callers { more: sites.len() - 1 }, from });
+        }
         _ => return None,
     };
     let node = eval.node(&range)?;
@@ -387,11 +403,11 @@ fn origin(eval: &Eval, binding: &Binding) -> Option<Origin> {
 
 fn attribute_origin(eval: &Eval, class: usize, name: &str) -> Option<Origin> {
     let data = eval.m.class(class)?;
-    let (_, binding) = data.self_attrs.get(name)?.iter().find(|(method, b)| {
+    let (method, binding) = data.self_attrs.get(name)?.iter().find(|(method, b)| {
         let found = infer::Found { scope: *method, binding: b.clone() };
         eval.binding_type(&found, name).is_known() || matches!(b.source, Source::Annotated { .. })
     })?;
-    origin(eval, binding)
+    origin(eval, *method, binding)
 }
 
 /// A type as users read it: `torch.Tensor`, `tuple[torch.Tensor, torch.Tensor]`, `GPT`; a list,

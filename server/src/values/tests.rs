@@ -291,3 +291,39 @@ fn isinstance_narrows_in_its_branch() {
         assert_eq!(variable_type(&format!("{base}{tail}")).as_deref(), expected, "{tail}");
     }
 }
+
+#[test]
+fn unannotated_parameters_take_the_type_their_calls_agree_on() {
+    let model = "import torch\nfrom torch import nn\n\nclass Block(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(4, 4)\n\n    def forward(self, x):\n        return x.sof$0tmax(-1)\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.blocks = nn.ModuleList([Block() for _ in range(2)])\n        self.head = Block()\n\n    def forward(self, h):\n        for block in self.blocks:\n            h = block(h)\n        return self.head(h)\n\nnet = Net()\nout = net(torch.randn(2, 4))\n";
+    // `x` of Block.forward: Net.forward's `h`, which the module-level call passes a tensor.
+    assert_eq!(member_name(model).as_deref(), Some("torch.Tensor.softmax"));
+    // A plain function and a method, by position and by keyword.
+    let src = "import torch\ndef f(a, b=None):\n    return b.me$0an()\nf(1, b=torch.zeros(3))\nf(2, torch.ones(3))\n";
+    assert_eq!(member_name(src).as_deref(), Some("torch.Tensor.mean"));
+    let src = "import torch\nclass C:\n    def m(self, t):\n        return t.me$0an()\nC().m(torch.zeros(3))\n";
+    assert_eq!(member_name(src).as_deref(), Some("torch.Tensor.mean"));
+    // Calls that disagree, a call through *args, no call at all: nothing.
+    let src = "import torch\ndef f(a):\n    return a.me$0an()\nf(torch.zeros(3))\nf([1, 2])\n";
+    assert_eq!(member_name(src), None);
+    let src = "import torch\ndef f(a):\n    return a.me$0an()\nf(torch.zeros(3))\nf(*xs)\n";
+    assert_eq!(member_name(src), None);
+    assert_eq!(member_name("import torch\ndef f(a):\n    return a.me$0an()\n"), None);
+    // Another class's `.m(` and another function's `f(` are not calls of this one.
+    let src = "import torch\nclass C:\n    def m(self, t):\n        return t.me$0an()\nclass D:\n    def m(self, t):\n        pass\nD().m(torch.zeros(3))\n";
+    assert_eq!(member_name(src), None);
+    // The hover says where the type came from.
+    let (doc, offset) =
+        fixture("t.py", "import torch\ndef f(a):\n    return a$0\nf(torch.zeros(3))\nf(torch.ones(2))\n");
+    let values = doc.values().unwrap();
+    let Some(Answer::Variable { value, .. }) = answer_at(&values, catalog(), offset) else { panic!("no answer") };
+    let origin = value.origin.expect("an origin");
+    assert_eq!((origin.line, origin.how, origin.from.as_str()), (3, OriginKind::Callers { more: 1 }, "f(…)"));
+}
+
+#[test]
+fn a_module_list_built_of_one_class_yields_that_class() {
+    let src = "from torch import nn\nclass Block(nn.Module):\n    pass\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.blocks = nn.ModuleList([Block() for _ in range(2)])\n        self.mixed = nn.Sequential(Block(), nn.ReLU())\n    def forward(self, h):\n        for block in self.blocks:\n            blo$0ck\n        for layer in self.mixed:\n            layer\n";
+    assert_eq!(variable_type(src).as_deref(), Some("Block"));
+    // Two classes in one container: not one type.
+    assert_eq!(variable_type(&src.replace("blo$0ck", "block").replace("    layer\n", "    lay$0er\n")), None);
+}

@@ -1,0 +1,300 @@
+//! A parameter nobody annotated takes its type from the calls in the file: `def forward(self, x)`
+//! of a module whose every call (`self.attn(h)`, `block(x)`, `model(tokens)`) passes a tensor
+//! holds a tensor. Type checkers leave such a parameter unknown; the script as written says more.
+//!
+//! Precision first: every call found must pass the parameter a value of one known type (a call
+//! that leaves it to a `None` default counts for nothing), a `*args`/`**kwargs` at a call gives up,
+//! and no call found gives nothing. Calls are found by name in the text, then confirmed by the
+//! callee's type: a `.forward(` of another class is not a call of this one.
+
+use tree_sitter::Node;
+
+use super::infer::Eval;
+use super::scopes::{scope_node, ScopeKind};
+use super::ty::Ty;
+
+/// More calls than this to look at, and the parameter stays unknown: the search is by text, and a
+/// name called everywhere is not worth reading every call of on a hover.
+const MAX_SITES: usize = 200;
+
+/// How a call reaches the function's parameters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// `f(a, b)`: the first argument is the first parameter.
+    Direct,
+    /// `obj.m(a)` or `module(a)`: the receiver is the first parameter.
+    Bound,
+}
+
+/// A call of the function whose parameter is asked about, and its arguments.
+pub struct Site<'t> {
+    pub call: Node<'t>,
+    reach: Reach,
+}
+
+impl<'a> Eval<'a> {
+    /// The calls in this file that surely call the function of scope `def`.
+    pub(crate) fn call_sites(&self, def: usize) -> Option<Vec<Site<'a>>> {
+        let scope = self.m.scope(def)?;
+        if scope.kind != ScopeKind::Function {
+            return None;
+        }
+        let node = scope_node(self.root(), def)?;
+        let name = self.text(node.child_by_field_name("name")?);
+        let decorated = |d: &str| scope.decorators.iter().any(|x| &**x == d);
+        let mut sites = Vec::new();
+        match scope.class {
+            // A method: `obj.m(...)`, and for a module's `forward` (or any `__call__`) calling the
+            // instance itself.
+            Some(class) => {
+                if decorated("staticmethod") || decorated("classmethod") {
+                    return None;
+                }
+                for call in self.calls_named(&format!(".{name}"))? {
+                    let callee = call.child_by_field_name("function")?;
+                    if matches!(self.expr(callee, super::scope_at(&self.m.tree, call.start_byte())),
+                        Ty::UserMethod { def: d, .. } if d == def)
+                    {
+                        sites.push(Site { call, reach: Reach::Bound });
+                    }
+                }
+                if matches!(name, "forward" | "__call__") && self.instance_entry(class) == Some(def) {
+                    for callee_name in self.instance_names(class) {
+                        for call in self.calls_named(&callee_name)? {
+                            let callee = call.child_by_field_name("function")?;
+                            let key = super::scope_at(&self.m.tree, call.start_byte());
+                            if self.expr(callee, key) == Ty::UserInstance(class) {
+                                sites.push(Site { call, reach: Reach::Bound });
+                            }
+                        }
+                    }
+                }
+            }
+            None => {
+                for call in self.calls_named(name)? {
+                    let callee = call.child_by_field_name("function")?;
+                    let key = super::scope_at(&self.m.tree, call.start_byte());
+                    if self.expr(callee, key) == Ty::UserFunction(def) {
+                        sites.push(Site { call, reach: Reach::Direct });
+                    }
+                }
+            }
+        }
+        sites.sort_by_key(|s| s.call.start_byte());
+        sites.dedup_by_key(|s| s.call.id());
+        Some(sites)
+    }
+
+    /// The method calling an instance of the class runs: its `forward` for a module, else its
+    /// `__call__` (the class's own or a base's of the file).
+    fn instance_entry(&self, class: usize) -> Option<usize> {
+        let receiver = Ty::UserInstance(class);
+        for entry in ["forward", "__call__"] {
+            if let Ty::UserMethod { def, .. } = self.user_member(class, entry, &receiver, false) {
+                return Some(def);
+            }
+        }
+        None
+    }
+
+    /// The type a parameter gets from the calls of its function: `index` in the signature (the
+    /// receiver counts), `name` for keyword arguments.
+    pub(crate) fn param_from_callers(&self, def: usize, index: usize, name: &str) -> Ty {
+        let Some(sites) = self.call_sites(def) else { return Ty::Unknown };
+        if sites.is_empty() {
+            return Ty::Unknown;
+        }
+        let mut types = Vec::with_capacity(sites.len());
+        for site in &sites {
+            match self.argument(site, index, name) {
+                Argument::Given(node) => {
+                    let key = super::scope_at(&self.m.tree, node.start_byte());
+                    types.push(self.expr(node, key));
+                }
+                // Left to the default: the join of the others, as `x = None` joins elsewhere.
+                Argument::Default => types.push(Ty::None),
+                Argument::Unknown => return Ty::Unknown,
+            }
+        }
+        Ty::join(types)
+    }
+
+    /// The argument a call passes for the parameter.
+    pub(crate) fn argument(&self, site: &Site<'a>, index: usize, name: &str) -> Argument<'a> {
+        let Some(list) = site.call.child_by_field_name("arguments") else { return Argument::Unknown };
+        if list.kind() != "argument_list" {
+            return Argument::Unknown;
+        }
+        let position = match site.reach {
+            Reach::Direct => Some(index),
+            Reach::Bound => index.checked_sub(1),
+        };
+        let mut positional = 0;
+        let mut found = None;
+        let mut walker = list.walk();
+        for arg in list.named_children(&mut walker) {
+            match arg.kind() {
+                "comment" => {}
+                "list_splat" | "dictionary_splat" => return Argument::Unknown,
+                "keyword_argument" => {
+                    let key = arg.child_by_field_name("name").map(|n| self.text(n));
+                    if key == Some(name) {
+                        found = arg.child_by_field_name("value");
+                    }
+                }
+                _ => {
+                    if Some(positional) == position {
+                        found = Some(arg);
+                    }
+                    positional += 1;
+                }
+            }
+        }
+        match (found, position) {
+            (Some(node), _) => Argument::Given(node),
+            (None, Some(_)) => Argument::Default,
+            // The receiver itself: not an argument.
+            (None, None) => Argument::Unknown,
+        }
+    }
+
+    /// The calls whose callee ends with `name` (`f(`, `.m(`, `block(`), in document order.
+    fn calls_named(&self, name: &str) -> Option<Vec<Node<'a>>> {
+        let text: &str = &self.m.text;
+        let ident = |c: char| c.is_alphanumeric() || c == '_';
+        let bare = !name.starts_with('.');
+        let mut res = Vec::new();
+        for (at, _) in text.match_indices(name) {
+            let end = at + name.len();
+            if bare && text[..at].chars().next_back().is_some_and(ident) {
+                continue;
+            }
+            // `name(` with only spaces between.
+            if !text[end..].trim_start_matches([' ', '\t']).starts_with('(') {
+                continue;
+            }
+            let last = if bare { at } else { at + 1 };
+            let Some(ident_node) = self.root().descendant_for_byte_range(last, end) else { continue };
+            if ident_node.kind() != "identifier" {
+                continue;
+            }
+            let callee = match ident_node.parent() {
+                Some(p) if p.kind() == "attribute" && p.child_by_field_name("attribute") == Some(ident_node) => p,
+                _ if bare => ident_node,
+                _ => continue,
+            };
+            let Some(call) = callee.parent().filter(|c| c.kind() == "call") else { continue };
+            if call.child_by_field_name("function") != Some(callee) {
+                continue;
+            }
+            res.push(call);
+            if res.len() > MAX_SITES {
+                return None;
+            }
+        }
+        Some(res)
+    }
+
+    /// The names the instances of a class are held under: the targets that a construction
+    /// `C(...)` is assigned to (`self.attn = C(...)`, `model = C(...).to(device)`, a list or
+    /// `nn.ModuleList` of them), and the loop variables over those (`for block in self.h`).
+    fn instance_names(&self, class: usize) -> Vec<String> {
+        let Some(data) = self.m.class(class) else { return Vec::new() };
+        let Some(constructions) = self.calls_named(&data.name) else { return Vec::new() };
+        let mut names: Vec<String> = Vec::new();
+        for call in constructions {
+            // Up through the expression around the construction, to the statement holding it.
+            let mut node = call;
+            while let Some(parent) = node.parent() {
+                match parent.kind() {
+                    "assignment" => {
+                        if let Some(target) = parent.child_by_field_name("left").and_then(|l| last_name(self, l)) {
+                            names.push(target);
+                        }
+                        break;
+                    }
+                    "expression_statement" | "block" | "module" | "function_definition" | "class_definition" => {
+                        // `self.blocks.append(C(...))`: the list's name.
+                        if let Some(object) = appended_to(self, call) {
+                            names.push(object);
+                        }
+                        break;
+                    }
+                    _ => node = parent,
+                }
+            }
+        }
+        // Loop variables over a container of them, to a fixed point (a few rounds at most).
+        for _ in 0..3 {
+            let before = names.len();
+            for container in names.clone() {
+                for target in self.loop_targets_over(&container) {
+                    if !names.contains(&target) {
+                        names.push(target);
+                    }
+                }
+            }
+            if names.len() == before {
+                break;
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// `for x in <...container>:` anywhere: the `x`s.
+    fn loop_targets_over(&self, container: &str) -> Vec<String> {
+        let text: &str = &self.m.text;
+        let mut res = Vec::new();
+        for (at, _) in text.match_indices(container) {
+            let Some(node) = self.root().descendant_for_byte_range(at, at + container.len()) else { continue };
+            let mut up = node;
+            // The iterable: the name itself, `self.name`, or a call on it (`enumerate(self.h)`
+            // is not: its elements are tuples).
+            while let Some(parent) = up.parent() {
+                if parent.kind() == "attribute" && parent.child_by_field_name("attribute") == Some(up) {
+                    up = parent;
+                } else {
+                    break;
+                }
+            }
+            let Some(parent) = up.parent() else { continue };
+            if parent.kind() == "for_statement" && parent.child_by_field_name("right") == Some(up) {
+                if let Some(left) = parent.child_by_field_name("left").filter(|l| l.kind() == "identifier") {
+                    res.push(self.text(left).to_string());
+                }
+            }
+        }
+        res
+    }
+}
+
+/// What a call passes for one parameter.
+pub enum Argument<'t> {
+    Given(Node<'t>),
+    /// Not passed: the parameter keeps its default.
+    Default,
+    /// Passed through `*args` or `**kwargs`, or not a parameter a call passes.
+    Unknown,
+}
+
+/// The last name of an assignment target: `self.attn` -> `attn`, `model` -> `model`.
+fn last_name(eval: &Eval, target: Node) -> Option<String> {
+    match target.kind() {
+        "identifier" => Some(eval.text(target).to_string()),
+        "attribute" => Some(eval.text(target.child_by_field_name("attribute")?).to_string()),
+        _ => None,
+    }
+}
+
+/// `xs.append(C(...))` around a construction: `xs`'s last name.
+fn appended_to(eval: &Eval, construction: Node) -> Option<String> {
+    let list = construction.parent().filter(|p| p.kind() == "argument_list")?;
+    let call = list.parent().filter(|c| c.kind() == "call")?;
+    let function = call.child_by_field_name("function").filter(|f| f.kind() == "attribute")?;
+    if eval.text(function.child_by_field_name("attribute")?) != "append" {
+        return None;
+    }
+    last_name(eval, function.child_by_field_name("object")?)
+}
