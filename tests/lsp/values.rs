@@ -262,3 +262,47 @@ fn shapes_as_inlay_hints_and_in_hovers_and_off_with_the_setting() {
     assert_eq!(hints, Value::Null);
     client.shutdown();
 }
+
+/// The small CNN of tests/shapes/models (our own code, which tests/shapes/trace.py runs for real):
+/// module calls worked out for their inputs, over LSP; an unannotated parameter's hover says which
+/// call it took its type from.
+#[test]
+fn shapes_through_the_users_own_modules_and_parameters_typed_by_their_calls() {
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/shapes/models/small_cnn.py"))
+        .expect("the model file");
+    let uri = "file:///tmp/tensorlens-shapes/small_cnn.py";
+    let (mut client, _) = Client::start(json!({}), None);
+    client.open(uri, "python", &src);
+    let lines = src.lines().count();
+    let whole = json!({ "start": { "line": 0, "character": 0 }, "end": { "line": lines, "character": 0 } });
+    let hints = client.request("textDocument/inlayHint", json!({ "textDocument": { "uri": uri }, "range": whole }));
+    let got: Vec<(String, String)> = hints
+        .as_array()
+        .expect("hints")
+        .iter()
+        .map(|h| {
+            let line = src.lines().nth(h["position"]["line"].as_u64().unwrap() as usize).unwrap();
+            let target = line.trim().split(" =").next().unwrap().to_string();
+            (target, h["label"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let want = [
+        ("x", ": Tensor[8, 16, 32, 32]"),
+        ("x", ": Tensor[8, 32, 16, 16]"),
+        ("x", ": Tensor[8, 64, 8, 8]"),
+        ("x", ": Tensor[8, 64, 1, 1]"),
+        ("flat", ": Tensor[8, 64]"),
+        ("batch", ": Tensor[8, 3, 32, 32]"),
+        ("scores", ": Tensor[8, 10]"),
+        ("labels", ": Tensor[8]"),
+        ("loss", ": Tensor[]"),
+        ("best", ": Tensor[8]"),
+    ];
+    let want: Vec<(String, String)> = want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    assert_eq!(got, want);
+    // `images` has no annotation: its one call, `net(batch)`, passes a tensor.
+    let (line, col) = find(&src, "self.stem(images)", "self.stem(".len() as u32);
+    let hover = client.hover_text(uri, line, col);
+    assert!(hover.contains("passed by `net(…)` at line 44"), "{hover}");
+    client.shutdown();
+}

@@ -7,10 +7,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
 
 use tree_sitter::Node;
 
 use super::dim::{axis, Dim, Op, Shape};
+use super::inline::{Inline, Inlined};
 use super::rules::{self, Kind, Rule};
 use crate::values::scopes::{Source, Step};
 use crate::values::{scope_at, Argument, Eval, Found, Ty};
@@ -26,6 +29,13 @@ pub struct Shapes<'e, 'a> {
     /// By binding: its scope, where it starts to hold, and the target's place in an unpacking.
     memo: RefCell<HashMap<(usize, usize, usize), Option<Shape>>>,
     depth: Cell<u32>,
+    /// The module call this evaluation is inside of, if any (inline.rs).
+    pub(super) ctx: Option<Rc<Inline<'a>>>,
+    /// Shapes assumed for names a loop binds again, while the loop is checked (`loop_shape`).
+    assumed: RefCell<HashMap<(usize, Arc<str>), Shape>>,
+    /// The bindings being worked out, and how many times a cycle among them was met.
+    active: RefCell<std::collections::HashSet<(usize, usize, usize)>>,
+    cuts: Cell<u64>,
 }
 
 /// A call's arguments as written.
@@ -99,10 +109,31 @@ impl<'t> Bound<'t> {
 
 impl<'e, 'a> Shapes<'e, 'a> {
     pub fn new(eval: &'e Eval<'a>) -> Self {
-        Shapes { eval, memo: RefCell::default(), depth: Cell::new(0) }
+        Shapes {
+            eval,
+            memo: RefCell::default(),
+            depth: Cell::new(0),
+            ctx: None,
+            assumed: RefCell::default(),
+            active: RefCell::default(),
+            cuts: Cell::new(0),
+        }
     }
 
-    fn text(&self, node: Node) -> &'a str {
+    /// An evaluation inside a module call: its parameters hold the call's shapes.
+    pub(super) fn within(eval: &'e Eval<'a>, ctx: Rc<Inline<'a>>) -> Self {
+        Shapes {
+            eval,
+            memo: RefCell::default(),
+            depth: Cell::new(0),
+            ctx: Some(ctx),
+            assumed: RefCell::default(),
+            active: RefCell::default(),
+            cuts: Cell::new(0),
+        }
+    }
+
+    pub(super) fn text(&self, node: Node) -> &'a str {
         self.eval.text(node)
     }
 
@@ -167,13 +198,50 @@ impl<'e, 'a> Shapes<'e, 'a> {
     fn name_shape(&self, node: Node, key: usize) -> Option<Shape> {
         let name = self.text(node);
         let found = self.eval.lookup(name, key, node.start_byte())?;
-        if found.is_empty() || self.rebound_in_loop(node, name, &found) {
+        if found.is_empty() {
             return None;
+        }
+        if let Some(around) = self.rebinding_loop(node, name, &found) {
+            return self.loop_shape(around, name, found[0].scope);
         }
         let mut shapes = found.iter().map(|f| self.binding_shape(f, name));
         let first = shapes.next().flatten();
         let agreed = first.filter(|first| shapes.all(|s| s.as_ref() == Some(first)));
         agreed.or_else(|| self.unpacked_shape(node, key, &found))
+    }
+
+    /// A name a loop binds again (`for block in blocks: x = block(x)`): the shape it enters with,
+    /// when every binding in the loop gives that shape back for it. Worked out once under that
+    /// assumption; what was worked out is dropped when it does not hold.
+    fn loop_shape(&self, around: Node, name: &str, scope_key: usize) -> Option<Shape> {
+        let assumption = (around.id(), Arc::<str>::from(name));
+        if let Some(shape) = self.assumed.borrow().get(&assumption) {
+            return Some(shape.clone());
+        }
+        let entry = self.eval.lookup(name, scope_key, around.start_byte())?;
+        let mut shapes = entry.iter().map(|f| self.binding_shape(f, name));
+        let first = shapes.next().flatten()?;
+        if !shapes.all(|s| s.as_ref() == Some(&first)) {
+            return None;
+        }
+        let scope = self.eval.m.scope(scope_key)?;
+        let inside: Vec<Found> = scope
+            .bindings
+            .get(name)?
+            .iter()
+            .filter(|b| around.byte_range().contains(&b.statement))
+            .map(|b| Found { scope: scope_key, binding: b.clone() })
+            .collect();
+        let saved = self.memo.borrow().clone();
+        self.assumed.borrow_mut().insert(assumption.clone(), first.clone());
+        // Worked out anew: one of them may be what asked (`x = block(x)` seen after the loop).
+        let holds = inside.iter().all(|f| self.source_shape(f, name).as_ref() == Some(&first));
+        self.assumed.borrow_mut().remove(&assumption);
+        if !holds {
+            *self.memo.borrow_mut() = saved;
+            return None;
+        }
+        Some(first)
     }
 
     /// `B, T, C = x.size()` (or `= x.shape`) before a use of `x` that it dominates, with neither `x`
@@ -256,10 +324,15 @@ impl<'e, 'a> Shapes<'e, 'a> {
     /// A use inside a loop whose body binds the same name: the value may come from an earlier
     /// round, with another shape (`x = torch.cat([x, y])`).
     fn rebound_in_loop(&self, node: Node, name: &str, found: &[Found]) -> bool {
+        self.rebinding_loop(node, name, found).is_some()
+    }
+
+    /// The innermost loop around a use whose body binds the name again.
+    fn rebinding_loop<'t>(&self, node: Node<'t>, name: &str, found: &[Found]) -> Option<Node<'t>> {
         let mut at = node;
         while let Some(parent) = at.parent() {
             if matches!(parent.kind(), "function_definition" | "class_definition" | "module") {
-                return false;
+                return None;
             }
             if matches!(parent.kind(), "for_statement" | "while_statement") {
                 let range = parent.byte_range();
@@ -268,12 +341,12 @@ impl<'e, 'a> Shapes<'e, 'a> {
                     s.bindings.get(name).is_some_and(|list| list.iter().any(|b| range.contains(&b.statement)))
                 });
                 if binds {
-                    return true;
+                    return Some(parent);
                 }
             }
             at = parent;
         }
-        false
+        None
     }
 
     pub fn binding_shape(&self, found: &Found, name: &str) -> Option<Shape> {
@@ -289,9 +362,24 @@ impl<'e, 'a> Shapes<'e, 'a> {
         if let Some(shape) = self.memo.borrow().get(&memo_key) {
             return shape.clone();
         }
-        // A cycle (a binding that needs itself) is unknown.
-        self.memo.borrow_mut().insert(memo_key, None);
-        let res = match &found.binding.source {
+        // A cycle (a binding that needs itself) is unknown, and so is what was worked out from
+        // it: kept for this request only when no cycle was met on the way.
+        if !self.active.borrow_mut().insert(memo_key) {
+            self.cuts.set(self.cuts.get() + 1);
+            return None;
+        }
+        let cuts = self.cuts.get();
+        let res = self.source_shape(found, name);
+        self.active.borrow_mut().remove(&memo_key);
+        if self.cuts.get() == cuts {
+            self.memo.borrow_mut().insert(memo_key, res.clone());
+        }
+        res
+    }
+
+    /// What a binding gives, worked out anew.
+    fn source_shape(&self, found: &Found, name: &str) -> Option<Shape> {
+        match &found.binding.source {
             Source::Value { expr, path } if path.is_empty() => {
                 self.eval.node(expr).and_then(|n| self.of(n, found.scope))
             }
@@ -306,15 +394,17 @@ impl<'e, 'a> Shapes<'e, 'a> {
                     if targets.iter().any(|t| t.kind() != "identifier") {
                         return None;
                     }
-                    self.parts(value, found.scope, targets.len())?.into_iter().nth(*i)
+                    self.parts(value, found.scope, targets.len())?.into_iter().nth(*i).flatten()
                 }
                 _ => None,
             },
+            // Inside a module call: what the call passes.
+            Source::Param { .. } if self.ctx.as_ref().is_some_and(|c| c.forward == found.scope) => {
+                self.ctx.as_ref().and_then(|c| c.inputs.get(name).cloned())
+            }
             Source::Param { index, annotation: None, .. } => self.param_shape(found.scope, *index, name),
             _ => None,
-        };
-        self.memo.borrow_mut().insert(memo_key, res.clone());
-        res
+        }
     }
 
     /// An unannotated parameter of a tensor: the shape every call of its function in the file
@@ -369,6 +459,10 @@ impl<'e, 'a> Shapes<'e, 'a> {
                 let bound = Bound { operand: Some(Operand::Arg(operand)), rest, args };
                 self.apply(rule, &bound, key)
             }
+            Ty::UserInstance(class) => match self.inline_call(call, *class, key)? {
+                Inlined::One(shape) => Some(shape),
+                Inlined::Tuple(_) => None,
+            },
             // A module called on its input: the rule of its class, with its constructor's arguments.
             Ty::Instance(class) => {
                 let rule = rules::rules().get(&canonical(class)?)?;
@@ -376,7 +470,7 @@ impl<'e, 'a> Shapes<'e, 'a> {
                 if args.positional.len() != 1 || !args.keywords.is_empty() || args.splat {
                     return None;
                 }
-                let constructor = self.construction(function, key)?;
+                let constructor = self.instance_construction(function, key)?;
                 self.module_call(rule, constructor, function, input, key)
             }
             _ => None,
@@ -385,7 +479,7 @@ impl<'e, 'a> Shapes<'e, 'a> {
 
     /// The constructor call that made the module a callee names: `nn.Linear(4, 8)` itself, the
     /// one binding of `fc`, or the one assignment of `self.fc` in the class.
-    fn construction(&self, callee: Node<'a>, key: usize) -> Option<(Node<'a>, usize)> {
+    pub(super) fn construction(&self, callee: Node<'a>, key: usize) -> Option<(Node<'a>, usize)> {
         match callee.kind() {
             "call" => Some((callee, key)),
             "parenthesized_expression" => self.construction(callee.named_child(0)?, key),
@@ -601,6 +695,7 @@ impl<'e, 'a> Shapes<'e, 'a> {
         };
         match rule.kind {
             Kind::Sizes => None,
+            Kind::Receiver => input(),
             Kind::Same => {
                 // `x.to(other)` and friends take no shape from their arguments; a second tensor
                 // argument (`torch.clamp(x, lo_tensor)`) could broadcast: left alone.
@@ -739,9 +834,10 @@ impl<'e, 'a> Shapes<'e, 'a> {
         }
     }
 
-    /// The pieces `x.split(size, dim)` or `x.chunk(n, dim)` gives, for a target that unpacks
-    /// `count` of them (Python raises unless there are exactly that many).
-    pub fn parts(&self, call: Node, key: usize, count: usize) -> Option<Vec<Shape>> {
+    /// The pieces `x.split(size, dim)` or `x.chunk(n, dim)` gives, or the items a user module
+    /// returns, for a target that unpacks `count` of them (Python raises unless there are exactly
+    /// that many).
+    pub fn parts(&self, call: Node, key: usize, count: usize) -> Option<Vec<Option<Shape>>> {
         if call.kind() != "call" || count == 0 {
             return None;
         }
@@ -750,6 +846,13 @@ impl<'e, 'a> Shapes<'e, 'a> {
         let canonical = |name: &str| catalog.lookup(name).map(|idx| catalog.symbol(idx).name.to_string());
         let args = Args::of(call, |n| self.text(n))?;
         let (rule, bound) = match self.eval.expr(function, key) {
+            // `logits, loss = model(idx, targets)`: the module's `return logits, loss`.
+            Ty::UserInstance(class) => {
+                return match self.inline_call(call, class, key)? {
+                    Inlined::Tuple(items) if items.len() == count => Some(items),
+                    _ => None,
+                };
+            }
             Ty::Method { member, receiver, .. } if is_array_type(&receiver) => {
                 let rule = rules::rules().get(&canonical(&member)?)?;
                 let object = function.child_by_field_name("object")?;
@@ -819,7 +922,7 @@ impl<'e, 'a> Shapes<'e, 'a> {
                 .map(|size| {
                     let mut dims = shape.0.clone();
                     dims[at] = size;
-                    Shape(dims)
+                    Some(Shape(dims))
                 })
                 .collect(),
         )
@@ -827,13 +930,29 @@ impl<'e, 'a> Shapes<'e, 'a> {
 
     /// `a + b` and friends: broadcast between arrays, or an array with a number.
     fn elementwise(&self, left: Node, right: Node, key: usize) -> Option<Shape> {
-        let number = |n: Node| matches!(n.kind(), "integer" | "float") || self.dim(n, key, false).is_some();
+        let number = |n: Node| {
+            matches!(n.kind(), "integer" | "float") || self.dim(n, key, false).is_some() || self.math_call(n, key)
+        };
         match (number(left), number(right)) {
             (true, true) => None,
             (true, false) => self.of(right, key),
             (false, true) => self.of(left, key),
             (false, false) => broadcast(&self.of(left, key)?, &self.of(right, key)?),
         }
+    }
+
+    /// `math.sqrt(d)` and the like, with `math` the standard library's: a number.
+    fn math_call(&self, node: Node, key: usize) -> bool {
+        let Some(function) = node.child_by_field_name("function").filter(|_| node.kind() == "call") else {
+            return false;
+        };
+        let Some(object) = function.child_by_field_name("object").filter(|_| function.kind() == "attribute") else {
+            return false;
+        };
+        object.kind() == "identifier"
+            && self.eval.lookup(self.text(object), key, object.start_byte()).is_some_and(|found| {
+                matches!(found.as_slice(), [one] if matches!(&one.binding.source, Source::Import(t) if &**t == "math"))
+            })
     }
 
     // ----- sizes -------------------------------------------------------------------------------
@@ -1000,6 +1119,22 @@ impl<'e, 'a> Shapes<'e, 'a> {
             }
             "identifier" => self.name_dim(node, key, sure_int),
             "attribute" => {
+                // A config's field (`cfg.width` of a dataclass instance), and inside a module
+                // call its own attributes (`self.heads`), when they read as sizes.
+                if let (Some(object), Some(attr)) =
+                    (node.child_by_field_name("object"), node.child_by_field_name("attribute"))
+                {
+                    if let Some(dim) = self.config_field(object, self.text(attr), key) {
+                        return Some(dim);
+                    }
+                    if object.kind() == "identifier" {
+                        if let Ty::UserInstance(class) = self.eval.expr(object, key) {
+                            if let Some(dim) = self.self_attr_dim(class, self.text(attr)) {
+                                return Some(dim);
+                            }
+                        }
+                    }
+                }
                 // A dotted name of plain identifiers (`config.n_embd`, `self.n_head`).
                 let text = self.text(node);
                 let plain =
@@ -1047,16 +1182,23 @@ impl<'e, 'a> Shapes<'e, 'a> {
                             return self.dim(value, one.scope, true);
                         }
                     }
-                    // `B, T, C = x.size()`: the size, or its name when not known.
+                    // `B, T, C = x.size()`: the size, or its name when not known (inside a module
+                    // call, the caller's size itself: the name means nothing there).
                     Source::Value { expr, path } => {
                         if let [Step::Index(i)] = path.as_slice() {
                             let dims = self.eval.node(expr).and_then(|n| self.sequence(n, one.scope));
                             if let Some(dims) = dims {
                                 return match dims.get(*i)? {
                                     Dim::Known(n) => Some(Dim::Known(*n)),
+                                    d if self.ctx.is_some() => Some(d.clone()),
                                     _ => Some(named()),
                                 };
                             }
+                        }
+                    }
+                    Source::Param { index, .. } if self.ctx.is_some() => {
+                        if let Some(dim) = self.init_param_dim(name, one.scope, *index) {
+                            return Some(dim);
                         }
                     }
                     _ => {}

@@ -6,6 +6,7 @@
 
 pub mod dim;
 mod eval;
+mod inline;
 pub mod rules;
 
 use std::ops::Range;

@@ -21,6 +21,9 @@ pub enum Kind {
     /// The operand's shape: elementwise functions, conversions, `zeros_like`, modules that keep
     /// their input's shape (`nn.ReLU()(x)`, `nn.LayerNorm(C)(x)`).
     Same,
+    /// The operand's shape whatever the other arguments are: they are broadcast to it
+    /// (`x.masked_fill(mask, v)`).
+    Receiver,
     /// The operand reshaped to the sizes given, one of which may be `-1`.
     Reshape,
     /// Two dimensions swapped (`params`: the two).

@@ -196,3 +196,77 @@ fn parameters_shaped_by_the_calls_that_agree() {
     assert_eq!(shape(src).as_deref(), Some("Tensor[3, 2]"));
     assert_eq!(shape(&src.replace("torch.ones(2, 3)", "torch.ones(3, 3)")), None);
 }
+
+const CONV: &str = "import torch
+import torch.nn as nn
+from dataclasses import dataclass
+
+@dataclass
+class Cfg:
+    width: int = 8
+    classes: int = 10
+
+class Block(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.pool(y)
+
+class Net(nn.Module):
+    def __init__(self, cfg, depth=2):
+        super().__init__()
+        self.first = Block(3, cfg.width)
+        self.second = Block(cfg.width, 2 * cfg.width)
+        self.blocks = nn.ModuleList([nn.Identity() for _ in range(depth)])
+        self.fc = nn.Linear(2 * cfg.width, cfg.classes)
+
+    def forward(self, images):
+        x = self.first(images)
+        x = self.second(x)
+        for block in self.blocks:
+            x = block(x)
+        pooled = x.mean(dim=(2, 3))
+        return self.fc(x.flatten(2).mean(-1)), x
+
+cfg = Cfg()
+net = Net(cfg)
+images = torch.randn(4, 3, 16, 16)
+logits, features = net(images)
+";
+
+#[test]
+fn a_user_module_called_on_a_known_input_gives_its_forward_for_that_input() {
+    // Each block by its own construction: `Block(3, 8)` and `Block(8, 16)`.
+    let src = CONV.replacen("x = self.first(images)", "first$0 = self.first(images)", 1);
+    assert_eq!(shape(&src).as_deref(), Some("Tensor[4, 8, 8, 8]"));
+    let src = CONV.replacen("x = self.second(x)", "x = self.second(x)\n        second$0 = x", 1);
+    assert_eq!(shape(&src).as_deref(), Some("Tensor[4, 16, 4, 4]"));
+    // A loop whose body gives the shape back keeps it.
+    let src = CONV.replacen("        pooled =", "        after$0 = x\n        pooled =", 1);
+    assert_eq!(shape(&src).as_deref(), Some("Tensor[4, 16, 4, 4]"));
+    // A dataclass config's defaults, the tuple a module returns, unpacked.
+    let src = CONV.replacen("logits, features = net(images)", "logits$0, features = net(images)", 1);
+    assert_eq!(shape(&src).as_deref(), Some("Tensor[4, 10]"));
+    let src = CONV.replacen("logits, features = net(images)", "logits, features$0 = net(images)", 1);
+    assert_eq!(shape(&src).as_deref(), Some("Tensor[4, 16, 4, 4]"));
+    // The block's own `y`: it runs on two shapes, so it has none.
+    let src = CONV.replacen("y = self.conv(x)", "y$0 = self.conv(x)", 1);
+    assert_eq!(shape(&src), None);
+    // A construction overriding the default; a loop that changes the shape: nothing for it.
+    let src = CONV.replacen("cfg = Cfg()", "cfg = Cfg(classes=3)", 1).replacen(
+        "logits, features = net(images)",
+        "logits$0, features = net(images)",
+        1,
+    );
+    assert_eq!(shape(&src).as_deref(), Some("Tensor[4, 3]"));
+    let src = CONV.replacen("nn.Identity() for", "nn.MaxPool2d(2) for", 1).replacen(
+        "        pooled =",
+        "        after$0 = x\n        pooled =",
+        1,
+    );
+    assert_eq!(shape(&src), None);
+}

@@ -32,6 +32,14 @@ pub struct Site<'t> {
     reach: Reach,
 }
 
+impl<'t> Site<'t> {
+    /// A call whose receiver is the first parameter: a construction `C(...)` for `__init__`, a
+    /// module called on its input for `forward`.
+    pub fn bound(call: Node<'t>) -> Site<'t> {
+        Site { call, reach: Reach::Bound }
+    }
+}
+
 impl<'a> Eval<'a> {
     /// The calls in this file that surely call the function of scope `def`.
     pub(crate) fn call_sites(&self, def: usize) -> Option<Vec<Site<'a>>> {
@@ -56,6 +64,17 @@ impl<'a> Eval<'a> {
                         Ty::UserMethod { def: d, .. } if d == def)
                     {
                         sites.push(Site { call, reach: Reach::Bound });
+                    }
+                }
+                // `__init__`: the constructions `C(...)`.
+                if name == "__init__" {
+                    let class_name = self.m.class(class)?.name.clone();
+                    for call in self.calls_named(&class_name)? {
+                        let callee = call.child_by_field_name("function")?;
+                        let key = super::scope_at(&self.m.tree, call.start_byte());
+                        if self.expr(callee, key) == Ty::UserClass(class) {
+                            sites.push(Site { call, reach: Reach::Bound });
+                        }
                     }
                 }
                 if matches!(name, "forward" | "__call__") && self.instance_entry(class) == Some(def) {
@@ -87,7 +106,7 @@ impl<'a> Eval<'a> {
 
     /// The method calling an instance of the class runs: its `forward` for a module, else its
     /// `__call__` (the class's own or a base's of the file).
-    fn instance_entry(&self, class: usize) -> Option<usize> {
+    pub(crate) fn instance_entry(&self, class: usize) -> Option<usize> {
         let receiver = Ty::UserInstance(class);
         for entry in ["forward", "__call__"] {
             if let Ty::UserMethod { def, .. } = self.user_member(class, entry, &receiver, false) {

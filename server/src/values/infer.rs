@@ -651,7 +651,7 @@ impl<'a> Eval<'a> {
     }
 
     /// A member of a user class: its own methods and attributes, then its bases'.
-    pub(super) fn user_member(&self, class: usize, name: &str, receiver: &Ty, skip_own: bool) -> Ty {
+    pub(crate) fn user_member(&self, class: usize, name: &str, receiver: &Ty, skip_own: bool) -> Ty {
         self.user_member_at(class, name, receiver, skip_own, 0)
     }
 

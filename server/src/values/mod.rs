@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use tree_sitter::Node;
 
-pub use callers::Argument;
+pub use callers::{Argument, Site};
 pub use infer::{scope_at, Eval, Found, ModuleValues};
 use scopes::{Binding, Source};
 pub use ty::Ty;
