@@ -122,6 +122,7 @@ impl Segments {
         }
         let mut named: HashSet<String> = HashSet::new();
         let mut scanned = vec![false; segments.len()];
+        let mut mentioned: Vec<Option<HashSet<String>>> = vec![None; segments.len()];
         loop {
             let mut grew = false;
             for (i, segment) in segments.iter().enumerate() {
@@ -136,7 +137,22 @@ impl Segments {
                     grew = true;
                 }
             }
-            if !grew {
+            // And the definitions that call a kept one: an unannotated parameter takes its type
+            // from the calls of its function (values/callers.rs), wherever they are.
+            let kept_defs: HashSet<&str> =
+                segments.iter().zip(&keep).filter(|(_, k)| **k).filter_map(|(s, _)| s.defines.as_deref()).collect();
+            for (i, segment) in segments.iter().enumerate() {
+                if keep[i] {
+                    continue;
+                }
+                let mentions = mentioned[i]
+                    .get_or_insert_with(|| identifiers(&text(segment.range.clone())).map(str::to_string).collect());
+                if mentions.iter().any(|m| kept_defs.contains(m.as_str())) {
+                    keep[i] = true;
+                    grew = true;
+                }
+            }
+            if !grew || too_big(&keep) {
                 break;
             }
         }

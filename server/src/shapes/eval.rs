@@ -16,7 +16,7 @@ use super::dim::{axis, Dim, Op, Shape};
 use super::inline::{Inline, Inlined};
 use super::rules::{self, Kind, Rule};
 use crate::values::scopes::{Source, Step};
-use crate::values::{scope_at, Argument, Eval, Found, Ty};
+use crate::values::{Argument, Eval, Found, Ty};
 
 /// Recursion bound: shapes follow names through bindings, and bad input must not overflow.
 const MAX_DEPTH: u32 = 40;
@@ -24,15 +24,33 @@ const MAX_DEPTH: u32 = 40;
 /// The array classes whose values carry shapes.
 pub const ARRAY_CLASSES: &[&str] = &["torch.Tensor", "torch.nn.Parameter", "jax.Array"];
 
+/// The shapes of a document version's bindings, kept with its values.
+#[derive(Default)]
+pub struct SharedShapes(std::sync::Mutex<HashMap<(usize, usize, usize), Option<Shape>>>);
+
+impl SharedShapes {
+    fn get(&self, key: &(usize, usize, usize)) -> Option<Option<Shape>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+
+    fn insert(&self, key: (usize, usize, usize), shape: Option<Shape>) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key, shape);
+    }
+}
+
 pub struct Shapes<'e, 'a> {
     pub eval: &'e Eval<'a>,
-    /// By binding: its scope, where it starts to hold, and the target's place in an unpacking.
+    /// By binding: its scope, where it starts to hold, and the target's place in an unpacking
+    /// or the parameter's in its signature.
     memo: RefCell<HashMap<(usize, usize, usize), Option<Shape>>>,
     depth: Cell<u32>,
     /// The module call this evaluation is inside of, if any (inline.rs).
     pub(super) ctx: Option<Rc<Inline<'a>>>,
     /// Shapes assumed for names a loop binds again, while the loop is checked (`loop_shape`).
     assumed: RefCell<HashMap<(usize, Arc<str>), Shape>>,
+    /// The shapes of this document version's bindings, shared by every request (the file as
+    /// written, not inside a module call).
+    shared: Option<Arc<SharedShapes>>,
     /// The bindings being worked out, and how many times a cycle among them was met.
     active: RefCell<std::collections::HashSet<(usize, usize, usize)>>,
     cuts: Cell<u64>,
@@ -115,6 +133,7 @@ impl<'e, 'a> Shapes<'e, 'a> {
             depth: Cell::new(0),
             ctx: None,
             assumed: RefCell::default(),
+            shared: Some(eval.m.derived::<SharedShapes>()),
             active: RefCell::default(),
             cuts: Cell::new(0),
         }
@@ -128,6 +147,7 @@ impl<'e, 'a> Shapes<'e, 'a> {
             depth: Cell::new(0),
             ctx: Some(ctx),
             assumed: RefCell::default(),
+            shared: None,
             active: RefCell::default(),
             cuts: Cell::new(0),
         }
@@ -249,7 +269,7 @@ impl<'e, 'a> Shapes<'e, 'a> {
     fn unpacked_shape(&self, node: Node, key: usize, found: &[Found]) -> Option<Shape> {
         let name = self.text(node);
         let use_at = node.start_byte();
-        let body = self.eval.root().descendant_for_byte_range(key, key)?;
+        let body = self.eval.locate(key, key)?;
         let scope_node = std::iter::successors(Some(body), |n| n.parent())
             .find(|n| matches!(n.kind(), "function_definition" | "module"))?;
         let same = |a: &[Found], b: &[Found]| {
@@ -356,11 +376,16 @@ impl<'e, 'a> Shapes<'e, 'a> {
                 [Step::Index(i)] => i + 1,
                 _ => usize::MAX,
             },
+            // The parameters of one function all start to hold at its `def`.
+            Source::Param { index, .. } => (1 << 32) + index,
             _ => 0,
         };
         let memo_key = (found.scope, found.binding.at, part);
         if let Some(shape) = self.memo.borrow().get(&memo_key) {
             return shape.clone();
+        }
+        if let Some(shape) = self.shared.as_ref().and_then(|s| s.get(&memo_key)) {
+            return shape;
         }
         // A cycle (a binding that needs itself) is unknown, and so is what was worked out from
         // it: kept for this request only when no cycle was met on the way.
@@ -372,7 +397,13 @@ impl<'e, 'a> Shapes<'e, 'a> {
         let res = self.source_shape(found, name);
         self.active.borrow_mut().remove(&memo_key);
         if self.cuts.get() == cuts {
-            self.memo.borrow_mut().insert(memo_key, res.clone());
+            match &self.shared {
+                // Worked out under no assumption: true of the version, for every request.
+                Some(shared) if self.assumed.borrow().is_empty() => shared.insert(memo_key, res.clone()),
+                _ => {
+                    self.memo.borrow_mut().insert(memo_key, res.clone());
+                }
+            }
         }
         res
     }
@@ -415,7 +446,7 @@ impl<'e, 'a> Shapes<'e, 'a> {
         let mut agreed: Option<Shape> = None;
         for site in &sites {
             let Argument::Given(node) = self.eval.argument(site, index, name) else { return None };
-            let shape = self.of(node, scope_at(&self.eval.m.tree, node.start_byte()))?;
+            let shape = self.of(node, self.eval.scope_of(node.start_byte()))?;
             shape.0.iter().all(|d| d.known().is_some()).then_some(())?;
             match &agreed {
                 Some(prev) if *prev != shape => return None,

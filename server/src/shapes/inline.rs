@@ -15,7 +15,7 @@ use tree_sitter::Node;
 use super::dim::{Dim, Shape};
 use super::eval::Shapes;
 use crate::values::scopes::{scope_node, Source};
-use crate::values::{scope_at, Argument, Site, Ty};
+use crate::values::{Argument, Site, Ty};
 
 /// Module calls inside module calls, this deep at most.
 const MAX_NESTING: usize = 8;
@@ -245,8 +245,7 @@ impl<'e, 'a> Shapes<'e, 'a> {
                     let mut agreed: Option<Dim> = None;
                     for site in &sites {
                         let Argument::Given(arg) = eval.argument(site, *index, name) else { return None };
-                        let dim =
-                            Shapes::new(eval).config_field(arg, field, scope_at(&eval.m.tree, arg.start_byte()))?;
+                        let dim = Shapes::new(eval).config_field(arg, field, eval.scope_of(arg.start_byte()))?;
                         match &agreed {
                             Some(prev) if *prev != dim => return None,
                             _ => agreed = Some(dim),

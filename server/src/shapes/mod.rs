@@ -49,19 +49,17 @@ pub fn hints(m: &ModuleValues, catalog: &Catalog, range: Range<usize>) -> Vec<Sh
 }
 
 fn assignment_hints(shapes: &Shapes, node: Node) -> Vec<ShapeHint> {
-    let (Some(left), Some(right)) = (node.child_by_field_name("left"), node.child_by_field_name("right")) else {
+    let (Some(left), Some(_)) = (node.child_by_field_name("left"), node.child_by_field_name("right")) else {
         return Vec::new();
     };
     // `x: T = ...` says its type already.
     if node.child_by_field_name("type").is_some() {
         return Vec::new();
     }
-    let key = scope_at(&shapes.eval.m.tree, node.start_byte());
+    let key = shapes.eval.scope_of(node.start_byte());
     match left.kind() {
-        "identifier" => array_shape(shapes, right, key)
-            .map(|(class, shape)| ShapeHint { offset: left.end_byte(), label: label(&class, &shape) })
-            .into_iter()
-            .collect(),
+        // Through the binding, whose shape every request of this version shares.
+        "identifier" => target_hint(shapes, node, left, key).into_iter().collect(),
         // `q, k, v = ...`: each name its binding's shape.
         "pattern_list" | "tuple_pattern" => {
             let mut walker = left.walk();

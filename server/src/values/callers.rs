@@ -7,15 +7,25 @@
 //! and no call found gives nothing. Calls are found by name in the text, then confirmed by the
 //! callee's type: a `.forward(` of another class is not a call of this one.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use tree_sitter::Node;
 
 use super::infer::Eval;
-use super::scopes::{scope_node, ScopeKind};
+use super::scopes::{self, scope_node, ScopeKind};
 use super::ty::Ty;
 
 /// More calls than this to look at, and the parameter stays unknown: the search is by text, and a
 /// name called everywhere is not worth reading every call of on a hover.
 const MAX_SITES: usize = 200;
+
+/// The call sites of each function of a document version, by where their calls start.
+#[derive(Default)]
+struct CallSites(Mutex<HashMap<usize, Option<Sites>>>);
+
+/// Where each call starts, and how it reaches the parameters.
+type Sites = Arc<[(std::ops::Range<usize>, Reach)]>;
 
 /// How a call reaches the function's parameters.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -41,8 +51,38 @@ impl<'t> Site<'t> {
 }
 
 impl<'a> Eval<'a> {
-    /// The calls in this file that surely call the function of scope `def`.
+    /// The calls in this file that surely call the function of scope `def`; found once per
+    /// document version (unless a limit cut the search short, which this request alone keeps).
     pub(crate) fn call_sites(&self, def: usize) -> Option<Vec<Site<'a>>> {
+        let memo = self.m.derived::<CallSites>();
+        let known = memo.0.lock().unwrap_or_else(|e| e.into_inner()).get(&def).cloned();
+        let found = match known {
+            Some(found) => found,
+            None => {
+                let cuts = self.cuts.get();
+                let found: Option<Sites> = self
+                    .find_call_sites(def)
+                    .map(|sites| sites.iter().map(|s| (s.call.byte_range(), s.reach)).collect());
+                if self.cuts.get() == cuts {
+                    memo.0.lock().unwrap_or_else(|e| e.into_inner()).insert(def, found.clone());
+                }
+                found
+            }
+        };
+        found?
+            .iter()
+            .map(|(range, reach)| {
+                // `C().m(x)`: the call of exactly this range, not the `C()` starting with it.
+                let mut node = self.locate(range.start, range.end)?;
+                while node.kind() != "call" || node.byte_range() != *range {
+                    node = node.parent()?;
+                }
+                Some(Site { call: node, reach: *reach })
+            })
+            .collect()
+    }
+
+    fn find_call_sites(&self, def: usize) -> Option<Vec<Site<'a>>> {
         let scope = self.m.scope(def)?;
         if scope.kind != ScopeKind::Function {
             return None;
@@ -60,7 +100,7 @@ impl<'a> Eval<'a> {
                 }
                 for call in self.calls_named(&format!(".{name}"))? {
                     let callee = call.child_by_field_name("function")?;
-                    if matches!(self.expr(callee, super::scope_at(&self.m.tree, call.start_byte())),
+                    if matches!(self.expr(callee, self.scope_of(call.start_byte())),
                         Ty::UserMethod { def: d, .. } if d == def)
                     {
                         sites.push(Site { call, reach: Reach::Bound });
@@ -71,7 +111,7 @@ impl<'a> Eval<'a> {
                     let class_name = self.m.class(class)?.name.clone();
                     for call in self.calls_named(&class_name)? {
                         let callee = call.child_by_field_name("function")?;
-                        let key = super::scope_at(&self.m.tree, call.start_byte());
+                        let key = self.scope_of(call.start_byte());
                         if self.expr(callee, key) == Ty::UserClass(class) {
                             sites.push(Site { call, reach: Reach::Bound });
                         }
@@ -81,7 +121,7 @@ impl<'a> Eval<'a> {
                     for callee_name in self.instance_names(class) {
                         for call in self.calls_named(&callee_name)? {
                             let callee = call.child_by_field_name("function")?;
-                            let key = super::scope_at(&self.m.tree, call.start_byte());
+                            let key = self.scope_of(call.start_byte());
                             if self.expr(callee, key) == Ty::UserInstance(class) {
                                 sites.push(Site { call, reach: Reach::Bound });
                             }
@@ -92,7 +132,7 @@ impl<'a> Eval<'a> {
             None => {
                 for call in self.calls_named(name)? {
                     let callee = call.child_by_field_name("function")?;
-                    let key = super::scope_at(&self.m.tree, call.start_byte());
+                    let key = self.scope_of(call.start_byte());
                     if self.expr(callee, key) == Ty::UserFunction(def) {
                         sites.push(Site { call, reach: Reach::Direct });
                     }
@@ -127,7 +167,7 @@ impl<'a> Eval<'a> {
         for site in &sites {
             match self.argument(site, index, name) {
                 Argument::Given(node) => {
-                    let key = super::scope_at(&self.m.tree, node.start_byte());
+                    let key = self.scope_of(node.start_byte());
                     types.push(self.expr(node, key));
                 }
                 // Left to the default: the join of the others, as `x = None` joins elsewhere.
@@ -177,41 +217,20 @@ impl<'a> Eval<'a> {
         }
     }
 
-    /// The calls whose callee ends with `name` (`f(`, `.m(`, `block(`), in document order.
+    /// The calls whose callee ends with `name` (`f(`, `self.f(`; `.m(` for attributes only), in
+    /// document order.
     fn calls_named(&self, name: &str) -> Option<Vec<Node<'a>>> {
-        let text: &str = &self.m.text;
-        let ident = |c: char| c.is_alphanumeric() || c == '_';
-        let bare = !name.starts_with('.');
-        let mut res = Vec::new();
-        for (at, _) in text.match_indices(name) {
-            let end = at + name.len();
-            if bare && text[..at].chars().next_back().is_some_and(ident) {
-                continue;
-            }
-            // `name(` with only spaces between.
-            if !text[end..].trim_start_matches([' ', '\t']).starts_with('(') {
-                continue;
-            }
-            let last = if bare { at } else { at + 1 };
-            let Some(ident_node) = self.root().descendant_for_byte_range(last, end) else { continue };
-            if ident_node.kind() != "identifier" {
-                continue;
-            }
-            let callee = match ident_node.parent() {
-                Some(p) if p.kind() == "attribute" && p.child_by_field_name("attribute") == Some(ident_node) => p,
-                _ if bare => ident_node,
-                _ => continue,
-            };
-            let Some(call) = callee.parent().filter(|c| c.kind() == "call") else { continue };
-            if call.child_by_field_name("function") != Some(callee) {
-                continue;
-            }
-            res.push(call);
-            if res.len() > MAX_SITES {
-                return None;
-            }
+        let index = self.m.derived::<CallIndex>();
+        let index = index.get(self.m);
+        let ranges = match name.strip_prefix('.') {
+            Some(attr) => index.attribute_calls.get(attr),
+            None => index.calls.get(name),
+        };
+        let Some(ranges) = ranges else { return Some(Vec::new()) };
+        if ranges.len() > MAX_SITES {
+            return None;
         }
-        Some(res)
+        Some(ranges.iter().filter_map(|r| self.locate(r.start, r.end).filter(|n| n.kind() == "call")).collect())
     }
 
     /// The names the instances of a class are held under: the targets that a construction
@@ -264,28 +283,73 @@ impl<'a> Eval<'a> {
 
     /// `for x in <...container>:` anywhere: the `x`s.
     fn loop_targets_over(&self, container: &str) -> Vec<String> {
-        let text: &str = &self.m.text;
-        let mut res = Vec::new();
-        for (at, _) in text.match_indices(container) {
-            let Some(node) = self.root().descendant_for_byte_range(at, at + container.len()) else { continue };
-            let mut up = node;
-            // The iterable: the name itself, `self.name`, or a call on it (`enumerate(self.h)`
-            // is not: its elements are tuples).
-            while let Some(parent) = up.parent() {
-                if parent.kind() == "attribute" && parent.child_by_field_name("attribute") == Some(up) {
-                    up = parent;
-                } else {
-                    break;
-                }
+        let index = self.m.derived::<CallIndex>();
+        index.get(self.m).loops.get(container).cloned().unwrap_or_default()
+    }
+}
+
+/// Every call of a document version by the last name of its callee, and every `for` loop's
+/// target by the last name of what it runs over: found in one walk of the tree, the first time a
+/// parameter's callers are asked for.
+#[derive(Default)]
+pub struct CallIndex(std::sync::OnceLock<Calls>);
+
+#[derive(Default)]
+pub struct Calls {
+    /// `f(...)` and `obj.f(...)` under `f`.
+    calls: HashMap<String, Vec<std::ops::Range<usize>>>,
+    /// `obj.f(...)` only.
+    attribute_calls: HashMap<String, Vec<std::ops::Range<usize>>>,
+    loops: HashMap<String, Vec<String>>,
+}
+
+impl CallIndex {
+    pub fn get(&self, m: &super::ModuleValues) -> &Calls {
+        self.0.get_or_init(|| Calls::build(m))
+    }
+}
+
+impl Calls {
+    fn build(m: &super::ModuleValues) -> Calls {
+        let text = &*m.text;
+        let name_of = |node: Node| -> Option<(String, bool)> {
+            match node.kind() {
+                "identifier" => Some((scopes::text(text, node).to_string(), false)),
+                "attribute" => Some((scopes::text(text, node.child_by_field_name("attribute")?).to_string(), true)),
+                _ => None,
             }
-            let Some(parent) = up.parent() else { continue };
-            if parent.kind() == "for_statement" && parent.child_by_field_name("right") == Some(up) {
-                if let Some(left) = parent.child_by_field_name("left").filter(|l| l.kind() == "identifier") {
-                    res.push(self.text(left).to_string());
+        };
+        let mut res = Calls::default();
+        let mut cursor = m.tree.root_node().walk();
+        loop {
+            let node = cursor.node();
+            match node.kind() {
+                "call" => {
+                    if let Some((name, dotted)) = node.child_by_field_name("function").and_then(name_of) {
+                        if dotted {
+                            res.attribute_calls.entry(name.clone()).or_default().push(node.byte_range());
+                        }
+                        res.calls.entry(name).or_default().push(node.byte_range());
+                    }
+                }
+                "for_statement" => {
+                    let left = node.child_by_field_name("left").filter(|l| l.kind() == "identifier");
+                    let right = node.child_by_field_name("right").and_then(name_of);
+                    if let (Some(left), Some((container, _))) = (left, right) {
+                        res.loops.entry(container).or_default().push(scopes::text(text, left).to_string());
+                    }
+                }
+                _ => {}
+            }
+            if cursor.goto_first_child() {
+                continue;
+            }
+            while !cursor.goto_next_sibling() {
+                if !cursor.goto_parent() {
+                    return res;
                 }
             }
         }
-        res
     }
 }
 

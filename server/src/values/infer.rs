@@ -38,6 +38,9 @@ pub struct ModuleValues {
     /// The workspace modules its imports may name (for an open document; the files of the set
     /// get it from the evaluation that reaches them).
     modules: Option<Arc<UserModules>>,
+    /// What the layers above work out from these values, kept with this version (one value of
+    /// each type: `derived::<T>()`).
+    derived: Mutex<HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -58,6 +61,17 @@ impl ModuleValues {
             memo: Mutex::default(),
             path: None,
             modules: None,
+            derived: Mutex::default(),
+        }
+    }
+
+    /// This version's store of a layer above (the shapes' memo), made on first use.
+    pub fn derived<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut map = lock(&self.derived);
+        let entry = map.entry(std::any::TypeId::of::<T>()).or_insert_with(|| Arc::new(T::default()));
+        match entry.clone().downcast::<T>() {
+            Ok(found) => found,
+            Err(_) => Arc::new(T::default()),
         }
     }
 
@@ -72,6 +86,7 @@ impl ModuleValues {
     /// first such hover after an analysis does not pay for it.
     pub fn warm(&self) {
         let _ = self.scope(scopes::MODULE);
+        let _ = self.derived::<super::callers::CallIndex>().get(self);
     }
 
     pub(crate) fn scope(&self, key: usize) -> Option<Arc<ScopeData>> {
@@ -117,8 +132,21 @@ pub struct Eval<'a> {
     /// the depth or a cycle. A type worked out past such a cut depends on the way in (the same
     /// binding of `model.py` reached from `train.py` or from three files away), so it is kept
     /// for this evaluation only (`local`), never in the module's memo that every request reads.
-    cuts: std::rc::Rc<std::cell::Cell<u64>>,
+    pub(super) cuts: std::rc::Rc<std::cell::Cell<u64>>,
     local: RefCell<HashMap<MemoKey, Ty>>,
+    /// The module's statements, for finding a node without scanning them all from the root
+    /// (a 20,000-line file has thousands).
+    top: Vec<Node<'a>>,
+}
+
+/// The module's statements when there are many (a small file is searched from its root).
+fn statements(m: &ModuleValues) -> Vec<Node<'_>> {
+    let root = m.tree.root_node();
+    if root.child_count() < 64 {
+        return Vec::new();
+    }
+    let mut walker = root.walk();
+    root.children(&mut walker).collect()
 }
 
 /// Imports are followed this many files away from the document asked about.
@@ -135,6 +163,7 @@ impl<'a> Eval<'a> {
             hops: 0,
             cuts: Default::default(),
             local: RefCell::default(),
+            top: statements(m),
         }
     }
 
@@ -149,6 +178,27 @@ impl<'a> Eval<'a> {
             hops: self.hops + 1,
             cuts: self.cuts.clone(),
             local: RefCell::default(),
+            top: statements(other),
+        }
+    }
+
+    /// The smallest node spanning `start..end`: from the module statement holding it, found by
+    /// bisection, instead of from the root.
+    pub fn locate(&self, start: usize, end: usize) -> Option<Node<'a>> {
+        let root = self.root();
+        let top = &self.top;
+        let at = top.partition_point(|n| n.start_byte() <= start).checked_sub(1);
+        match at.and_then(|at| top.get(at)) {
+            Some(n) if n.start_byte() <= start && end <= n.end_byte() => n.descendant_for_byte_range(start, end),
+            _ => root.descendant_for_byte_range(start, end),
+        }
+    }
+
+    /// The scope a position belongs to (`scopes::scope_at`, from the located node).
+    pub fn scope_of(&self, offset: usize) -> usize {
+        match self.locate(offset, offset) {
+            Some(node) => scopes::scope_from(node),
+            None => MODULE,
         }
     }
 
@@ -161,7 +211,7 @@ impl<'a> Eval<'a> {
     }
 
     pub fn node(&self, range: &Range<usize>) -> Option<Node<'a>> {
-        let mut node = self.root().descendant_for_byte_range(range.start, range.end)?;
+        let mut node = self.locate(range.start, range.end)?;
         // The outermost node of exactly this range (a `type` around its identifier, say).
         while let Some(parent) = node.parent() {
             if parent.byte_range() != node.byte_range() {
@@ -247,7 +297,7 @@ impl<'a> Eval<'a> {
     /// `if isinstance(x, C):` around a use narrows `x` to a `C` in that branch (a tuple of classes
     /// to their common type, which is unknown when they differ), unless `x` is bound again between.
     pub fn narrowed(&self, name: &str, key: usize, offset: usize) -> Option<Ty> {
-        let mut node = self.root().descendant_for_byte_range(offset, offset)?;
+        let mut node = self.locate(offset, offset)?;
         while let Some(parent) = node.parent() {
             match parent.kind() {
                 "function_definition" | "class_definition" | "lambda" | "module" => return None,
@@ -307,7 +357,7 @@ impl<'a> Eval<'a> {
     /// Whether the statement at `statement` runs whenever code at `offset` (later, in the same scope)
     /// does: every block around the statement also holds `offset`, except `with` bodies, which run.
     pub(crate) fn dominates(&self, statement: usize, offset: usize) -> bool {
-        let Some(mut node) = self.root().descendant_for_byte_range(statement, statement) else { return false };
+        let Some(mut node) = self.locate(statement, statement) else { return false };
         while let Some(parent) = node.parent() {
             match parent.kind() {
                 "function_definition" | "class_definition" | "lambda" | "module" => return true,

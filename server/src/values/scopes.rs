@@ -120,7 +120,14 @@ pub fn scope_node<'t>(root: Node<'t>, key: usize) -> Option<Node<'t>> {
 
 /// The scope a position belongs to, and for a position inside a class body, the class.
 pub fn scope_at(root: Node, offset: usize) -> usize {
-    let Some(mut node) = root.descendant_for_byte_range(offset, offset) else { return MODULE };
+    match root.descendant_for_byte_range(offset, offset) {
+        Some(node) => scope_from(node),
+        None => MODULE,
+    }
+}
+
+/// The scope a node belongs to.
+pub fn scope_from(mut node: Node) -> usize {
     loop {
         if let Some(parent) = node.parent() {
             let kind = parent.kind();
