@@ -136,6 +136,56 @@ pub fn run() -> bool {
         }
         return true;
     }
+    if std::env::args().any(|a| a == "--cu-parts") {
+        // Where the time of a `.cu` file's opening goes, in process: parse, recognition,
+        // kernels, diagnostics.
+        let text = crate::workload::cuda_source(LINES);
+        let catalog = Catalog::builtin();
+        let lang = tensorlens::parse::Language::Cuda;
+        let started = Instant::now();
+        tensorlens::recognize::query(lang);
+        println!("query: {}", ms(started.elapsed()));
+        for _ in 0..3 {
+            let mut t = Instant::now();
+            let mut lap = |what: &str| {
+                println!("{what}: {}", ms(t.elapsed()));
+                t = Instant::now();
+            };
+            let mut doc = Document::new("file:///bench.cu", "cuda", 0, &text);
+            lap("document");
+            let tree = tensorlens::parse::parse(lang, &doc.rope, None).unwrap();
+            lap("parse");
+            let rec = tensorlens::recognize::recognize(lang, &doc.rope, &tree, &catalog, &[]);
+            lap("recognize");
+            std::hint::black_box(rec);
+            doc.analyze(&catalog, &[]).unwrap();
+            lap("analyze (both)");
+            let kernels = doc.kernels().unwrap();
+            lap("kernels");
+            let diags = tensorlens::ide::diagnostics(&doc, &catalog);
+            lap("diagnostics");
+            println!("{} kernels, {} diagnostics", kernels.sites.len(), diags.len());
+        }
+        let wl = crate::workload::Workload::new("kernels_20k.cu", lang, text.clone(), true, 100);
+        let fresh = Document::new("file:///bench.cu", "cuda", 0, &text);
+        for (target, _) in [&wl.first_value, &wl.first_function].into_iter().flatten() {
+            let pos = LineCol { line: target.pos.line, col: target.pos.col };
+            let offset = tensorlens::text::offset(&fresh.rope, pos, PositionEncoding::Utf16).expect("in the file");
+            for _ in 0..3 {
+                let started = Instant::now();
+                let window = fresh.provisional(offset, &catalog);
+                let took = started.elapsed();
+                let answer = window.as_ref().and_then(|w| tensorlens::ide::hover(w, &catalog, offset));
+                println!(
+                    "window at {}: {} ({})",
+                    target.token,
+                    ms(took),
+                    if answer.is_some() { "answered" } else { "none" }
+                );
+            }
+        }
+        return true;
+    }
     if std::env::args().any(|a| a == "--edit-only") {
         let (edit, hover, values) = in_process_edit(&training_script(LINES), 100);
         println!("edit median {}", ms(median(&edit)));

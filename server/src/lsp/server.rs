@@ -492,6 +492,34 @@ impl Server {
     }
 }
 
+/// Whether a workspace folder holds `.cu` or `.cuh` files near its top: a bounded look (a few
+/// hundred entries, three folders deep, hidden and build folders left out).
+fn has_cuda_sources(roots: &[PathBuf]) -> bool {
+    let mut budget = 400usize;
+    let mut stack: Vec<(PathBuf, usize)> = roots.iter().map(|root| (root.clone(), 0)).collect();
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            if budget == 0 {
+                return false;
+            }
+            budget -= 1;
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".cu") || name.ends_with(".cuh") {
+                return true;
+            }
+            let skipped =
+                name.starts_with('.') || matches!(name.as_ref(), "node_modules" | "target" | "build" | "venv");
+            if depth < 3 && !skipped && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push((path, depth + 1));
+            }
+        }
+    }
+    false
+}
+
 fn is_user_catalog_file(uri: &Uri) -> bool {
     uri.as_str().ends_with(".toml") && uri.as_str().contains(USER_CATALOG_DIR)
 }
@@ -561,6 +589,17 @@ impl LanguageServer for Server {
     async fn initialized(&self, _: InitializedParams) {
         // After `initialize` is answered, so that start-up does not share the CPU with it.
         crate::recognize::warm_up(crate::parse::Language::Python);
+        // The CUDA query takes tens of milliseconds to compile and about 14 MB: compiled now only
+        // where the workspace has CUDA sources, so that the first hover in one need not wait.
+        let roots = self.workspace_roots();
+        let spawned = std::thread::Builder::new().name("tensorlens-cuda-query".into()).spawn(move || {
+            if has_cuda_sources(&roots) {
+                crate::recognize::query(crate::parse::Language::Cuda);
+            }
+        });
+        if let Err(err) = spawned {
+            tracing::debug!("the CUDA query will compile on first use: {err}");
+        }
         // Reload user catalogs when their files change on disk, where the client can watch files.
         if self.state.watch_files.load(std::sync::atomic::Ordering::Relaxed) {
             let options = DidChangeWatchedFilesRegistrationOptions {
@@ -596,7 +635,7 @@ impl LanguageServer for Server {
         let item = params.text_document;
         let uri = item.uri.clone();
         let doc = Document::new(item.uri.as_str(), &item.language_id, item.version, &item.text);
-        if doc.language == Some(crate::parse::Language::Python) && item.text.len() >= Document::PENDING_BYTES {
+        if doc.defers_analysis() {
             // A big file: analysed off the loop, so that the first hover need not wait for it.
             lock(&self.state.workspace).open_pending(doc);
             self.analyse_later(uri.clone(), None);
