@@ -166,6 +166,46 @@ pub fn run() -> bool {
             lap("diagnostics");
             println!("{} kernels, {} diagnostics", kernels.sites.len(), diags.len());
         }
+        {
+            // The steady code lenses, in their parts.
+            let mut doc = Document::new("file:///bench.cu", "cuda", 0, &text);
+            doc.analyze(&catalog, &[]).unwrap();
+            let session = tensorlens::kernels::session::KernelSession::default();
+            for _ in 0..3 {
+                let mut t = Instant::now();
+                let mut lap = |what: &str| {
+                    println!("lenses, {what}: {}", ms(t.elapsed()));
+                    t = Instant::now();
+                };
+                let kernels = doc.kernels().unwrap();
+                lap("kernels (cached)");
+                let lenses = session.lenses(&doc.uri, &kernels, None, true);
+                lap("session lenses");
+                let ranges: Vec<_> = lenses
+                    .iter()
+                    .map(|l| tensorlens::lsp::to_proto::range(&doc, &l.name_range, PositionEncoding::Utf16))
+                    .collect();
+                lap("ranges");
+                let json = serde_json::to_string(&ranges).unwrap();
+                lap("ranges as JSON");
+                std::hint::black_box(json);
+                let lenses: Vec<tower_lsp_server::ls_types::CodeLens> = lenses
+                    .iter()
+                    .zip(ranges)
+                    .map(|(l, range)| tower_lsp_server::ls_types::CodeLens {
+                        range,
+                        command: None,
+                        data: serde_json::to_value((0usize, l.kernel.clone(), 0usize)).ok(),
+                    })
+                    .collect();
+                lap("code lenses with data");
+                let value = serde_json::to_value(&lenses).unwrap();
+                lap("as a JSON value");
+                let bytes = serde_json::to_vec(&value).unwrap();
+                lap("as bytes");
+                println!("{} KB", bytes.len() / 1024);
+            }
+        }
         let wl = crate::workload::Workload::new("kernels_20k.cu", lang, text.clone(), true, 100);
         let fresh = Document::new("file:///bench.cu", "cuda", 0, &text);
         for (target, _) in [&wl.first_value, &wl.first_function].into_iter().flatten() {

@@ -38,6 +38,10 @@ pub(super) struct State {
     watch_files: std::sync::atomic::AtomicBool,
     /// Whether the client takes `workspace/codeLens/refresh` and `window/workDoneProgress/create`.
     pub(super) code_lens_refresh: std::sync::atomic::AtomicBool,
+    /// Whether the client pulls diagnostics (`textDocument/diagnostic`) rather than taking them
+    /// pushed, and whether it takes `workspace/diagnostic/refresh`.
+    pull_diagnostics: std::sync::atomic::AtomicBool,
+    diagnostic_refresh: std::sync::atomic::AtomicBool,
     pub(super) work_done_progress: std::sync::atomic::AtomicBool,
     pub(super) kernels: crate::kernels::session::KernelSession,
     /// Count workspace-module loads and catalog reloads, so that an older one finishing late
@@ -176,6 +180,8 @@ impl Server {
                 reported_catalog_files: Mutex::default(),
                 watch_files: Default::default(),
                 code_lens_refresh: Default::default(),
+                pull_diagnostics: Default::default(),
+                diagnostic_refresh: Default::default(),
                 work_done_progress: Default::default(),
                 kernels: Default::default(),
                 modules_generation: Default::default(),
@@ -221,22 +227,38 @@ impl Server {
         Some(Snapshot { doc, catalog, encoding: self.encoding() })
     }
 
+    fn pulls_diagnostics(&self) -> bool {
+        self.state.pull_diagnostics.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Catalog diagnostics from the current text, plus the compiler's from the last kernel analyses.
+    async fn document_diagnostics(&self, snap: Snapshot) -> Vec<Diagnostic> {
+        let state = self.state.clone();
+        self.blocking(Feature::Diagnostics, move || {
+            let mut diags: Vec<Diagnostic> = ide::diagnostics(&snap.doc, &snap.catalog)
+                .iter()
+                .map(|d| to_proto::diagnostic(&snap.doc, d, snap.encoding))
+                .collect();
+            diags.extend(super::kernels::diagnostics(&state.kernels, &snap.doc, snap.encoding));
+            diags
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// Pushes the document's diagnostics; to a client that pulls them, says they changed instead
+    /// (where it takes `workspace/diagnostic/refresh`; else its next pull, which follows every
+    /// change, has them).
     pub(super) async fn publish_diagnostics(&self, uri: Uri) {
+        if self.pulls_diagnostics() {
+            if self.state.diagnostic_refresh.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = self.client.workspace_diagnostic_refresh().await;
+            }
+            return;
+        }
         let Some(snap) = self.snapshot(&uri).await else { return };
         let version = snap.doc.version;
-        let state = self.state.clone();
-        let diags = self
-            .blocking(Feature::Diagnostics, move || {
-                let mut diags: Vec<Diagnostic> = ide::diagnostics(&snap.doc, &snap.catalog)
-                    .iter()
-                    .map(|d| to_proto::diagnostic(&snap.doc, d, snap.encoding))
-                    .collect();
-                diags.extend(super::kernels::diagnostics(&state.kernels, &snap.doc, snap.encoding));
-                diags
-            })
-            .await
-            .unwrap_or_default();
+        let diags = self.document_diagnostics(snap).await;
         self.client.publish_diagnostics(uri, diags, Some(version)).await;
     }
 
@@ -245,6 +267,9 @@ impl Server {
     fn publish_diagnostics_soon(&self, uri: Uri) {
         /// Long enough for the requests an editor sends with a keystroke to be read first.
         const SETTLE: std::time::Duration = std::time::Duration::from_millis(5);
+        if self.pulls_diagnostics() {
+            return; // the client asks after each change
+        }
         let ticket = {
             let mut due = lock(&self.state.diagnostics_due);
             let ticket = due.entry(uri.as_str().to_string()).or_default();
@@ -520,6 +545,16 @@ fn has_cuda_sources(roots: &[PathBuf]) -> bool {
     false
 }
 
+/// A pulled report's result id: a digest of its JSON, so the same diagnostics get the same id
+/// whatever edits came between.
+fn report_id(items: &[Diagnostic]) -> String {
+    use std::hash::{Hash, Hasher};
+    let json = serde_json::to_vec(items).unwrap_or_default();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    json.hash(&mut hasher);
+    format!("{}-{}-{:016x}", items.len(), json.len(), hasher.finish())
+}
+
 fn is_user_catalog_file(uri: &Uri) -> bool {
     uri.as_str().ends_with(".toml") && uri.as_str().contains(USER_CATALOG_DIR)
 }
@@ -559,6 +594,16 @@ impl LanguageServer for Server {
             .and_then(|c| c.refresh_support)
             .unwrap_or(false);
         self.state.code_lens_refresh.store(lens_refresh, std::sync::atomic::Ordering::Relaxed);
+        let pull = capabilities::client_pulls_diagnostics(&params);
+        self.state.pull_diagnostics.store(pull, std::sync::atomic::Ordering::Relaxed);
+        let refresh = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.diagnostics.as_ref())
+            .and_then(|d| d.refresh_support)
+            .unwrap_or(false);
+        self.state.diagnostic_refresh.store(refresh, std::sync::atomic::Ordering::Relaxed);
         let progress = params.capabilities.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
         self.state.work_done_progress.store(progress, std::sync::atomic::Ordering::Relaxed);
         *self.state.encoding.write().unwrap_or_else(|e| e.into_inner()) = encoding;
@@ -577,7 +622,7 @@ impl LanguageServer for Server {
             *self.state.config.write().unwrap_or_else(|e| e.into_inner()) = Config::from_json(options);
         }
         Ok(InitializeResult {
-            capabilities: capabilities::server_capabilities(encoding),
+            capabilities: capabilities::server_capabilities(encoding, pull),
             server_info: Some(ServerInfo {
                 name: "tensorlens".into(),
                 version: Some(env!("CARGO_PKG_VERSION").into()),
@@ -650,7 +695,9 @@ impl LanguageServer for Server {
             return;
         }
         let python = item.language_id == "python" || uri.as_str().ends_with(".py");
-        self.publish_diagnostics(uri).await;
+        if !self.pulls_diagnostics() {
+            self.publish_diagnostics(uri).await;
+        }
         if python {
             self.reload_modules().await;
         }
@@ -750,6 +797,30 @@ impl LanguageServer for Server {
                 None => Ok(None),
             },
         }
+    }
+
+    /// `textDocument/diagnostic`: the document's diagnostics, or `unchanged` when they are the
+    /// ones of the result id the client holds (the id is a digest of the report). A user catalog
+    /// file's problems are pushed as it is typed, and answered empty here.
+    async fn diagnostic(&self, params: DocumentDiagnosticParams) -> Result<DocumentDiagnosticReportResult> {
+        let uri = params.text_document.uri;
+        let items = match self.snapshot(&uri).await {
+            Some(snap) if !is_user_catalog_file(&uri) => self.document_diagnostics(snap).await,
+            _ => Vec::new(),
+        };
+        let result_id = report_id(&items);
+        let report = if params.previous_result_id.as_deref() == Some(result_id.as_str()) {
+            DocumentDiagnosticReport::Unchanged(RelatedUnchangedDocumentDiagnosticReport {
+                related_documents: None,
+                unchanged_document_diagnostic_report: UnchangedDocumentDiagnosticReport { result_id },
+            })
+        } else {
+            DocumentDiagnosticReport::Full(RelatedFullDocumentDiagnosticReport {
+                related_documents: None,
+                full_document_diagnostic_report: FullDocumentDiagnosticReport { result_id: Some(result_id), items },
+            })
+        };
+        Ok(DocumentDiagnosticReportResult::Report(report))
     }
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
