@@ -54,6 +54,10 @@ pub(super) struct State {
     analysed: tokio::sync::Notify,
     /// The documents named by unresolved code lenses, by their place here.
     pub(super) lens_docs: Mutex<Vec<Uri>>,
+    /// Per document, the editor ranges of its kernels' names, for the kernels found by one
+    /// analysis (held, so the pointer names them) in one encoding: converting them is most of a
+    /// lens request's work.
+    pub(super) lens_ranges: Mutex<std::collections::HashMap<String, super::kernels::LensRanges>>,
     /// Per document, the last edit whose diagnostics are due: an older pending publish gives way.
     diagnostics_due: Mutex<std::collections::HashMap<String, u64>>,
 }
@@ -189,6 +193,7 @@ impl Server {
                 told: Mutex::default(),
                 analysed: tokio::sync::Notify::new(),
                 lens_docs: Mutex::default(),
+                lens_ranges: Mutex::default(),
                 diagnostics_due: Mutex::default(),
             }),
         }
@@ -774,6 +779,7 @@ impl LanguageServer for Server {
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let closed = lock(&self.state.workspace).close(params.text_document.uri.as_str());
         self.state.kernels.forget(params.text_document.uri.as_str());
+        lock(&self.state.lens_ranges).remove(params.text_document.uri.as_str());
         lock(&self.state.diagnostics_due).remove(params.text_document.uri.as_str());
         if closed.is_some() && !is_user_catalog_file(&params.text_document.uri) {
             self.client.publish_diagnostics(params.text_document.uri, Vec::new(), None).await;
