@@ -1,6 +1,7 @@
 //! In-process profiling helpers of the LSP benchmark, for profilers (`perf`, heaptrack), not
 //! measurements of what a user sees: `--open-only` analyses the generated file once, `--edit-only`
-//! times one-character edits and the incremental parse alone. The benchmark proper runs over LSP.
+//! times one-character edits and the incremental parse alone, `--cu-parts` times the parts of a `.cu`
+//! file's opening, its steady code lenses and its first-hover windows. The benchmark proper runs over LSP.
 
 use std::time::{Duration, Instant};
 
