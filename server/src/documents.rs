@@ -12,13 +12,14 @@ use std::sync::Arc;
 use ropey::Rope;
 use tree_sitter::{InputEdit, Tree};
 
+use crate::c_window::Items;
 use crate::catalog::Catalog;
 use crate::kernels::document::DocumentKernels;
 use crate::kernels::triton::TritonFile;
 use crate::panics::Panic;
 use crate::parse::{self, Language};
 use crate::provisional::Segments;
-use crate::recognize::{self, ImportBinding, Recognition};
+use crate::recognize::{self, ImportBinding, Recognition, Role};
 use crate::text::{self, LineCol, PositionEncoding};
 use crate::values::workspace::UserModules;
 use crate::values::ModuleValues;
@@ -111,6 +112,8 @@ pub struct Document {
     pending: bool,
     /// The top-level statements of a big Python document, moved along by each edit, for windows.
     segments: Option<Arc<Segments>>,
+    /// The top-level items of a big C, C++ or CUDA document, the same way (`c_window`).
+    items: Option<Arc<Items>>,
 }
 
 impl Document {
@@ -134,6 +137,7 @@ impl Document {
             analysed_from: 0,
             pending: false,
             segments: None,
+            items: None,
         }
     }
 
@@ -161,6 +165,7 @@ impl Document {
             self.tree = None;
             self.pending_edits.clear();
             self.segments = None;
+            self.items = None;
             return Ok(());
         };
         let lines = self.rope.len_lines() as u32;
@@ -180,6 +185,9 @@ impl Document {
         let new_end_byte = start_byte + change.text.len();
         if let Some(segments) = &self.segments {
             self.segments = Some(Arc::new(segments.edited(&self.rope, start_byte, end_byte, new_end_byte)));
+        }
+        if let Some(items) = &self.items {
+            self.items = Some(Arc::new(items.edited(&self.rope, start_byte, end_byte, new_end_byte)));
         }
         if let Some(tree) = &mut self.tree {
             let edit = InputEdit {
@@ -234,8 +242,11 @@ impl Document {
             self.recognition = Arc::default();
             return;
         }
-        if self.defers_analysis() && self.segments.is_none() {
+        if self.defers_analysis() && language == Language::Python && self.segments.is_none() {
             self.segments = Some(Arc::new(Segments::lex(&self.text())));
+        }
+        if self.defers_analysis() && language != Language::Python && self.items.is_none() {
+            self.items = Some(Arc::new(Items::lex(&self.text())));
         }
         let old_tree = self.tree.take();
         let edits = std::mem::take(&mut self.pending_edits);
@@ -267,13 +278,13 @@ impl Document {
         self.pending
     }
 
-    /// Python documents at least this big are analysed off the request loop when opened and
-    /// after each change: their analysis takes milliseconds, a window of them much less.
+    /// Documents at least this big are analysed off the request loop when opened and after each
+    /// change: their analysis takes milliseconds, a window of them much less.
     pub const PENDING_BYTES: usize = 64 << 10;
 
     /// Whether this document is analysed off the request loop (see `PENDING_BYTES`).
     pub fn defers_analysis(&self) -> bool {
-        self.language == Some(Language::Python) && self.rope.len_bytes() >= Self::PENDING_BYTES
+        self.language.is_some() && self.rope.len_bytes() >= Self::PENDING_BYTES
     }
 
     /// For a Python document waiting for its analysis: a copy analysed from the window of its text
@@ -288,8 +299,12 @@ impl Document {
     /// Only the window's statements are parsed (the tree holds nothing else), from the document's
     /// own text, so every offset is the document's.
     pub fn window_at(&self, offset: usize, catalog: &Catalog, at_most: Option<usize>) -> Option<Document> {
-        if self.language != Some(Language::Python) || self.rope.len_bytes() > MAX_PARSED_BYTES {
+        if self.rope.len_bytes() > MAX_PARSED_BYTES {
             return None;
+        }
+        match self.language? {
+            Language::Python => {}
+            language => return self.c_window_at(language, offset, catalog, at_most),
         }
         let lexed;
         let segments = match &self.segments {
@@ -310,6 +325,89 @@ impl Document {
             let tree = window.tree.as_ref()?;
             window.recognition =
                 Arc::new(recognize::recognize(Language::Python, &window.rope, tree, catalog, &self.outer_imports));
+            Some(())
+        })
+        .ok()
+        .flatten()?;
+        Some(window)
+    }
+
+    /// The window of a C, C++ or CUDA document at `offset` (`c_window`), analysed: the items under
+    /// the cursor, then, for a name there whose answer depends on other items, the items that
+    /// could define or launch it. `None` when the file's items are unknown (brackets that do not
+    /// balance), the cursor is between items, the name is one whose items cannot be told, the
+    /// window's text does not parse cleanly, or it is more than `1 / at_most` of the file.
+    fn c_window_at(
+        &self,
+        language: Language,
+        offset: usize,
+        catalog: &Catalog,
+        at_most: Option<usize>,
+    ) -> Option<Document> {
+        let text = self.text();
+        let lexed;
+        let items = match &self.items {
+            Some(items) => items.as_ref(),
+            None => {
+                lexed = Items::lex(&text);
+                &lexed
+            }
+        };
+        let mut ranges = items.around(offset);
+        if ranges.is_empty() {
+            return None;
+        }
+        let first = self.analysed_window(language, &ranges, catalog)?;
+        let Some(reference) = first.recognition.reference_at(offset) else { return Some(first) };
+        let plain = |name: &str| {
+            !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !name.as_bytes()[0].is_ascii_digit()
+        };
+        let word = match reference.role {
+            // Only plain names are ever the file's own (`Recognition::shadowed`).
+            Role::Call | Role::Access if plain(&reference.name) => reference.name.to_string(),
+            // A kernel defined or launched as `ops::scale` or `tiled<4>` is written with its last
+            // name before `(` or `<`.
+            Role::Launch | Role::KernelDefinition => {
+                let head = reference.name.split('<').next().unwrap_or_default();
+                let last = head.rsplit("::").next().unwrap_or_default().trim();
+                if !plain(last) {
+                    return None;
+                }
+                last.to_string()
+            }
+            _ => return Some(first),
+        };
+        let before = ranges.clone();
+        for range in items.naming(&text, &word) {
+            if !ranges.contains(&range) {
+                ranges.push(range);
+            }
+        }
+        if ranges == before {
+            return Some(first);
+        }
+        ranges.sort_by_key(|r| r.start);
+        let kept: usize = ranges.iter().map(|r| r.len()).sum();
+        if at_most.is_some_and(|n| kept > items.total() / n) {
+            return None;
+        }
+        self.analysed_window(language, &ranges, catalog)
+    }
+
+    /// A copy of this document with only `ranges` parsed and recognized, at the document's own
+    /// offsets; `None` when they do not parse cleanly (then they might not parse as in the file).
+    fn analysed_window(&self, language: Language, ranges: &[Range<usize>], catalog: &Catalog) -> Option<Document> {
+        let mut window = self.clone();
+        window.pending_edits.clear();
+        (window.values, window.kernels, window.triton) = (Arc::default(), Arc::default(), Arc::default());
+        window.catalog_id = catalog.id();
+        window.pending = false;
+        crate::panics::catch(|| {
+            window.tree = parse::parse_within(language, &window.rope, None, ranges);
+            let tree = window.tree.as_ref().filter(|tree| !tree.root_node().has_error())?;
+            window.recognition = Arc::new(recognize::recognize(language, &window.rope, tree, catalog, &[]));
             Some(())
         })
         .ok()
@@ -537,10 +635,11 @@ impl DocumentStore {
         }
         let imports_before = doc.recognition.module_imports.clone();
         // Cheap copies (a rope and a tree share their nodes) to put back if a later change fails.
-        let before = (doc.rope.clone(), doc.tree.clone(), doc.pending_edits.len(), doc.segments.clone());
+        let before =
+            (doc.rope.clone(), doc.tree.clone(), doc.pending_edits.len(), doc.segments.clone(), doc.items.clone());
         for (index, change) in changes.iter().enumerate() {
             if let Err(error) = doc.apply(change, encoding) {
-                (doc.rope, doc.tree, doc.segments) = (before.0, before.1, before.3);
+                (doc.rope, doc.tree, doc.segments, doc.items) = (before.0, before.1, before.3, before.4);
                 doc.pending_edits.truncate(before.2);
                 return Err(ChangeError::InBatch { index, error: Box::new(error) });
             }

@@ -6,6 +6,7 @@
 //! (features as pure functions) · `lsp` (protocol glue) · `cli`. `settings` (the settings table and
 //! the `Config` read from it) and `kernels` stand beside them.
 
+pub mod c_window;
 pub mod catalog;
 pub mod cli;
 pub mod documents;

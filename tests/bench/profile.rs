@@ -1,6 +1,7 @@
 //! In-process profiling helpers of the LSP benchmark, for profilers (`perf`, heaptrack), not
 //! measurements of what a user sees: `--open-only` analyses the generated file once, `--edit-only`
-//! times one-character edits and the incremental parse alone. The benchmark proper runs over LSP.
+//! times one-character edits and the incremental parse alone, `--cu-parts` times the parts of a `.cu`
+//! file's opening, its steady code lenses and its first-hover windows. The benchmark proper runs over LSP.
 
 use std::time::{Duration, Instant};
 
@@ -133,6 +134,96 @@ pub fn run() -> bool {
             lap("recognize the window");
             std::hint::black_box(rec);
             println!("window: {} ranges, {} bytes", ranges.len(), ranges.iter().map(|r| r.len()).sum::<usize>());
+        }
+        return true;
+    }
+    if std::env::args().any(|a| a == "--cu-parts") {
+        // Where the time of a `.cu` file's opening goes, in process: parse, recognition,
+        // kernels, diagnostics.
+        let text = crate::workload::cuda_source(LINES);
+        let catalog = Catalog::builtin();
+        let lang = tensorlens::parse::Language::Cuda;
+        let started = Instant::now();
+        tensorlens::recognize::query(lang);
+        println!("query: {}", ms(started.elapsed()));
+        for _ in 0..3 {
+            let mut t = Instant::now();
+            let mut lap = |what: &str| {
+                println!("{what}: {}", ms(t.elapsed()));
+                t = Instant::now();
+            };
+            let mut doc = Document::new("file:///bench.cu", "cuda", 0, &text);
+            lap("document");
+            let tree = tensorlens::parse::parse(lang, &doc.rope, None).unwrap();
+            lap("parse");
+            let rec = tensorlens::recognize::recognize(lang, &doc.rope, &tree, &catalog, &[]);
+            lap("recognize");
+            std::hint::black_box(rec);
+            doc.analyze(&catalog, &[]).unwrap();
+            lap("analyze (both)");
+            let kernels = doc.kernels().unwrap();
+            lap("kernels");
+            let diags = tensorlens::ide::diagnostics(&doc, &catalog);
+            lap("diagnostics");
+            println!("{} kernels, {} diagnostics", kernels.sites.len(), diags.len());
+        }
+        {
+            // The steady code lenses, in their parts.
+            let mut doc = Document::new("file:///bench.cu", "cuda", 0, &text);
+            doc.analyze(&catalog, &[]).unwrap();
+            let session = tensorlens::kernels::session::KernelSession::default();
+            for _ in 0..3 {
+                let mut t = Instant::now();
+                let mut lap = |what: &str| {
+                    println!("lenses, {what}: {}", ms(t.elapsed()));
+                    t = Instant::now();
+                };
+                let kernels = doc.kernels().unwrap();
+                lap("kernels (cached)");
+                let lenses = session.lenses(&doc.uri, &kernels, None, true);
+                lap("session lenses");
+                let ranges: Vec<_> = lenses
+                    .iter()
+                    .map(|l| tensorlens::lsp::to_proto::range(&doc, &l.name_range, PositionEncoding::Utf16))
+                    .collect();
+                lap("ranges");
+                let json = serde_json::to_string(&ranges).unwrap();
+                lap("ranges as JSON");
+                std::hint::black_box(json);
+                let lenses: Vec<tower_lsp_server::ls_types::CodeLens> = lenses
+                    .iter()
+                    .zip(ranges)
+                    .map(|(l, range)| tower_lsp_server::ls_types::CodeLens {
+                        range,
+                        command: None,
+                        data: serde_json::to_value((0usize, l.kernel.clone(), 0usize)).ok(),
+                    })
+                    .collect();
+                lap("code lenses with data");
+                let value = serde_json::to_value(&lenses).unwrap();
+                lap("as a JSON value");
+                let bytes = serde_json::to_vec(&value).unwrap();
+                lap("as bytes");
+                println!("{} KB", bytes.len() / 1024);
+            }
+        }
+        let wl = crate::workload::Workload::new("kernels_20k.cu", lang, text.clone(), true, 100);
+        let fresh = Document::new("file:///bench.cu", "cuda", 0, &text);
+        for (target, _) in [&wl.first_value, &wl.first_function].into_iter().flatten() {
+            let pos = LineCol { line: target.pos.line, col: target.pos.col };
+            let offset = tensorlens::text::offset(&fresh.rope, pos, PositionEncoding::Utf16).expect("in the file");
+            for _ in 0..3 {
+                let started = Instant::now();
+                let window = fresh.provisional(offset, &catalog);
+                let took = started.elapsed();
+                let answer = window.as_ref().and_then(|w| tensorlens::ide::hover(w, &catalog, offset));
+                println!(
+                    "window at {}: {} ({})",
+                    target.token,
+                    ms(took),
+                    if answer.is_some() { "answered" } else { "none" }
+                );
+            }
         }
         return true;
     }

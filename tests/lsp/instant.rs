@@ -151,3 +151,86 @@ fn hovers_right_after_edits_of_a_big_file_say_what_the_analysis_then_says() {
     assert!(answered >= 6, "only {answered} of the hovers answered: the comparison must cover real answers");
     client.shutdown();
 }
+
+/// A CUDA file well above the size that is analysed in the background: kernels, helpers, a macro
+/// and host code that launches them.
+fn big_cuda() -> String {
+    let mut text = String::from(
+        "#include <cuda_runtime.h>\n#define CHECK(call) do { if ((call) != cudaSuccess) exit(1); } while (0)\n",
+    );
+    for i in 0..300 {
+        text += &format!(
+            "\n__device__ float warp_sum_{i}(float v) {{\n    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffff, v, o);\n    return v;\n}}\n\n__global__ void scale_{i}(float* x, int n) {{\n    int k = blockIdx.x * blockDim.x + threadIdx.x;\n    if (k < n) x[k] = warp_sum_{i}(x[k]);\n}}\n\nvoid run_{i}(int n) {{\n    float* d;\n    CHECK(cudaMalloc(&d, n * sizeof(float)));\n    scale_{i}<<<(n + 255) / 256, 256>>>(d, n);\n    cudaDeviceSynchronize();\n    cudaFree(d);\n}}\n"
+        );
+    }
+    text
+}
+
+#[test]
+fn the_first_hover_on_a_big_cuda_file_answers_before_its_analysis_and_the_same() {
+    let text = big_cuda();
+    assert!(text.len() > 128 << 10);
+    let uri = "file:///tmp/instant/big_kernels.cu";
+    let positions = [
+        find(&text, "cudaFree(d);\n}\n\n__device__ float warp_sum_150", 2),
+        find(&text, "scale_150<<<", 3),
+        find(&text, "scale_150(float", 3),
+        find(&text, "__shfl_down_sync(0xffffffff, v, o);\n    return v;\n}\n\n__global__ void scale_150", 4),
+    ];
+    let mut first = Vec::new();
+    for (line, col) in positions {
+        let (mut client, _) = Client::start(json!({}), None);
+        client.open(uri, "cuda", &text);
+        first.push(client.hover(uri, line, col));
+        client.shutdown();
+    }
+    let (mut client, _) = Client::start(json!({}), None);
+    client.open(uri, "cuda", &text);
+    client.wait_for(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["uri"] == uri);
+    for ((line, col), early) in positions.into_iter().zip(&first) {
+        let late = client.hover(uri, line, col);
+        assert!(late != Value::Null, "answered at {line}:{col}");
+        assert_eq!(early, &late, "the first hover at {line}:{col} says what the full analysis says");
+    }
+    client.shutdown();
+}
+
+/// A client that pulls diagnostics gets them when it asks, with a result id; asked again with that
+/// id and nothing changed, the answer is `unchanged`; nothing is pushed.
+#[test]
+fn pulled_diagnostics_answer_unchanged_when_nothing_changed() {
+    let capabilities = json!({ "textDocument": { "diagnostic": { "dynamicRegistration": false } } });
+    let (mut client, init) = Client::start(capabilities, None);
+    assert_eq!(init["capabilities"]["diagnosticProvider"]["interFileDependencies"], false);
+    let uri = "file:///tmp/instant/pulled.cu";
+    let text = "void f(float* d) {\n  cudaMalloc(&d, 4);\n  int unused = 0;\n}\n";
+    client.open(uri, "cuda", text);
+    let pull = |client: &mut Client, previous: Value| {
+        client
+            .request("textDocument/diagnostic", json!({ "textDocument": { "uri": uri }, "previousResultId": previous }))
+    };
+    let first = pull(&mut client, Value::Null);
+    assert_eq!(first["kind"], "full", "{first}");
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(1), "{first}");
+    let id = first["resultId"].clone();
+    assert!(id.is_string());
+    assert_eq!(pull(&mut client, id.clone())["kind"], "unchanged");
+    // An edit below the diagnostic leaves it as it was.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{
+            "range": { "start": { "line": 2, "character": 12 }, "end": { "line": 2, "character": 12 } }, "text": "x" }] }),
+    );
+    assert_eq!(pull(&mut client, id.clone())["kind"], "unchanged");
+    // Checking the call takes the diagnostic away.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 3 }, "contentChanges": [{
+            "range": { "start": { "line": 1, "character": 2 }, "end": { "line": 1, "character": 2 } }, "text": "int e = " }] }),
+    );
+    let changed = pull(&mut client, id);
+    assert_eq!(changed["kind"], "full", "{changed}");
+    assert_eq!(changed["items"], json!([]));
+    assert!(!client.notifications.iter().any(|n| n["method"] == "textDocument/publishDiagnostics"));
+    client.shutdown();
+}

@@ -14,7 +14,13 @@ pub fn negotiate_encoding(params: &InitializeParams) -> PositionEncoding {
     }
 }
 
-pub fn server_capabilities(encoding: PositionEncoding) -> ServerCapabilities {
+/// Whether the client pulls diagnostics (`textDocument/diagnostic`): then they are answered when
+/// asked, with a result id that lets an unchanged report be answered as such, and not pushed.
+pub fn client_pulls_diagnostics(params: &InitializeParams) -> bool {
+    params.capabilities.text_document.as_ref().is_some_and(|t| t.diagnostic.is_some())
+}
+
+pub fn server_capabilities(encoding: PositionEncoding, pull_diagnostics: bool) -> ServerCapabilities {
     ServerCapabilities {
         position_encoding: Some(match encoding {
             PositionEncoding::Utf8 => PositionEncodingKind::UTF8,
@@ -48,6 +54,14 @@ pub fn server_capabilities(encoding: PositionEncoding) -> ServerCapabilities {
         workspace_symbol_provider: Some(OneOf::Left(true)),
         code_lens_provider: Some(CodeLensOptions { resolve_provider: Some(true) }),
         inlay_hint_provider: Some(OneOf::Left(true)),
+        diagnostic_provider: pull_diagnostics.then(|| {
+            DiagnosticServerCapabilities::Options(DiagnosticOptions {
+                identifier: Some("tensorlens".into()),
+                inter_file_dependencies: false,
+                workspace_diagnostics: false,
+                work_done_progress_options: Default::default(),
+            })
+        }),
         execute_command_provider: Some(ExecuteCommandOptions {
             commands: ext::COMMANDS.iter().map(|c| c.to_string()).collect(),
             ..Default::default()

@@ -14,6 +14,7 @@ use super::server::{lock, Feature, Server};
 use super::{from_proto, to_proto};
 use crate::documents::Document;
 use crate::kernels::analyze::Severity;
+use crate::kernels::document::DocumentKernels;
 use crate::kernels::ir::IrKind;
 use crate::kernels::session::{KernelLens, KernelSession, KernelTarget, TargetError};
 use crate::kernels::toolchain::Settings;
@@ -28,6 +29,13 @@ pub(super) const EAGER_LENSES: usize = 200;
 /// place among that kernel's lenses.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct LensData(usize, String, usize);
+
+/// The editor ranges of the kernel names of one `DocumentKernels` (see `State::lens_ranges`).
+pub(super) struct LensRanges {
+    kernels: Arc<DocumentKernels>,
+    encoding: PositionEncoding,
+    ranges: Arc<std::collections::HashMap<std::ops::Range<usize>, Range>>,
+}
 
 struct CancelOnDrop(Cancel);
 
@@ -80,6 +88,33 @@ impl Server {
             let kernels = snap.doc.kernels()?;
             let triton = snap.doc.triton();
             let lenses = state.kernels.lenses(&snap.doc.uri, &kernels, triton.as_deref(), timing);
+            let ranges = {
+                let cached = lock(&state.lens_ranges).get(&snap.doc.uri).and_then(|cached| {
+                    let same = Arc::ptr_eq(&cached.kernels, &kernels) && cached.encoding == snap.encoding;
+                    same.then(|| cached.ranges.clone())
+                });
+                match cached {
+                    Some(ranges) => ranges,
+                    None => {
+                        let ranges: std::collections::HashMap<_, _> = kernels
+                            .sites
+                            .iter()
+                            .map(|site| {
+                                (site.name_range.clone(), to_proto::range(&snap.doc, &site.name_range, snap.encoding))
+                            })
+                            .collect();
+                        let ranges = Arc::new(ranges);
+                        let entry =
+                            LensRanges { kernels: kernels.clone(), encoding: snap.encoding, ranges: ranges.clone() };
+                        lock(&state.lens_ranges).insert(snap.doc.uri.clone(), entry);
+                        ranges
+                    }
+                }
+            };
+            let range_of = |range: &std::ops::Range<usize>| match ranges.get(range) {
+                Some(range) => *range,
+                None => to_proto::range(&snap.doc, range, snap.encoding),
+            };
             if lenses.len() <= EAGER_LENSES {
                 return Some(
                     lenses.into_iter().map(|lens| to_proto::kernel_lens(&snap.doc, lens, snap.encoding)).collect(),
@@ -92,11 +127,7 @@ impl Server {
                     let slot = slots.entry(&lens.kernel).or_default();
                     let data = LensData(doc_key, lens.kernel.clone(), *slot);
                     *slot += 1;
-                    CodeLens {
-                        range: to_proto::range(&snap.doc, &lens.name_range, snap.encoding),
-                        command: None,
-                        data: serde_json::to_value(data).ok(),
-                    }
+                    CodeLens { range: range_of(&lens.name_range), command: None, data: serde_json::to_value(data).ok() }
                 })
                 .collect();
             Some(unresolved)

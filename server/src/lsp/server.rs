@@ -38,6 +38,10 @@ pub(super) struct State {
     watch_files: std::sync::atomic::AtomicBool,
     /// Whether the client takes `workspace/codeLens/refresh` and `window/workDoneProgress/create`.
     pub(super) code_lens_refresh: std::sync::atomic::AtomicBool,
+    /// Whether the client pulls diagnostics (`textDocument/diagnostic`) rather than taking them
+    /// pushed, and whether it takes `workspace/diagnostic/refresh`.
+    pull_diagnostics: std::sync::atomic::AtomicBool,
+    diagnostic_refresh: std::sync::atomic::AtomicBool,
     pub(super) work_done_progress: std::sync::atomic::AtomicBool,
     pub(super) kernels: crate::kernels::session::KernelSession,
     /// Count workspace-module loads and catalog reloads, so that an older one finishing late
@@ -50,6 +54,10 @@ pub(super) struct State {
     analysed: tokio::sync::Notify,
     /// The documents named by unresolved code lenses, by their place here.
     pub(super) lens_docs: Mutex<Vec<Uri>>,
+    /// Per document, the editor ranges of its kernels' names, for the kernels found by one
+    /// analysis (held, so the pointer names them) in one encoding: converting them is most of a
+    /// lens request's work.
+    pub(super) lens_ranges: Mutex<std::collections::HashMap<String, super::kernels::LensRanges>>,
     /// Per document, the last edit whose diagnostics are due: an older pending publish gives way.
     diagnostics_due: Mutex<std::collections::HashMap<String, u64>>,
 }
@@ -176,6 +184,8 @@ impl Server {
                 reported_catalog_files: Mutex::default(),
                 watch_files: Default::default(),
                 code_lens_refresh: Default::default(),
+                pull_diagnostics: Default::default(),
+                diagnostic_refresh: Default::default(),
                 work_done_progress: Default::default(),
                 kernels: Default::default(),
                 modules_generation: Default::default(),
@@ -183,6 +193,7 @@ impl Server {
                 told: Mutex::default(),
                 analysed: tokio::sync::Notify::new(),
                 lens_docs: Mutex::default(),
+                lens_ranges: Mutex::default(),
                 diagnostics_due: Mutex::default(),
             }),
         }
@@ -221,22 +232,38 @@ impl Server {
         Some(Snapshot { doc, catalog, encoding: self.encoding() })
     }
 
+    fn pulls_diagnostics(&self) -> bool {
+        self.state.pull_diagnostics.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Catalog diagnostics from the current text, plus the compiler's from the last kernel analyses.
+    async fn document_diagnostics(&self, snap: Snapshot) -> Vec<Diagnostic> {
+        let state = self.state.clone();
+        self.blocking(Feature::Diagnostics, move || {
+            let mut diags: Vec<Diagnostic> = ide::diagnostics(&snap.doc, &snap.catalog)
+                .iter()
+                .map(|d| to_proto::diagnostic(&snap.doc, d, snap.encoding))
+                .collect();
+            diags.extend(super::kernels::diagnostics(&state.kernels, &snap.doc, snap.encoding));
+            diags
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// Pushes the document's diagnostics; to a client that pulls them, says they changed instead
+    /// (where it takes `workspace/diagnostic/refresh`; else its next pull, which follows every
+    /// change, has them).
     pub(super) async fn publish_diagnostics(&self, uri: Uri) {
+        if self.pulls_diagnostics() {
+            if self.state.diagnostic_refresh.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = self.client.workspace_diagnostic_refresh().await;
+            }
+            return;
+        }
         let Some(snap) = self.snapshot(&uri).await else { return };
         let version = snap.doc.version;
-        let state = self.state.clone();
-        let diags = self
-            .blocking(Feature::Diagnostics, move || {
-                let mut diags: Vec<Diagnostic> = ide::diagnostics(&snap.doc, &snap.catalog)
-                    .iter()
-                    .map(|d| to_proto::diagnostic(&snap.doc, d, snap.encoding))
-                    .collect();
-                diags.extend(super::kernels::diagnostics(&state.kernels, &snap.doc, snap.encoding));
-                diags
-            })
-            .await
-            .unwrap_or_default();
+        let diags = self.document_diagnostics(snap).await;
         self.client.publish_diagnostics(uri, diags, Some(version)).await;
     }
 
@@ -245,6 +272,9 @@ impl Server {
     fn publish_diagnostics_soon(&self, uri: Uri) {
         /// Long enough for the requests an editor sends with a keystroke to be read first.
         const SETTLE: std::time::Duration = std::time::Duration::from_millis(5);
+        if self.pulls_diagnostics() {
+            return; // the client asks after each change
+        }
         let ticket = {
             let mut due = lock(&self.state.diagnostics_due);
             let ticket = due.entry(uri.as_str().to_string()).or_default();
@@ -492,6 +522,44 @@ impl Server {
     }
 }
 
+/// Whether a workspace folder holds `.cu` or `.cuh` files near its top: a bounded look (a few
+/// hundred entries, three folders deep, hidden and build folders left out).
+fn has_cuda_sources(roots: &[PathBuf]) -> bool {
+    let mut budget = 400usize;
+    let mut stack: Vec<(PathBuf, usize)> = roots.iter().map(|root| (root.clone(), 0)).collect();
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            if budget == 0 {
+                return false;
+            }
+            budget -= 1;
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".cu") || name.ends_with(".cuh") {
+                return true;
+            }
+            let skipped =
+                name.starts_with('.') || matches!(name.as_ref(), "node_modules" | "target" | "build" | "venv");
+            if depth < 3 && !skipped && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push((path, depth + 1));
+            }
+        }
+    }
+    false
+}
+
+/// A pulled report's result id: a digest of its JSON, so the same diagnostics get the same id
+/// whatever edits came between.
+fn report_id(items: &[Diagnostic]) -> String {
+    use std::hash::{Hash, Hasher};
+    let json = serde_json::to_vec(items).unwrap_or_default();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    json.hash(&mut hasher);
+    format!("{}-{}-{:016x}", items.len(), json.len(), hasher.finish())
+}
+
 fn is_user_catalog_file(uri: &Uri) -> bool {
     uri.as_str().ends_with(".toml") && uri.as_str().contains(USER_CATALOG_DIR)
 }
@@ -531,6 +599,16 @@ impl LanguageServer for Server {
             .and_then(|c| c.refresh_support)
             .unwrap_or(false);
         self.state.code_lens_refresh.store(lens_refresh, std::sync::atomic::Ordering::Relaxed);
+        let pull = capabilities::client_pulls_diagnostics(&params);
+        self.state.pull_diagnostics.store(pull, std::sync::atomic::Ordering::Relaxed);
+        let refresh = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.diagnostics.as_ref())
+            .and_then(|d| d.refresh_support)
+            .unwrap_or(false);
+        self.state.diagnostic_refresh.store(refresh, std::sync::atomic::Ordering::Relaxed);
         let progress = params.capabilities.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
         self.state.work_done_progress.store(progress, std::sync::atomic::Ordering::Relaxed);
         *self.state.encoding.write().unwrap_or_else(|e| e.into_inner()) = encoding;
@@ -549,7 +627,7 @@ impl LanguageServer for Server {
             *self.state.config.write().unwrap_or_else(|e| e.into_inner()) = Config::from_json(options);
         }
         Ok(InitializeResult {
-            capabilities: capabilities::server_capabilities(encoding),
+            capabilities: capabilities::server_capabilities(encoding, pull),
             server_info: Some(ServerInfo {
                 name: "tensorlens".into(),
                 version: Some(env!("CARGO_PKG_VERSION").into()),
@@ -561,6 +639,17 @@ impl LanguageServer for Server {
     async fn initialized(&self, _: InitializedParams) {
         // After `initialize` is answered, so that start-up does not share the CPU with it.
         crate::recognize::warm_up(crate::parse::Language::Python);
+        // The CUDA query takes tens of milliseconds to compile and about 14 MB: compiled now only
+        // where the workspace has CUDA sources, so that the first hover in one need not wait.
+        let roots = self.workspace_roots();
+        let spawned = std::thread::Builder::new().name("tensorlens-cuda-query".into()).spawn(move || {
+            if has_cuda_sources(&roots) {
+                crate::recognize::query(crate::parse::Language::Cuda);
+            }
+        });
+        if let Err(err) = spawned {
+            tracing::debug!("the CUDA query will compile on first use: {err}");
+        }
         // Reload user catalogs when their files change on disk, where the client can watch files.
         if self.state.watch_files.load(std::sync::atomic::Ordering::Relaxed) {
             let options = DidChangeWatchedFilesRegistrationOptions {
@@ -596,7 +685,7 @@ impl LanguageServer for Server {
         let item = params.text_document;
         let uri = item.uri.clone();
         let doc = Document::new(item.uri.as_str(), &item.language_id, item.version, &item.text);
-        if doc.language == Some(crate::parse::Language::Python) && item.text.len() >= Document::PENDING_BYTES {
+        if doc.defers_analysis() {
             // A big file: analysed off the loop, so that the first hover need not wait for it.
             lock(&self.state.workspace).open_pending(doc);
             self.analyse_later(uri.clone(), None);
@@ -611,7 +700,9 @@ impl LanguageServer for Server {
             return;
         }
         let python = item.language_id == "python" || uri.as_str().ends_with(".py");
-        self.publish_diagnostics(uri).await;
+        if !self.pulls_diagnostics() {
+            self.publish_diagnostics(uri).await;
+        }
         if python {
             self.reload_modules().await;
         }
@@ -688,6 +779,7 @@ impl LanguageServer for Server {
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let closed = lock(&self.state.workspace).close(params.text_document.uri.as_str());
         self.state.kernels.forget(params.text_document.uri.as_str());
+        lock(&self.state.lens_ranges).remove(params.text_document.uri.as_str());
         lock(&self.state.diagnostics_due).remove(params.text_document.uri.as_str());
         if closed.is_some() && !is_user_catalog_file(&params.text_document.uri) {
             self.client.publish_diagnostics(params.text_document.uri, Vec::new(), None).await;
@@ -711,6 +803,30 @@ impl LanguageServer for Server {
                 None => Ok(None),
             },
         }
+    }
+
+    /// `textDocument/diagnostic`: the document's diagnostics, or `unchanged` when they are the
+    /// ones of the result id the client holds (the id is a digest of the report). A user catalog
+    /// file's problems are pushed as it is typed, and answered empty here.
+    async fn diagnostic(&self, params: DocumentDiagnosticParams) -> Result<DocumentDiagnosticReportResult> {
+        let uri = params.text_document.uri;
+        let items = match self.snapshot(&uri).await {
+            Some(snap) if !is_user_catalog_file(&uri) => self.document_diagnostics(snap).await,
+            _ => Vec::new(),
+        };
+        let result_id = report_id(&items);
+        let report = if params.previous_result_id.as_deref() == Some(result_id.as_str()) {
+            DocumentDiagnosticReport::Unchanged(RelatedUnchangedDocumentDiagnosticReport {
+                related_documents: None,
+                unchanged_document_diagnostic_report: UnchangedDocumentDiagnosticReport { result_id },
+            })
+        } else {
+            DocumentDiagnosticReport::Full(RelatedFullDocumentDiagnosticReport {
+                related_documents: None,
+                full_document_diagnostic_report: FullDocumentDiagnosticReport { result_id: Some(result_id), items },
+            })
+        };
+        Ok(DocumentDiagnosticReportResult::Report(report))
     }
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
