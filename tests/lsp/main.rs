@@ -257,7 +257,7 @@ fn deprecation_fixes_follow_aliases_and_context_managers() {
     let fixed = apply_edits(text, fix["edit"]["changes"][uri].as_array().unwrap());
     assert_eq!(
         fixed,
-        "from torch.cuda.amp import autocast\nimport torch.amp\n\n\ndef step(model, x):\n    with torch.amp.autocast(\"cuda\", dtype=model.dtype, cache_enabled=False):\n        return model(x)\n"
+        "import torch.amp\n\n\ndef step(model, x):\n    with torch.amp.autocast(\"cuda\", dtype=model.dtype, cache_enabled=False):\n        return model(x)\n"
     );
     client.shutdown();
 }

@@ -65,7 +65,8 @@ pub fn code_actions(doc: &Document, catalog: &Catalog, range: Range<usize>) -> V
 /// The automatic fix of a deprecated reference, when `fixes` finds one for this use.
 fn deprecation_fix(doc: &Document, catalog: &Catalog, reference: &Reference) -> Option<Action> {
     match fixes::plan(doc, catalog, reference)? {
-        fixes::Plan::Rewrite { title, edits, preferred, .. } => {
+        fixes::Plan::Rewrite { title, mut edits, preferred, .. } => {
+            fixes::drop_unused_from_import(doc, reference, &mut edits);
             Some(Action { title, kind: ActionKind::QuickFix { edits, preferred } })
         }
         fixes::Plan::Manual(_) => None,
@@ -298,7 +299,7 @@ mod tests {
         let (text, _) = quick_fix("a.py", src);
         assert_eq!(
             text,
-            "from torch.cuda.amp import autocast\nimport torch.amp\n\ndef f():\n    with torch.amp.autocast(\"cuda\", enabled=True):\n        pass\n"
+            "import torch.amp\n\ndef f():\n    with torch.amp.autocast(\"cuda\", enabled=True):\n        pass\n"
         );
     }
 
@@ -328,7 +329,15 @@ mod tests {
         let (text, _) = quick_fix("a.py", "import tensorflow as tf\nx = 1 == tf.test.is_gpu_av$0ailable()\n");
         assert_eq!(text, "import tensorflow as tf\nx = 1 == (len(tf.config.list_physical_devices(\"GPU\")) > 0)\n");
         let (text, _) = quick_fix("a.py", "from jax import tree_map\ny = tree_m$0ap(f, x)\n");
-        assert_eq!(text, "from jax import tree_map\nimport jax.tree\ny = jax.tree.map(f, x)\n");
+        assert_eq!(text, "import jax.tree\ny = jax.tree.map(f, x)\n");
+        // Another use keeps the import; a name imported beside it stays.
+        let (text, _) = quick_fix("a.py", "from jax import tree_map, jit\ny = tree_m$0ap(f, x)\nz = tree_map(g, y)\n");
+        assert_eq!(
+            text,
+            "from jax import tree_map, jit\nimport jax.tree\ny = jax.tree.map(f, x)\nz = tree_map(g, y)\n"
+        );
+        let (text, _) = quick_fix("a.py", "import jax\nfrom jax import jit, tree_map\ny = tree_m$0ap(f, x)\n");
+        assert_eq!(text, "import jax\nfrom jax import jit\ny = jax.tree.map(f, x)\n");
     }
 
     #[test]

@@ -135,6 +135,83 @@ fn template(doc: &Document, catalog: &Catalog, reference: &Reference, symbol: &S
     Plan::Rewrite { title: format!("Rewrite as {short}"), new_code, edits, preferred: fix.safe }
 }
 
+/// Takes the `from ... import name` that bound a rewritten use out of `edits`' result when that use
+/// was the name's only one, so that the deprecated name is gone from the file. Walks the whole tree,
+/// so only code actions call it, never diagnostics.
+pub fn drop_unused_from_import(doc: &Document, reference: &Reference, edits: &mut Vec<TextEdit>) {
+    if doc.language != Some(Language::Python) {
+        return;
+    }
+    let Some(tree) = &doc.tree else { return };
+    let root = tree.root_node();
+    let Some(node) = root.descendant_for_byte_range(reference.range.start, reference.range.end) else { return };
+    if node.kind() != "identifier"
+        || node.byte_range() != reference.range
+        || node.parent().is_some_and(|p| p.kind() == "attribute")
+    {
+        return;
+    }
+    let name = doc.slice(node.byte_range());
+    let mut cursor = root.walk();
+    let Some((statement, names, idx)) =
+        root.children(&mut cursor).filter(|c| c.kind() == "import_from_statement").find_map(|stmt| {
+            let mut names_cursor = stmt.walk();
+            let names: Vec<Node<'_>> = stmt.children_by_field_name("name", &mut names_cursor).collect();
+            let idx = names.iter().position(|n| {
+                let bound = match n.kind() {
+                    "aliased_import" => n.child_by_field_name("alias"),
+                    _ => Some(*n),
+                };
+                bound.is_some_and(|b| doc.slice(b.byte_range()) == name)
+            })?;
+            Some((stmt, names, idx))
+        })
+    else {
+        return;
+    };
+    // Every other use of the name keeps the import.
+    let mut uses = 0;
+    let mut walk = root.walk();
+    'walk: loop {
+        let current = walk.node();
+        let inside_import =
+            current.start_byte() >= statement.start_byte() && current.end_byte() <= statement.end_byte();
+        if current.kind() == "identifier" && !inside_import && doc.slice(current.byte_range()) == name {
+            uses += 1;
+        }
+        if !inside_import && walk.goto_first_child() {
+            continue;
+        }
+        while !walk.goto_next_sibling() {
+            if !walk.goto_parent() {
+                break 'walk;
+            }
+        }
+    }
+    if uses != 1 {
+        return;
+    }
+    let removal = if names.len() == 1 {
+        let (start, end) = (statement.start_byte(), statement.end_byte());
+        // A new import written right after this statement takes its place instead.
+        if let Some(pos) = edits.iter().position(|e| e.range == (end..end) && e.new_text.starts_with('\n')) {
+            let insert = edits.remove(pos);
+            TextEdit { range: start..end, new_text: insert.new_text[1..].to_string() }
+        } else {
+            let newline = doc.slice(end..end + 1) == "\n";
+            TextEdit { range: start..end + usize::from(newline), new_text: String::new() }
+        }
+    } else if idx > 0 {
+        TextEdit { range: names[idx - 1].end_byte()..names[idx].end_byte(), new_text: String::new() }
+    } else {
+        TextEdit { range: names[0].start_byte()..names[1].start_byte(), new_text: String::new() }
+    };
+    if edits.iter().any(|e| e.range.start < removal.range.end && removal.range.start < e.range.end) {
+        return;
+    }
+    edits.push(removal);
+}
+
 /// The arguments of one call as written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CallArgs {
