@@ -16,6 +16,7 @@ has one, and that every catalogued deprecation still gets its diagnostic.
 
 usage: run.py BINARY CUDA13_TOOLKIT
 """
+import concurrent.futures
 import ctypes
 import glob
 import json
@@ -296,8 +297,10 @@ def check_case(case: dict, lsp: Lsp, work: str, nvrtc12: Nvrtc, nvrtc13: Nvrtc, 
     lang = language_of(path)
     old_name = name.rsplit(".", 1)[-1]
     if lang == "python":
-        old = run_python(path, None)
-        new = run_python(fixed_path, call)
+        # Before and after side by side: each run imports the framework, which takes seconds.
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            old_run, new_run = pool.submit(run_python, path, None), pool.submit(run_python, fixed_path, call)
+            old, new = old_run.result(), new_run.result()
         if case.get("old") == "absent":
             if old["ran"]:
                 problems.append(f"the case says {name} is gone, but the original runs")
@@ -414,13 +417,17 @@ def main() -> int:
             for case in cases:
                 if case["symbol"] not in fixes:
                     continue
+                case_started = time.time()
                 found = check_case(case, lsp, work, nvrtc12, nvrtc13, cuda13)
+                print(f"    ({time.time() - case_started:.1f} s)")
                 if found:
                     print(f"    FAILED: {'; '.join(found)}")
                     problems += [f"{case['symbol']} ({case['file']}): {p}" for p in found]
                 else:
                     passed += 1
+            flag_started = time.time()
             flagged = check_every_deprecation_is_flagged(lsp, work, symbols)
+            print(f"({time.time() - flag_started:.1f} s for the diagnostics of every deprecation)")
             problems += flagged
             print(f"deprecation diagnostics: {len(symbols) - len(flagged)} of {len(symbols)} curated deprecations flagged")
         finally:

@@ -103,7 +103,10 @@ fn template(doc: &Document, catalog: &Catalog, reference: &Reference, symbol: &S
     let root = tree.root_node();
     let python = doc.language == Some(Language::Python);
     let callee = if python { python_callee(root, &reference.range) } else { c_callee(root, &reference.range) };
-    let Some(call) = callee.and_then(|callee| enclosing_call(callee, python)) else {
+    let Some(callee) = callee else {
+        return by_hand("this use is not a call the fix can read (a macro body, or not a plain name)".to_string());
+    };
+    let Some(call) = enclosing_call(callee, python) else {
         return by_hand(format!("{} is not called here", symbol.name));
     };
     let args = match call_args(doc, call, python) {
@@ -519,11 +522,14 @@ fn python_name(
         return None;
     }
     // The longest prefix the catalog knows as a module is imported, so that its members resolve
-    // (`import mlx.core`), else the top-level package.
+    // (`import mlx.core`); else the module a catalogued function or class is in; else the package.
+    let parent = qualified.rsplit_once('.').map(|(parent, _)| parent);
+    let top_level_kind = |idx| matches!(catalog.kind_of(idx), "class" | "function" | "decorator" | "constant");
     let module = qualified
         .rmatch_indices('.')
         .map(|(idx, _)| &qualified[..idx])
         .find(|prefix| catalog.lookup(prefix).is_some_and(|idx| catalog.kind_of(idx) == "module"))
+        .or(parent.filter(|_| catalog.lookup(qualified).is_some_and(top_level_kind)))
         .unwrap_or(root);
     let statement = format!("import {module}");
     if !edits.iter().any(|e| e.new_text.trim() == statement) {
