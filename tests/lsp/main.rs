@@ -218,7 +218,7 @@ fn deprecation_fix_and_open_docs_action() {
     let fix = actions.iter().find(|a| a["kind"] == "quickfix").expect("deprecation fix");
     let fixed = apply_edits(&text, fix["edit"]["changes"][&uri].as_array().unwrap());
     // The new API takes the device first; the old name's call must not survive as a bare rename.
-    assert!(fixed.contains("with torch.amp.autocast(\"cuda\"):"), "{fixed}");
+    assert!(fixed.contains("with torch.amp.autocast(\"cuda\", dtype=torch.float16, cache_enabled=True):"), "{fixed}");
     assert!(!fixed.contains("torch.cuda.amp.autocast"), "{fixed}");
     let docs =
         actions.iter().find(|a| a["title"] == "Open documentation for torch.cuda.amp.autocast").expect("docs action");

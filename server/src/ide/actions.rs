@@ -285,12 +285,20 @@ mod tests {
     fn rewrites_deprecated_autocast_with_the_device_first() {
         let src = "import torch\nwith torch.cuda.amp.auto$0cast(dtype=torch.bfloat16):\n    pass\n";
         let (text, action) = quick_fix("a.py", src);
-        assert_eq!(text, "import torch\nwith torch.amp.autocast(\"cuda\", dtype=torch.bfloat16):\n    pass\n");
-        assert_eq!(action.title, "Rewrite as torch.amp.autocast(\"cuda\", dtype=torch.bfloat16)");
+        // The old API passed its own defaults; the new one reads unset ones from global settings
+        // (torch.set_autocast_dtype), so the rewrite passes them.
+        assert_eq!(
+            text,
+            "import torch\nwith torch.amp.autocast(\"cuda\", dtype=torch.bfloat16, cache_enabled=True):\n    pass\n"
+        );
+        assert_eq!(action.title, "Rewrite as torch.amp.autocast(\"cuda\", dtype=torch.bfloat16, cache_enabled=True)");
         assert!(matches!(action.kind, ActionKind::QuickFix { preferred: true, .. }));
         // Positional arguments of the old signature become keywords of the new one.
         let (text, _) = quick_fix("a.py", "import torch as th\nctx = th.cuda.amp.auto$0cast(False)\n");
-        assert_eq!(text, "import torch as th\nctx = th.amp.autocast(\"cuda\", enabled=False)\n");
+        assert_eq!(
+            text,
+            "import torch as th\nctx = th.amp.autocast(\"cuda\", enabled=False, dtype=th.float16, cache_enabled=True)\n"
+        );
     }
 
     #[test]
@@ -299,7 +307,7 @@ mod tests {
         let (text, _) = quick_fix("a.py", src);
         assert_eq!(
             text,
-            "import torch.amp\n\ndef f():\n    with torch.amp.autocast(\"cuda\", enabled=True):\n        pass\n"
+            "import torch.amp\n\ndef f():\n    with torch.amp.autocast(\"cuda\", enabled=True, dtype=torch.float16, cache_enabled=True):\n        pass\n"
         );
     }
 

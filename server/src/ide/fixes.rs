@@ -305,9 +305,22 @@ pub fn render(
             Piece::Rest => out.push_str(&rest.join(", ")),
             Piece::Arg { param, absent } => match (value_of(param), absent) {
                 (Some(value), _) => out.push_str(value),
-                (None, Absent::Default(default)) => out.push_str(default),
+                (None, Absent::Default(default)) => out.push_str(&with_names(default, resolve)?),
                 (None, _) => return Err(format!("it does not pass {param}, which the rewrite needs")),
             },
+        }
+    }
+    Ok(out)
+}
+
+/// A default's text with its `` `names` `` written the way the file reaches them.
+fn with_names(text: &str, resolve: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    for (idx, part) in text.split('`').enumerate() {
+        if idx % 2 == 1 {
+            out.push_str(&resolve(part)?);
+        } else {
+            out.push_str(part);
         }
     }
     Ok(out)
@@ -532,7 +545,9 @@ fn python_name(
         .or(parent.filter(|_| catalog.lookup(qualified).is_some_and(top_level_kind)))
         .unwrap_or(root);
     let statement = format!("import {module}");
-    if !edits.iter().any(|e| e.new_text.trim() == statement) {
+    // An import this fix adds already binds the root (`import torch.amp` binds `torch`).
+    let binds_root = |text: &str| text.trim().strip_prefix("import ").is_some_and(|m| root_of(m) == root);
+    if !edits.iter().any(|e| binds_root(&e.new_text)) {
         edits.push(import_edit(doc, &statement, at));
     }
     Some(qualified.to_string())
@@ -583,6 +598,8 @@ mod tests {
     }
 
     const AUTOCAST: &str = "`torch.amp.autocast`(\"cuda\", {**})";
+    const AUTOCAST_EXACT: &str =
+        "`torch.amp.autocast`(\"cuda\", enabled={enabled?}, dtype={dtype|`torch.float16`}, cache_enabled={cache_enabled|True})";
     const AUTOCAST_PARAMS: &[&str] = &["enabled", "dtype", "cache_enabled"];
     const SHFL: &str = "`__shfl_sync`(0xffffffff, {var}, {srcLane}, {width?})";
 
@@ -593,6 +610,19 @@ mod tests {
         let res = check(AUTOCAST, AUTOCAST_PARAMS, args(&["False"], &[("cache_enabled", "False")]));
         assert_eq!(res.unwrap(), "torch.amp.autocast(\"cuda\", enabled=False, cache_enabled=False)");
         assert_eq!(check(AUTOCAST, AUTOCAST_PARAMS, args(&[], &[])).unwrap(), "torch.amp.autocast(\"cuda\")");
+    }
+
+    #[test]
+    fn fills_the_old_defaults_the_new_api_reads_elsewhere() {
+        let mut resolve = |name: &str| Ok(name.replacen("torch", "th", 1));
+        let res = render(AUTOCAST_EXACT, AUTOCAST_PARAMS, &args(&["False"], &[]), &mut resolve);
+        assert_eq!(res.unwrap(), "th.amp.autocast(\"cuda\", enabled=False, dtype=th.float16, cache_enabled=True)");
+        let res = render(AUTOCAST_EXACT, AUTOCAST_PARAMS, &args(&[], &[("dtype", "th.bfloat16")]), &mut resolve);
+        assert_eq!(res.unwrap(), "th.amp.autocast(\"cuda\", dtype=th.bfloat16, cache_enabled=True)");
+        assert_eq!(
+            pretty(AUTOCAST_EXACT),
+            "torch.amp.autocast(\"cuda\", enabled=enabled, dtype=dtype, cache_enabled=cache_enabled)"
+        );
     }
 
     #[test]

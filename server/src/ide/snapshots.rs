@@ -156,7 +156,7 @@ fn diagnostics_on_a_deprecated_api() {
         "import torch\nwith torch.cuda.amp.autocast():\n    pass\n",
         expect![[r#"
             deprecated-api Hint (deprecated) 1:20-1:28 "autocast"
-              torch.cuda.amp.autocast is deprecated: Deprecated since PyTorch 2.4; use torch.amp.autocast('cuda', ...) instead. Use torch.amp.autocast("cuda")."#]],
+              torch.cuda.amp.autocast is deprecated: Deprecated since PyTorch 2.4; use torch.amp.autocast('cuda', ...) instead. Use torch.amp.autocast("cuda", dtype=torch.float16, cache_enabled=True)."#]],
     );
 }
 
