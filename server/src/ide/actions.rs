@@ -357,6 +357,28 @@ mod tests {
     }
 
     #[test]
+    fn an_aliased_from_import_goes_with_its_only_use() {
+        let src = "import torch\nfrom torch.cuda.amp import GradScaler, autocast as ac\nwith a$0c(dtype=torch.bfloat16):\n    pass\n";
+        let (text, _) = quick_fix("a.py", src);
+        assert_eq!(
+            text,
+            "import torch\nfrom torch.cuda.amp import GradScaler\nwith torch.amp.autocast(\"cuda\", dtype=torch.bfloat16, cache_enabled=True):\n    pass\n"
+        );
+    }
+
+    #[test]
+    fn no_fix_in_a_macro_body_or_on_the_import_itself() {
+        for (path, src) in [
+            ("a.cu", "#define SHFL(v, l) __sh$0fl(v, l)\n__device__ float f(float v) { return SHFL(v, 0); }\n"),
+            ("a.py", "from torch.cuda.amp import auto$0cast\nwith autocast():\n    pass\n"),
+        ] {
+            let (doc, offset) = fixture(path, src);
+            let actions = code_actions(&doc, catalog(), offset..offset);
+            assert!(!actions.iter().any(|a| matches!(a.kind, ActionKind::QuickFix { .. })), "{src}: {actions:?}");
+        }
+    }
+
+    #[test]
     fn no_fix_for_a_replacement_that_is_not_a_substitute() {
         let (doc, offset) = fixture("a.cu", "void f(CUcontext* c) { cuCtxAtt$0ach(c, 0); }\n");
         let actions = code_actions(&doc, catalog(), offset..offset);

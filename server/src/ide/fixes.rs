@@ -37,6 +37,12 @@ pub fn plan(doc: &Document, catalog: &Catalog, reference: &Reference) -> Option<
             None => String::new(),
         }));
     };
+    if reference.role == Role::Import && fix.kind != "none" {
+        return Some(Plan::Manual(
+            "The uses this import binds get the quick fix; a fix that rewrites the last of them takes the import out."
+                .to_string(),
+        ));
+    }
     Some(match fix.kind.as_ref() {
         "rename" => rename(doc, catalog, reference, &symbol, fix),
         "template" => template(doc, catalog, reference, &symbol, fix),
@@ -70,9 +76,6 @@ fn rename(doc: &Document, catalog: &Catalog, reference: &Reference, symbol: &Sym
     let manual = |why: &str| Plan::Manual(format!("No automatic fix here ({why}): use {replacement}."));
     let (range, new_code, mut edits) = match doc.language {
         Some(Language::Python) => {
-            if reference.role == Role::Import {
-                return manual("an import; the uses it binds get the fix");
-            }
             let Some(tree) = &doc.tree else { return manual("the file does not parse") };
             let Some(callee) = python_callee(tree.root_node(), &reference.range) else {
                 return manual("the name is not written as a plain dotted name");
