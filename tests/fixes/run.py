@@ -14,7 +14,7 @@ sent back as changed: no diagnostic of the deprecated name may remain outside im
 It also checks that every fix in the catalog has a case, that a fix is offered only where the catalog
 has one, and that every catalogued deprecation still gets its diagnostic.
 
-usage: run.py BINARY CUDA13_TOOLKIT
+usage: run.py BINARY CUDA13_TOOLKIT   (TENSORLENS_FIXES_ONLY=a.py,b.cu runs only those cases)
 """
 import concurrent.futures
 import ctypes
@@ -414,8 +414,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tensorlens-fixes-") as work:
         lsp = Lsp(binary, work)
         try:
+            only = [f for f in os.environ.get("TENSORLENS_FIXES_ONLY", "").split(",") if f]
             for case in cases:
-                if case["symbol"] not in fixes:
+                if case["symbol"] not in fixes or (only and case["file"] not in only):
                     continue
                 case_started = time.time()
                 found = check_case(case, lsp, work, nvrtc12, nvrtc13, cuda13)

@@ -369,12 +369,23 @@ mod tests {
     #[test]
     fn no_fix_in_a_macro_body_or_on_the_import_itself() {
         for (path, src) in [
-            ("a.cu", "#define SHFL(v, l) __sh$0fl(v, l)\n__device__ float f(float v) { return SHFL(v, 0); }\n"),
+            ("a.cu", "#define SHFL(v, l) __sh$0fl\n__device__ float f(float v) { return SHFL(v, 0); }\n"),
             ("a.py", "from torch.cuda.amp import auto$0cast\nwith autocast():\n    pass\n"),
         ] {
             let (doc, offset) = fixture(path, src);
             let actions = code_actions(&doc, catalog(), offset..offset);
             assert!(!actions.iter().any(|a| matches!(a.kind, ActionKind::QuickFix { .. })), "{src}: {actions:?}");
+        }
+    }
+
+    #[test]
+    fn rewrites_a_call_in_a_macro_body() {
+        let src = "#define WARP_BCAST(v, l) \\\n  __sh$0fl((v), (l), f(1, 2))\n";
+        let (text, _) = quick_fix("a.cu", src);
+        assert_eq!(text, "#define WARP_BCAST(v, l) \\\n  __shfl_sync(0xffffffff, (v), (l), f(1, 2))\n");
+        for src in ["#define A __sh$0fl(v, \"a)\"\n", "#define A __sh$0fl(v,\n l)\n"] {
+            let (doc, offset) = fixture("a.cu", src);
+            let _ = code_actions(&doc, catalog(), offset..offset);
         }
     }
 

@@ -106,34 +106,38 @@ fn template(doc: &Document, catalog: &Catalog, reference: &Reference, symbol: &S
     let root = tree.root_node();
     let python = doc.language == Some(Language::Python);
     let callee = if python { python_callee(root, &reference.range) } else { c_callee(root, &reference.range) };
-    let Some(callee) = callee else {
-        return by_hand("this use is not a call the fix can read (a macro body, or not a plain name)".to_string());
-    };
-    let Some(call) = enclosing_call(callee, python) else {
-        return by_hand(format!("{} is not called here", symbol.name));
-    };
-    let args = match call_args(doc, call, python) {
-        Ok(args) => args,
-        Err(why) => return by_hand(why),
+    let (call_range, call_node, args) = match callee {
+        Some(callee) => {
+            let Some(call) = enclosing_call(callee, python) else {
+                return by_hand(format!("{} is not called here", symbol.name));
+            };
+            match call_args(doc, call, python) {
+                Ok(args) => (call.byte_range(), Some(call), args),
+                Err(why) => return by_hand(why),
+            }
+        }
+        // C and CUDA: a macro body is raw text to the parser; its calls are read from the text.
+        None if !python => match c_call_in_text(doc, reference.range.end) {
+            Some((end, args)) => (reference.range.start..end, None, args),
+            None => return by_hand(format!("{} is not called here", symbol.name)),
+        },
+        None => return by_hand("this use is not a call the fix can read".to_string()),
     };
     let mut edits = Vec::new();
     let mut resolve = |name: &str| -> Result<String, String> {
         if !python {
             return Ok(name.to_string());
         }
-        python_name(doc, catalog, name, call.start_byte(), &mut edits)
+        python_name(doc, catalog, name, call_range.start, &mut edits)
             .ok_or_else(|| format!("the file binds {} to something else", root_of(name)))
     };
     let rendered = match render(template, &fix.params, &args, &mut resolve) {
         Ok(rendered) => rendered,
         Err(why) => return by_hand(why),
     };
-    let new_code = if is_operator_expression(template) && !python_safe_context(call, python) {
-        format!("({rendered})")
-    } else {
-        rendered
-    };
-    edits.push(TextEdit { range: call.byte_range(), new_text: new_code.clone() });
+    let safe_context = call_node.is_some_and(|call| python_safe_context(call, python));
+    let new_code = if is_operator_expression(template) && !safe_context { format!("({rendered})") } else { rendered };
+    edits.push(TextEdit { range: call_range, new_text: new_code.clone() });
     let mut short = new_code.clone();
     if short.chars().count() > 80 {
         short = short.chars().take(77).collect::<String>() + "...";
@@ -508,6 +512,56 @@ fn call_args(doc: &Document, call: Node<'_>, python: bool) -> Result<CallArgs, S
         return Err("its arguments do not parse".to_string());
     }
     Ok(res)
+}
+
+/// A C call read from the text after its name at `after` (in a `#define` body): the end of its
+/// closing parenthesis and its arguments split at the top-level commas. `None` when no balanced
+/// argument list follows on the same logical line.
+fn c_call_in_text(doc: &Document, after: usize) -> Option<(usize, CallArgs)> {
+    let rest = doc.slice(after..after.saturating_add(4096));
+    let open = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+    if rest.as_bytes().get(open) != Some(&b'(') {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let mut escaped = false;
+    let mut arg_start = open + 1;
+    let mut args = CallArgs::default();
+    for (idx, byte) in rest.bytes().enumerate().skip(open) {
+        if let Some(q) = quote {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'\n' => return None,
+                _ if byte == q => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' | b'\'' => quote = Some(byte),
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    let last = rest[arg_start..idx].trim();
+                    if !last.is_empty() || !args.positional.is_empty() {
+                        args.positional.push(last.to_string());
+                    }
+                    return Some((after + idx + 1, args));
+                }
+            }
+            b',' if depth == 1 => {
+                args.positional.push(rest[arg_start..idx].trim().to_string());
+                arg_start = idx + 1;
+            }
+            // A line that does not continue ends the macro.
+            b'\n' if !rest[..idx].ends_with('\\') => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 fn root_of(name: &str) -> &str {

@@ -175,12 +175,20 @@ fn diagnostics_say_what_to_change_where_no_fix_applies() {
 
 #[test]
 fn diagnostics_on_a_deprecated_intrinsic_in_a_macro_and_an_import() {
-    check_diagnostics("k.cu", "#define SHFL(v, l) __shfl(v, l)\n", expect![[r#"
-        deprecated-api Hint (deprecated) 0:19-0:25 "__shfl"
-          __shfl is deprecated: Deprecated since CUDA 9.0 and unsupported on sm_70+ because of independent thread scheduling; use __shfl_sync with an explicit mask. No automatic fix for this call: this use is not a call the fix can read (a macro body, or not a plain name); write it as __shfl_sync(0xffffffff, var, srcLane, width) by hand. The full mask assumes the whole warp reaches the call; pass the mask of the threads that do."#]]);
-    check_diagnostics("a.py", "from torch.cuda.amp import autocast\n", expect![[r#"
+    check_diagnostics(
+        "k.cu",
+        "#define SHFL(v, l) __shfl(v, l)\n",
+        expect![[r#"
+            deprecated-api Hint (deprecated) 0:19-0:25 "__shfl"
+              __shfl is deprecated: Deprecated since CUDA 9.0 and unsupported on sm_70+ because of independent thread scheduling; use __shfl_sync with an explicit mask. Use __shfl_sync(0xffffffff, v, l)."#]],
+    );
+    check_diagnostics(
+        "a.py",
+        "from torch.cuda.amp import autocast\n",
+        expect![[r#"
         deprecated-api Hint (deprecated) 0:27-0:35 "autocast"
-          torch.cuda.amp.autocast is deprecated: Deprecated since PyTorch 2.4; use torch.amp.autocast('cuda', ...) instead. The uses this import binds get the quick fix; a fix that rewrites the last of them takes the import out."#]]);
+          torch.cuda.amp.autocast is deprecated: Deprecated since PyTorch 2.4; use torch.amp.autocast('cuda', ...) instead. The uses this import binds get the quick fix; a fix that rewrites the last of them takes the import out."#]],
+    );
 }
 
 #[test]
