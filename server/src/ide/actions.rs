@@ -379,6 +379,13 @@ mod tests {
     }
 
     #[test]
+    fn rewrites_a_call_in_a_member_function() {
+        let src = "struct Warp {\n  __device__ int bcast(int v) const { return __shfl_d$0own(v, 1, 16); }\n};\n";
+        let (text, _) = quick_fix("a.cu", src);
+        assert!(text.contains("return __shfl_down_sync(0xffffffff, v, 1, 16);"), "{text}");
+    }
+
+    #[test]
     fn rewrites_a_call_in_a_macro_body() {
         let src = "#define WARP_BCAST(v, l) \\\n  __sh$0fl((v), (l), f(1, 2))\n";
         let (text, _) = quick_fix("a.cu", src);
