@@ -6,7 +6,8 @@ sent back as changed: no diagnostic of the deprecated name may remain outside im
   - Python runs before and after in the venv of tests/fixes/setup and must print the same, with no
     deprecation warning of the old name after; when the installed package no longer has the old name
     (`old = "absent"`) the original must fail and the rewrite run; the rewritten call is bound to the
-    real signature of what it calls (inspect.signature);
+    real signature of what it calls (inspect.signature); a package that cannot run here (`run = "bind"`,
+    CuPy without a GPU) is imported, and both the original and the rewritten call bound;
   - CUDA device code compiles before and after with CUDA 12's NVRTC (where the legacy intrinsics still
     exist) to the same PTX once the mask is set aside, and the rewrite compiles with CUDA 13's NVRTC;
   - host code compiles before and after with the C++ compiler against the real headers, the rewrite
@@ -170,6 +171,21 @@ def rewritten_call(text: str, edits: list[dict]) -> str:
     return fixed[start:end]
 
 
+def original_call(text: str, edits: list[dict]) -> str:
+    """The deprecated call as the original text writes it: the range the main edit replaces, with
+    the arguments that follow a replaced name."""
+    main = max(edits, key=lambda e: len(e["newText"]))
+    start, end = offset_of(text, main["range"]["start"]), offset_of(text, main["range"]["end"])
+    if text[end:end + 1] == "(":
+        depth = 0
+        for idx in range(end, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[idx], 0)
+            if depth == 0:
+                end = idx + 1
+                break
+    return text[start:end]
+
+
 def catalog() -> list[dict]:
     """The curated symbols that are deprecated."""
     res = []
@@ -299,7 +315,9 @@ def check_case(case: dict, lsp: Lsp, work: str, nvrtc12: Nvrtc, nvrtc13: Nvrtc, 
     if lang == "python":
         # Before and after side by side: each run imports the framework, which takes seconds.
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            old_run, new_run = pool.submit(run_python, path, None), pool.submit(run_python, fixed_path, call)
+            bind_only = case.get("run") == "bind"
+            old_call = original_call(code, edits) if bind_only else None
+            old_run, new_run = pool.submit(run_python, path, old_call), pool.submit(run_python, fixed_path, call)
             old, new = old_run.result(), new_run.result()
         if case.get("old") == "absent":
             if old["ran"]:
@@ -320,6 +338,12 @@ def check_case(case: dict, lsp: Lsp, work: str, nvrtc12: Nvrtc, nvrtc13: Nvrtc, 
             problems.append(f"the rewrite still warns: {stale}")
         if old["deprecations"]:
             print(f"    the original warned: {old['deprecations'][0][:120]}")
+        if case.get("run") == "bind":
+            # The package cannot run here (it needs a GPU): both calls must bind to the real signatures.
+            for label, report in (("original", old), ("rewritten", new)):
+                if not any(b.startswith("ok") for b in report["binds"]) or any(b.startswith("error") for b in report["binds"]):
+                    problems.append(f"the {label} call does not bind: {report['binds']}")
+            print(f"    cannot run without a GPU; the original binds: {', '.join(old['binds'])}")
         bad = [b for b in new["binds"] if b.startswith("error")]
         if bad:
             problems.append(f"the rewritten call does not bind: {bad}")
