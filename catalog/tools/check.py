@@ -16,7 +16,9 @@ LANGS = {"python", "cuda", "cpp"}
 SYSTEM_KEYS = {"id", "name", "group", "maintainer", "summary", "about", "docs", "guide", "languages", "domains",
                "python_modules", "c_prefixes", "headers", "namespaces", "part_of", "related"}
 SYMBOL_KEYS = {"name", "kind", "signature", "summary", "docs", "aliases", "equivalents", "deprecated",
-               "replacement", "returns", "bases", "params"}
+               "replacement", "fix", "returns", "bases", "params"}
+FIX_KEYS = {"kind", "template", "params", "safe", "note"}
+FIX_KINDS = {"rename", "template", "none"}
 PARAM_KEYS = {"name", "annotation", "default", "summary"}
 
 
@@ -80,6 +82,19 @@ def main() -> int:
                     problems.append(f"{label}: the summary of parameter {param.get('name')!r} spans lines")
             if "replacement" in symbol and "deprecated" not in symbol:
                 problems.append(f"{label}: replacement without deprecated")
+            fix = symbol.get("fix")
+            if fix is not None:
+                # The Rust schema checks templates in full (schema.rs, fix_problems); these are the basics.
+                if "deprecated" not in symbol:
+                    problems.append(f"{label}: fix without deprecated")
+                for key in set(fix) - FIX_KEYS:
+                    problems.append(f"{label}: fix: unknown field {key!r}")
+                if fix.get("kind") not in FIX_KINDS:
+                    problems.append(f"{label}: fix kind {fix.get('kind')!r} is not one of {sorted(FIX_KINDS)}")
+                if (fix.get("kind") == "template") != ("template" in fix):
+                    problems.append(f"{label}: a template fix needs a template, and only it has one")
+                if fix.get("kind") == "rename" and "replacement" not in symbol:
+                    problems.append(f"{label}: a rename fix without replacement")
             for name in [symbol.get("name")] + list(symbol.get("aliases", [])):
                 if name in names:
                     problems.append(f"{label}: name {name!r} already defined in {names[name]}")

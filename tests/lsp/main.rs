@@ -217,7 +217,9 @@ fn deprecation_fix_and_open_docs_action() {
     let actions = actions.as_array().unwrap();
     let fix = actions.iter().find(|a| a["kind"] == "quickfix").expect("deprecation fix");
     let fixed = apply_edits(&text, fix["edit"]["changes"][&uri].as_array().unwrap());
-    assert!(fixed.contains("with torch.amp.autocast():"), "{fixed}");
+    // The new API takes the device first; the old name's call must not survive as a bare rename.
+    assert!(fixed.contains("with torch.amp.autocast(\"cuda\", dtype=torch.float16, cache_enabled=True):"), "{fixed}");
+    assert!(!fixed.contains("torch.cuda.amp.autocast"), "{fixed}");
     let docs =
         actions.iter().find(|a| a["title"] == "Open documentation for torch.cuda.amp.autocast").expect("docs action");
     let command = docs["command"].clone();
@@ -229,6 +231,89 @@ fn deprecation_fix_and_open_docs_action() {
     let shown = client.wait_for(|n| n["method"] == "window/showDocument");
     assert_eq!(shown["params"]["external"], true);
     assert!(shown["params"]["uri"].as_str().unwrap().starts_with("https://"));
+    client.shutdown();
+}
+
+/// The code actions at `needle` (plus `delta` columns) of a document just opened.
+fn actions_at(client: &mut Client, uri: &str, text: &str, needle: &str, delta: u32) -> Vec<Value> {
+    let (line, col) = find(text, needle, delta);
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": uri }, "range": { "start": { "line": line, "character": col }, "end": { "line": line, "character": col } },
+                "context": { "diagnostics": [] } }),
+    );
+    actions.as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn deprecation_fixes_follow_aliases_and_context_managers() {
+    let uri = "file:///tmp/fixes/amp.py";
+    let text = "from torch.cuda.amp import autocast\n\n\ndef step(model, x):\n    with autocast(dtype=model.dtype, cache_enabled=False):\n        return model(x)\n";
+    let (mut client, _) = utf16_client();
+    client.open(uri, "python", text);
+    let actions = actions_at(&mut client, uri, text, "autocast(dtype", 2);
+    let fix = actions.iter().find(|a| a["kind"] == "quickfix").expect("a rewrite of the call");
+    assert_eq!(fix["isPreferred"], true, "{fix}");
+    let fixed = apply_edits(text, fix["edit"]["changes"][uri].as_array().unwrap());
+    assert_eq!(
+        fixed,
+        "import torch.amp\n\n\ndef step(model, x):\n    with torch.amp.autocast(\"cuda\", dtype=model.dtype, cache_enabled=False):\n        return model(x)\n"
+    );
+    client.shutdown();
+}
+
+#[test]
+fn a_call_the_fix_cannot_map_gets_no_fix_and_the_exact_message() {
+    let uri = "file:///tmp/fixes/gpu.py";
+    let text = "import tensorflow as tf\n\nhas_cuda = tf.test.is_gpu_available(cuda_only=True)\nhas_any = tf.test.is_gpu_available()\n";
+    let (mut client, _) = utf16_client();
+    client.open(uri, "python", text);
+    let published = client.wait_for(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["uri"] == uri);
+    let messages: Vec<&str> = published["params"]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "deprecated-api")
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0].contains(
+            "No automatic fix for this call: the argument cuda_only=True has no counterpart in the rewrite; write it as len(tensorflow.config.list_physical_devices(\"GPU\")) > 0 by hand."
+        ),
+        "{}",
+        messages[0]
+    );
+    assert!(messages[1].ends_with("Use len(tf.config.list_physical_devices(\"GPU\")) > 0."), "{}", messages[1]);
+    let actions = actions_at(&mut client, uri, text, "is_gpu_available(cuda_only", 2);
+    assert!(!actions.iter().any(|a| a["kind"] == "quickfix"), "{actions:?}");
+    // The call without arguments has a rewrite, not preferred: hidden GPUs count for one and not the other.
+    let actions = actions_at(&mut client, uri, text, "is_gpu_available()", 2);
+    let fix = actions.iter().find(|a| a["kind"] == "quickfix").expect("a rewrite");
+    assert_eq!(fix["isPreferred"], false, "{fix}");
+    let fixed = apply_edits(text, fix["edit"]["changes"][uri].as_array().unwrap());
+    assert!(fixed.ends_with("has_any = len(tf.config.list_physical_devices(\"GPU\")) > 0\n"), "{fixed}");
+    client.shutdown();
+}
+
+#[test]
+fn a_replacement_that_is_not_a_substitute_gets_only_a_message() {
+    let uri = "file:///tmp/fixes/ctx.cu";
+    let text = "#include <cuda.h>\nvoid f(CUcontext* ctx) {\n  CUresult r = cuCtxAttach(ctx, 0);\n}\n";
+    let (mut client, _) = utf16_client();
+    client.open(uri, "cuda", text);
+    let published = client.wait_for(|n| n["method"] == "textDocument/publishDiagnostics" && n["params"]["uri"] == uri);
+    let diagnostics = published["params"]["diagnostics"].as_array().unwrap();
+    let deprecated = diagnostics.iter().find(|d| d["code"] == "deprecated-api").expect("a deprecation");
+    assert!(
+        deprecated["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("No automatic fix: cuDevicePrimaryCtxRetain is not a drop-in substitute."),
+        "{deprecated}"
+    );
+    let actions = actions_at(&mut client, uri, text, "cuCtxAttach", 2);
+    assert!(!actions.iter().any(|a| a["kind"] == "quickfix"), "{actions:?}");
     client.shutdown();
 }
 

@@ -306,6 +306,7 @@ fn fact_symbol(fact: &Fact, source: &str) -> Symbol<'static> {
         equivalents: Vec::new(),
         deprecated: fact.deprecated.then(|| Cow::Owned(format!("Marked deprecated in {source}."))),
         replacement: None,
+        fix: None,
         returns: fact.returns.as_ref().map(owned),
         bases: fact.bases.iter().map(owned).collect(),
         params: fact.params.iter().map(fact_param).collect(),

@@ -15,7 +15,7 @@ pub use search::{search, CatalogEntry};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use schema::{CatalogFile, Param, Related, Symbol, System};
+pub use schema::{CatalogFile, Fix, Param, Related, Symbol, System};
 
 use index::Record;
 
@@ -533,6 +533,13 @@ pub(crate) fn into_owned(file: CatalogFile<'_>) -> CatalogFile<'static> {
                 equivalents: own_all(y.equivalents),
                 deprecated: y.deprecated.map(own),
                 replacement: y.replacement.map(own),
+                fix: y.fix.map(|f| Fix {
+                    kind: own(f.kind),
+                    template: f.template.map(own),
+                    params: own_all(f.params),
+                    safe: f.safe,
+                    note: f.note.map(own),
+                }),
                 returns: y.returns.map(own),
                 bases: own_all(y.bases),
                 params: y

@@ -110,6 +110,10 @@ pub struct Symbol<'a> {
     pub deprecated: Option<Text<'a>>,
     #[serde(default, borrow)]
     pub replacement: Option<Text<'a>>,
+    /// How uses of a deprecated symbol are rewritten, reviewed against the replacement's real
+    /// signature; `None` (not reviewed) offers no automatic fix.
+    #[serde(default, borrow)]
+    pub fix: Option<Fix<'a>>,
     /// What a call gives: a qualified type (`torch.Tensor`) for Python, or the status type a C
     /// function returns (`cudaError_t`, whose dropped value gets a diagnostic). For Python
     /// attributes and properties: the attribute's type.
@@ -143,6 +147,7 @@ impl Symbol<'_> {
             equivalents: self.equivalents.iter().map(b).collect(),
             deprecated: self.deprecated.as_ref().map(b),
             replacement: self.replacement.as_ref().map(b),
+            fix: self.fix.as_ref().map(Fix::reborrow),
             returns: self.returns.as_ref().map(b),
             bases: self.bases.iter().map(b).collect(),
             params: self.params.iter().map(Param::reborrow).collect(),
@@ -160,6 +165,187 @@ impl Symbol<'_> {
     pub fn is_curated(&self) -> bool {
         !self.summary.is_empty()
     }
+}
+
+pub const FIX_KINDS: &[&str] = &["rename", "template", "none"];
+
+/// How the uses of a deprecated symbol become uses of its replacement (catalog/README.md, "fix").
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Fix<'a> {
+    /// `rename`: the replacement's name in place of the old one, for every use (signature and
+    /// meaning are the same). `template`: calls are rewritten by `template`. `none`: no rewrite keeps
+    /// the meaning, so there is only a message.
+    #[serde(borrow)]
+    pub kind: Text<'a>,
+    /// `template`: the new code for a call, over its arguments (see `ide::fixes`).
+    #[serde(default, borrow)]
+    pub template: Option<Text<'a>>,
+    /// `template`: the deprecated callable's parameters in order; they bind the call's positional
+    /// and keyword arguments to the names the template uses.
+    #[serde(default, borrow)]
+    pub params: Vec<Text<'a>>,
+    /// The rewrite keeps the meaning of every call it applies to; only then is it preferred.
+    #[serde(default)]
+    pub safe: bool,
+    /// What to change by hand, for the calls (or the kind `none`) that get no automatic fix.
+    #[serde(default, borrow)]
+    pub note: Option<Text<'a>>,
+}
+
+impl Fix<'_> {
+    pub fn reborrow(&self) -> Fix<'_> {
+        Fix {
+            kind: Cow::Borrowed(&self.kind),
+            template: self.template.as_deref().map(Cow::Borrowed),
+            params: self.params.iter().map(|p| Cow::Borrowed(p.as_ref())).collect(),
+            safe: self.safe,
+            note: self.note.as_deref().map(Cow::Borrowed),
+        }
+    }
+}
+
+/// What is wrong with a fix, checked without the rest of the catalog.
+pub fn fix_problems(sym: &Symbol<'_>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(fix) = &sym.fix else { return problems };
+    if sym.deprecated.is_none() {
+        problems.push("fix without deprecated".to_string());
+    }
+    if !FIX_KINDS.contains(&fix.kind.as_ref()) {
+        problems.push(format!("fix kind {:?} is not one of {FIX_KINDS:?}", fix.kind));
+    }
+    match (fix.kind.as_ref(), &fix.template) {
+        ("template", None) => problems.push("a template fix without template".to_string()),
+        ("template", Some(template)) => {
+            if let Err(problem) = check_template(template, &fix.params) {
+                problems.push(format!("fix template {template:?}: {problem}"));
+            }
+        }
+        (_, Some(_)) => problems.push(format!("a {} fix with a template", fix.kind)),
+        _ => {}
+    }
+    if fix.kind == "rename" && sym.replacement.is_none() {
+        problems.push("a rename fix without replacement".to_string());
+    }
+    if fix.kind != "template" && !fix.params.is_empty() {
+        problems.push(format!("a {} fix with params", fix.kind));
+    }
+    if fix.kind == "none" && fix.safe {
+        problems.push("a none fix marked safe".to_string());
+    }
+    problems
+}
+
+/// One piece of a fix template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece<'t> {
+    /// Code written as is.
+    Text(&'t str),
+    /// `` `torch.amp.autocast` ``: a catalog name, written the way the file reaches it.
+    Name(&'t str),
+    /// `{dtype}`, `{dtype?}`, `{eps|1e-06}`: the argument bound to a parameter.
+    Arg { param: &'t str, absent: Absent<'t> },
+    /// `{**}`: every bound argument no other piece uses, as `name=value`.
+    Rest,
+}
+
+/// What a template argument does when the call does not pass it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Absent<'t> {
+    /// `{x}`: the rewrite needs it; without it the call gets no fix.
+    Required,
+    /// `{x?}`: the template argument it sits in is left out.
+    Omit,
+    /// `{x|1e-06}`: this text instead (the old default, where the new one differs).
+    Default(&'t str),
+}
+
+/// Splits a template into its pieces, with each piece's byte range in the template.
+pub fn template_pieces(template: &str) -> Result<Vec<(std::ops::Range<usize>, Piece<'_>)>, String> {
+    let mut pieces = Vec::new();
+    let mut text_start = 0;
+    let mut idx = 0;
+    let bytes = template.as_bytes();
+    while idx < bytes.len() {
+        let (open, close) = match bytes[idx] {
+            b'`' => (b'`', b'`'),
+            b'{' => (b'{', b'}'),
+            _ => {
+                idx += 1;
+                continue;
+            }
+        };
+        let Some(len) = template[idx + 1..].find(close as char) else {
+            return Err(format!("an unclosed {}", open as char));
+        };
+        let inner = &template[idx + 1..idx + 1 + len];
+        let end = idx + len + 2;
+        let piece = if open == b'`' {
+            let plain = !inner.is_empty()
+                && inner
+                    .split("::")
+                    .flat_map(|p| p.split('.'))
+                    .all(|seg| !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+            if !plain {
+                return Err(format!("`{inner}` is not a qualified name"));
+            }
+            Piece::Name(inner)
+        } else if inner == "**" {
+            Piece::Rest
+        } else {
+            let (param, absent) = if let Some(param) = inner.strip_suffix('?') {
+                (param, Absent::Omit)
+            } else if let Some((param, default)) = inner.split_once('|') {
+                (param, Absent::Default(default))
+            } else {
+                (inner, Absent::Required)
+            };
+            let identifier = !param.is_empty()
+                && !param.starts_with(|c: char| c.is_ascii_digit())
+                && param.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !identifier {
+                return Err(format!("{{{inner}}} does not name a parameter"));
+            }
+            Piece::Arg { param, absent }
+        };
+        if text_start < idx {
+            pieces.push((text_start..idx, Piece::Text(&template[text_start..idx])));
+        }
+        pieces.push((idx..end, piece));
+        idx = end;
+        text_start = end;
+    }
+    if text_start < template.len() {
+        pieces.push((text_start..template.len(), Piece::Text(&template[text_start..])));
+    }
+    Ok(pieces)
+}
+
+/// A template is well formed and names only parameters in `params`, each at most once.
+pub fn check_template(template: &str, params: &[Text<'_>]) -> Result<(), String> {
+    let pieces = template_pieces(template)?;
+    let mut used: Vec<&str> = Vec::new();
+    for (_, piece) in &pieces {
+        if let Piece::Arg { param, .. } = piece {
+            if !params.iter().any(|p| p == param) {
+                return Err(format!("{{{param}}} is not one of the params {params:?}"));
+            }
+            if used.contains(param) {
+                return Err(format!("{{{param}}} is used twice"));
+            }
+            used.push(param);
+        }
+    }
+    if !pieces.iter().any(|(_, p)| matches!(p, Piece::Name(_))) {
+        return Err("it names no replacement (a `qualified.name`)".to_string());
+    }
+    for (idx, param) in params.iter().enumerate() {
+        if params[..idx].contains(param) {
+            return Err(format!("param {param:?} is listed twice"));
+        }
+    }
+    Ok(())
 }
 
 /// One parameter of a function, method or class constructor.
@@ -336,6 +522,9 @@ pub fn check_fields(stem: &str, file: &CatalogFile<'_>) -> Vec<String> {
         }
         if sym.replacement.is_some() && sym.deprecated.is_none() {
             problems.push(format!("{label}: replacement without deprecated"));
+        }
+        for problem in fix_problems(sym) {
+            problems.push(format!("{label}: {problem}"));
         }
     }
     problems

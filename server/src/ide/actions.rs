@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use super::TextEdit;
+use super::{fixes, TextEdit};
 use crate::catalog::schema::is_safe_link;
 use crate::catalog::Catalog;
 use crate::documents::Document;
@@ -62,41 +62,15 @@ pub fn code_actions(doc: &Document, catalog: &Catalog, range: Range<usize>) -> V
     res
 }
 
-/// Rewrites a deprecated name to its replacement, keeping the alias the code uses when the
-/// replacement lives under the same imported module.
+/// The automatic fix of a deprecated reference, when `fixes` finds one for this use.
 fn deprecation_fix(doc: &Document, catalog: &Catalog, reference: &Reference) -> Option<Action> {
-    let symbol = catalog.symbol(reference.symbol?);
-    symbol.deprecated.as_ref()?;
-    let replacement = symbol.replacement.as_ref()?;
-    let edit = if reference.name.contains('.') {
-        // Python: the reference is the last segment of a chain. Find the chain's written start: the
-        // first reference of the same chain (contiguous, sharing a qualified prefix).
-        let refs: Vec<Reference> = doc.recognition.references().collect();
-        let idx = refs.iter().position(|r| r.range == reference.range)?;
-        let mut start_idx = idx;
-        while start_idx > 0 {
-            let prev = &refs[start_idx - 1];
-            let gap = doc.slice(prev.range.end..refs[start_idx].range.start);
-            if gap.trim() == "." && reference.name.starts_with(&*prev.name) {
-                start_idx -= 1;
-            } else {
-                break;
-            }
+    match fixes::plan(doc, catalog, reference)? {
+        fixes::Plan::Rewrite { title, mut edits, preferred, .. } => {
+            fixes::drop_unused_from_import(doc, reference, &mut edits);
+            Some(Action { title, kind: ActionKind::QuickFix { edits, preferred } })
         }
-        let root = &refs[start_idx];
-        let written_root = doc.slice(root.range.clone());
-        let new_text = match replacement.strip_prefix(&*root.name) {
-            Some(rest) if rest.starts_with('.') => format!("{written_root}{rest}"),
-            _ => replacement.to_string(),
-        };
-        TextEdit { range: root.range.start..reference.range.end, new_text }
-    } else {
-        TextEdit { range: reference.range.clone(), new_text: replacement.to_string() }
-    };
-    Some(Action {
-        title: format!("Replace {} with {replacement}", symbol.name),
-        kind: ActionKind::QuickFix { edits: vec![edit], preferred: true },
-    })
+        fixes::Plan::Manual(_) => None,
+    }
 }
 
 /// How to check one status type: macro name, success value, and how to print the error.
@@ -308,11 +282,125 @@ mod tests {
     }
 
     #[test]
-    fn replaces_deprecated_python_api_keeping_alias() {
-        let src = "import torch\nwith torch.cuda.amp.auto$0cast():\n    pass\n";
+    fn rewrites_deprecated_autocast_with_the_device_first() {
+        let src = "import torch\nwith torch.cuda.amp.auto$0cast(dtype=torch.bfloat16):\n    pass\n";
         let (text, action) = quick_fix("a.py", src);
-        assert_eq!(text, "import torch\nwith torch.amp.autocast():\n    pass\n");
-        assert_eq!(action.title, "Replace torch.cuda.amp.autocast with torch.amp.autocast");
+        // The old API passed its own defaults; the new one reads unset ones from global settings
+        // (torch.set_autocast_dtype), so the rewrite passes them.
+        assert_eq!(
+            text,
+            "import torch\nwith torch.amp.autocast(\"cuda\", dtype=torch.bfloat16, cache_enabled=True):\n    pass\n"
+        );
+        assert_eq!(action.title, "Rewrite as torch.amp.autocast(\"cuda\", dtype=torch.bfloat16, cache_enabled=True)");
+        assert!(matches!(action.kind, ActionKind::QuickFix { preferred: true, .. }));
+        // Positional arguments of the old signature become keywords of the new one.
+        let (text, _) = quick_fix("a.py", "import torch as th\nctx = th.cuda.amp.auto$0cast(False)\n");
+        assert_eq!(
+            text,
+            "import torch as th\nctx = th.amp.autocast(\"cuda\", enabled=False, dtype=th.float16, cache_enabled=True)\n"
+        );
+    }
+
+    #[test]
+    fn rewrites_a_call_through_a_from_import_adding_the_module() {
+        let src = "from torch.cuda.amp import autocast\n\ndef f():\n    with auto$0cast(enabled=True):\n        pass\n";
+        let (text, _) = quick_fix("a.py", src);
+        assert_eq!(
+            text,
+            "import torch.amp\n\ndef f():\n    with torch.amp.autocast(\"cuda\", enabled=True, dtype=torch.float16, cache_enabled=True):\n        pass\n"
+        );
+    }
+
+    #[test]
+    fn no_fix_for_a_call_the_template_cannot_map() {
+        for src in [
+            "import tensorflow as tf\nok = tf.test.is_gpu_av$0ailable(cuda_only=True)\n",
+            "import torch\nn = torch.no$0rm(x, p=1)\n",
+            "import torch\nargs = {}\nwith torch.cuda.amp.auto$0cast(**args):\n    pass\n",
+            "import torch\nmake = torch.cuda.amp.auto$0cast\n",
+        ] {
+            let (doc, offset) = fixture("a.py", src);
+            let actions = code_actions(&doc, catalog(), offset..offset);
+            assert!(!actions.iter().any(|a| matches!(a.kind, ActionKind::QuickFix { .. })), "{src}: {actions:?}");
+        }
+    }
+
+    #[test]
+    fn wraps_and_renames_through_aliases() {
+        let (text, action) =
+            quick_fix("a.py", "import tensorflow as tf\nif not tf.test.is_gpu_av$0ailable():\n    pass\n");
+        assert_eq!(
+            text,
+            "import tensorflow as tf\nif not len(tf.config.list_physical_devices(\"GPU\")) > 0:\n    pass\n"
+        );
+        assert!(matches!(action.kind, ActionKind::QuickFix { preferred: false, .. }));
+        let (text, _) = quick_fix("a.py", "import tensorflow as tf\nx = 1 == tf.test.is_gpu_av$0ailable()\n");
+        assert_eq!(text, "import tensorflow as tf\nx = 1 == (len(tf.config.list_physical_devices(\"GPU\")) > 0)\n");
+        let (text, _) = quick_fix("a.py", "from jax import tree_map\ny = tree_m$0ap(f, x)\n");
+        assert_eq!(text, "import jax.tree\ny = jax.tree.map(f, x)\n");
+        // Another use keeps the import; a name imported beside it stays.
+        let (text, _) = quick_fix("a.py", "from jax import tree_map, jit\ny = tree_m$0ap(f, x)\nz = tree_map(g, y)\n");
+        assert_eq!(
+            text,
+            "from jax import tree_map, jit\nimport jax.tree\ny = jax.tree.map(f, x)\nz = tree_map(g, y)\n"
+        );
+        let (text, _) = quick_fix("a.py", "import jax\nfrom jax import jit, tree_map\ny = tree_m$0ap(f, x)\n");
+        assert_eq!(text, "import jax\nfrom jax import jit\ny = jax.tree.map(f, x)\n");
+    }
+
+    #[test]
+    fn moves_the_mask_first_in_cuda() {
+        let src = "__device__ float f(float v, int lane) {\n  return __sh$0fl(v, lane);\n}\n";
+        let (text, action) = quick_fix("a.cu", src);
+        assert!(text.contains("return __shfl_sync(0xffffffff, v, lane);"), "{text}");
+        assert!(matches!(action.kind, ActionKind::QuickFix { preferred: false, .. }));
+    }
+
+    #[test]
+    fn an_aliased_from_import_goes_with_its_only_use() {
+        let src = "import torch\nfrom torch.cuda.amp import GradScaler, autocast as ac\nwith a$0c(dtype=torch.bfloat16):\n    pass\n";
+        let (text, _) = quick_fix("a.py", src);
+        assert_eq!(
+            text,
+            "import torch\nfrom torch.cuda.amp import GradScaler\nwith torch.amp.autocast(\"cuda\", dtype=torch.bfloat16, cache_enabled=True):\n    pass\n"
+        );
+    }
+
+    #[test]
+    fn no_fix_in_a_macro_body_or_on_the_import_itself() {
+        for (path, src) in [
+            ("a.cu", "#define SHFL(v, l) __sh$0fl\n__device__ float f(float v) { return SHFL(v, 0); }\n"),
+            ("a.py", "from torch.cuda.amp import auto$0cast\nwith autocast():\n    pass\n"),
+        ] {
+            let (doc, offset) = fixture(path, src);
+            let actions = code_actions(&doc, catalog(), offset..offset);
+            assert!(!actions.iter().any(|a| matches!(a.kind, ActionKind::QuickFix { .. })), "{src}: {actions:?}");
+        }
+    }
+
+    #[test]
+    fn rewrites_a_call_in_a_member_function() {
+        let src = "struct Warp {\n  __device__ int bcast(int v) const { return __shfl_d$0own(v, 1, 16); }\n};\n";
+        let (text, _) = quick_fix("a.cu", src);
+        assert!(text.contains("return __shfl_down_sync(0xffffffff, v, 1, 16);"), "{text}");
+    }
+
+    #[test]
+    fn rewrites_a_call_in_a_macro_body() {
+        let src = "#define WARP_BCAST(v, l) \\\n  __sh$0fl((v), (l), f(1, 2))\n";
+        let (text, _) = quick_fix("a.cu", src);
+        assert_eq!(text, "#define WARP_BCAST(v, l) \\\n  __shfl_sync(0xffffffff, (v), (l), f(1, 2))\n");
+        for src in ["#define A __sh$0fl(v, \"a)\"\n", "#define A __sh$0fl(v,\n l)\n"] {
+            let (doc, offset) = fixture("a.cu", src);
+            let _ = code_actions(&doc, catalog(), offset..offset);
+        }
+    }
+
+    #[test]
+    fn no_fix_for_a_replacement_that_is_not_a_substitute() {
+        let (doc, offset) = fixture("a.cu", "void f(CUcontext* c) { cuCtxAtt$0ach(c, 0); }\n");
+        let actions = code_actions(&doc, catalog(), offset..offset);
+        assert!(!actions.iter().any(|a| a.title.contains("cuDevicePrimaryCtxRetain")), "{actions:?}");
     }
 
     #[test]

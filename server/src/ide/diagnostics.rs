@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use super::fixes;
 use crate::catalog::Catalog;
 use crate::documents::Document;
 
@@ -33,11 +34,8 @@ pub fn diagnostics(doc: &Document, catalog: &Catalog) -> Vec<Diagnostic> {
         else {
             continue;
         };
-        let Some(note) = &symbol.deprecated else { continue };
-        let mut message = format!("{} is deprecated: {note}", symbol.name);
-        if let Some(replacement) = &symbol.replacement {
-            message.push_str(&format!(" Use {replacement}."));
-        }
+        let Some(plan) = fixes::plan(doc, catalog, &reference) else { continue };
+        let message = fixes::message(&symbol, &plan);
         res.push(Diagnostic {
             range: reference.range.clone(),
             severity: Severity::Hint,

@@ -4,6 +4,7 @@
 mod actions;
 mod completion;
 mod diagnostics;
+pub mod fixes;
 mod hover;
 mod inlay;
 mod links;

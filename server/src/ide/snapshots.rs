@@ -156,7 +156,49 @@ fn diagnostics_on_a_deprecated_api() {
         "import torch\nwith torch.cuda.amp.autocast():\n    pass\n",
         expect![[r#"
             deprecated-api Hint (deprecated) 1:20-1:28 "autocast"
-              torch.cuda.amp.autocast is deprecated: Deprecated since PyTorch 2.4; use torch.amp.autocast('cuda', ...) instead. Use torch.amp.autocast."#]],
+              torch.cuda.amp.autocast is deprecated: Deprecated since PyTorch 2.4; use torch.amp.autocast('cuda', ...) instead. Use torch.amp.autocast("cuda", dtype=torch.float16, cache_enabled=True)."#]],
+    );
+}
+
+#[test]
+fn diagnostics_say_what_to_change_where_no_fix_applies() {
+    check_diagnostics(
+        "a.py",
+        "import tensorflow as tf\nimport torch\ntf.test.is_gpu_available(cuda_only=True)\nn = torch.norm(x, 2)\n",
+        expect![[r#"
+            deprecated-api Hint (deprecated) 2:8-2:24 "is_gpu_available"
+              tensorflow.test.is_gpu_available is deprecated: Deprecated in TensorFlow 2.x; call tf.config.list_physical_devices('GPU') and test the list instead. No automatic fix for this call: the argument cuda_only=True has no counterpart in the rewrite; write it as len(tensorflow.config.list_physical_devices("GPU")) > 0 by hand. cuda_only and min_cuda_compute_capability need a loop over tf.config.experimental.get_device_details of each GPU.
+            deprecated-api Hint (deprecated) 3:10-3:14 "norm"
+              torch.norm is deprecated: Documented as deprecated and unmaintained; use torch.linalg.vector_norm or torch.linalg.matrix_norm. No automatic fix for this call: the argument p=2 has no counterpart in the rewrite; write it as torch.linalg.vector_norm(input, dim=dim, keepdim=keepdim, out=out, dtype=dtype) by hand. p= has no direct counterpart: pass a number as ord= to torch.linalg.vector_norm, or use torch.linalg.matrix_norm for 'fro' and 'nuc' over two dimensions."#]],
+    );
+}
+
+#[test]
+fn diagnostics_on_a_deprecated_intrinsic_in_a_macro_and_an_import() {
+    check_diagnostics(
+        "k.cu",
+        "#define SHFL(v, l) __shfl(v, l)\n",
+        expect![[r#"
+            deprecated-api Hint (deprecated) 0:19-0:25 "__shfl"
+              __shfl is deprecated: Deprecated since CUDA 9.0 and unsupported on sm_70+ because of independent thread scheduling; use __shfl_sync with an explicit mask. Use __shfl_sync(0xffffffff, v, l)."#]],
+    );
+    check_diagnostics(
+        "a.py",
+        "from torch.cuda.amp import autocast\n",
+        expect![[r#"
+        deprecated-api Hint (deprecated) 0:27-0:35 "autocast"
+          torch.cuda.amp.autocast is deprecated: Deprecated since PyTorch 2.4; use torch.amp.autocast('cuda', ...) instead. The uses this import binds get the quick fix; a fix that rewrites the last of them takes the import out."#]],
+    );
+}
+
+#[test]
+fn diagnostics_on_a_replacement_that_is_not_a_substitute() {
+    check_diagnostics(
+        "k.cu",
+        "void f(CUcontext* c) { CUresult r = cuCtxAttach(c, 0); }\n",
+        expect![[r#"
+        deprecated-api Hint (deprecated) 0:36-0:47 "cuCtxAttach"
+          cuCtxAttach is deprecated: Deprecated; share the primary context with cuDevicePrimaryCtxRetain instead. No automatic fix: cuDevicePrimaryCtxRetain is not a drop-in substitute."#]],
     );
 }
 
