@@ -479,6 +479,46 @@ BASELINE_HEAD = """\
 """
 
 
+def self_test() -> int:
+    """Plants one error of each kind in a copy of the catalog and checks that each is reported (the
+    check must be able to fail)."""
+    import shutil
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = pathlib.Path(tmp) / "catalog"
+        shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns("facts", "tools", "audit", "shapes"))
+        torch = copy / "pytorch.toml"
+        text = torch.read_text(encoding="utf-8")
+        planted = {
+            ("signature", "torch.topk"): ('signature = "torch.topk(input, k, dim=-1, largest=True,',
+                                          'signature = "torch.topk(input, k, dim=-1, largest=False,'),
+            ("phantom", "torch.rot91"): ('name = "torch.rot90"', 'name = "torch.rot91"'),
+        }
+        for (_, _), (old_text, new_text) in planted.items():
+            if old_text not in text:
+                print(f"self-test: cannot plant {new_text!r}: the catalog changed")
+                return 1
+            text = text.replace(old_text, new_text, 1)
+        torch.write_text(text, encoding="utf-8")
+        with open(copy / "xla.toml", "a", encoding="utf-8") as fh:
+            fh.write('\n[[symbols]]\nname = "jax.stages.Lowered.as_text"\nkind = "method"\nsummary = "planted"\n'
+                     'docs = "https://docs.jax.dev/en/latest/jax.stages.html"\n')
+        jax = copy / "jax.toml"
+        jax.write_text(jax.read_text(encoding="utf-8").replace('name = "jax.stages.Lowered.as_text"',
+                                                               'name = "jax.stages.Lowered.as_text_moved"', 1),
+                       encoding="utf-8")
+        groups = copy / "equivalents" / "core.toml"
+        groups.write_text(re.sub(r'(name = "gelu"\nmembers = \[[^\n]*\]\n)differences = "[^\n]*"\n', r"\1",
+                                 groups.read_text(encoding="utf-8")), encoding="utf-8")
+        found = {(c, n) for c, n, _ in run_checks(copy, FACTS, load_exceptions(EXCEPTIONS))}
+    want = set(planted) | {("attribution", "jax.stages.Lowered.as_text"), ("differences", "group:gelu")}
+    missed = sorted(want - found)
+    for check, name in missed:
+        print(f"self-test: the planted {check} problem of {name} was not reported")
+    print(f"self-test: {len(want) - len(missed)} of {len(want)} planted problems reported")
+    return 1 if missed else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--all", action="store_true", help="print every problem, baseline or not")
@@ -486,7 +526,10 @@ def main(argv=None) -> int:
     ap.add_argument("--catalog", default=str(ROOT), help=argparse.SUPPRESS)
     ap.add_argument("--facts", default=str(FACTS), help=argparse.SUPPRESS)
     ap.add_argument("--baseline", default=str(BASELINE), help=argparse.SUPPRESS)
+    ap.add_argument("--self-test", action="store_true", help="plant one error of each kind in a copy; all must be reported")
     args = ap.parse_args(argv)
+    if args.self_test:
+        return self_test()
     exceptions = load_exceptions(EXCEPTIONS)
     problems = run_checks(pathlib.Path(args.catalog), pathlib.Path(args.facts), exceptions)
     baseline_path = pathlib.Path(args.baseline)
