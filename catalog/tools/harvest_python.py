@@ -256,6 +256,7 @@ class Def:
     is_stub: bool = False
     overloads: list = field(default_factory=list, repr=False)  # the other @overload stubs of a function
     stub_sources: dict = field(default_factory=dict, repr=False)  # id(stub_extra node) -> its .pyi source
+    deprecated: str | None = None  # the message of its `@deprecated(...)` decorator
 
 
 @dataclass(eq=False)
@@ -267,6 +268,12 @@ class Module:
     all_names: list | None = None
     all_partial: bool = False
     redundant: set = field(default_factory=set)    # `from x import A as A`
+    typing_only: set = field(default_factory=set)  # bound only under `if TYPE_CHECKING:`, absent at run time
+    deleted: set = field(default_factory=set)      # `del name` at module level, not bound again after
+    # JAX's `_deprecations = {name: (message, value or None)}` served by a module `__getattr__`
+    deprecations: dict = field(default_factory=dict)
+    deprecation_getattr: bool = False
+    deprecated: dict = field(default_factory=dict)  # public name -> version it was deprecated in ("" unknown)
 
 
 def module_name(rel: str) -> tuple[str, bool, bool] | None:
@@ -318,6 +325,64 @@ def deco_names(node) -> list[str]:
     return out
 
 
+def constant_text(node: ast.AST) -> str | None:
+    """The text of a string constant, also of implicit concatenations and `+` of string constants."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        a, b = constant_text(node.left), constant_text(node.right)
+        return a + b if a is not None and b is not None else None
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+    return None
+
+
+# "deprecated in JAX v0.8.2", "deprecated since 2.1", "deprecated as of version 4.40", "deprecated in v5"
+SINCE = re.compile(r"deprecated\s+(?:in|since|as\s+of|starting\s+(?:in|from))\s+(?:(?:the\s+)?(?:version|release)\s+|"
+                   r"[A-Z][A-Za-z]+\s+)?v?(\d+(?:\.\d+){1,2})\b", re.IGNORECASE)
+
+
+def deprecated_since(message: str) -> str:
+    """The version a deprecation notice says the deprecation started in, or ""."""
+    m = SINCE.search(message or "")
+    return m.group(1) if m else ""
+
+
+def deprecation_notice(node) -> str | None:
+    """The message of a `@deprecated("...")` decorator (typing_extensions / warnings.deprecated and the
+    packages' own decorators of that name), "" when it has none, None when the definition has none."""
+    for d in getattr(node, "decorator_list", []):
+        f = d.func if isinstance(d, ast.Call) else d
+        last = ast.unparse(f).rpartition(".")[2]
+        if last not in ("deprecated", "deprecate"):
+            continue
+        if isinstance(d, ast.Call):
+            texts = [constant_text(a) for a in d.args] + [constant_text(k.value) for k in d.keywords]
+            return " ".join(t for t in texts if t)
+        return ""
+    return None
+
+
+def field_spec(value: ast.AST | None):
+    """A dataclass field's right-hand side: (in the constructor?, default node or None, keyword-only?).
+    `field(...)` (dataclasses, attrs) and pydantic's `Field(...)` (whose first argument is the
+    default, `...` meaning required) read through their keywords; any other value is the default."""
+    if not (isinstance(value, ast.Call) and ast.unparse(value.func).split(".")[-1] in ("field", "Field")):
+        return True, value, False
+    kws = {k.arg: k.value for k in value.keywords if k.arg}
+    if getattr(kws.get("init"), "value", True) is False:
+        return False, None, False
+    kw_only = getattr(kws.get("kw_only"), "value", False) is True
+    default = kws.get("default")
+    if default is None and value.args and ast.unparse(value.func).split(".")[-1] == "Field":
+        default = value.args[0]
+    if isinstance(default, ast.Constant) and default.value is Ellipsis:
+        default = None
+    if default is None and (kws.get("default_factory") is not None or kws.get("factory") is not None):
+        default = ast.Constant(...)
+    return True, default, kw_only
+
+
 def assign_kind(target: str, value: ast.AST | None, annotation: ast.AST | None, stub: bool) -> str | None:
     """Kind of a module-level assignment, or None when it is not part of the API by itself."""
     if annotation is not None and ast.unparse(annotation).split(".")[-1] == "TypeAlias":
@@ -347,7 +412,25 @@ class ModuleReader:
         self.pkg = name if is_pkg else name.rpartition(".")[0]
         self.all_parts: list = []
         self.all_seen = False
+        self.typing = False    # inside `if TYPE_CHECKING:`
+        self.bound: set = set()  # names the statement being read binds
+        self.runtime: set = set()  # names bound outside TYPE_CHECKING blocks
+        self.graveyard: dict = {}  # what `del` took away
         self.walk(tree.body)
+        self.revive()
+
+    def revive(self):
+        """A name the module `del`s but serves again from its own `__getattr__` (torch's
+        `del BuildExtension`, then `if name == "BuildExtension": return ...`) is still there."""
+        getattr_fn = self.m.bindings.get("__getattr__")
+        if not self.graveyard or getattr_fn is None or getattr_fn[0] != "def" or \
+                not isinstance(getattr_fn[1].node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return
+        served = {n.value for n in ast.walk(getattr_fn[1].node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+        for name, binding in self.graveyard.items():
+            if name in served and name not in self.m.bindings:
+                self.m.bindings[name] = binding
+                self.m.deleted.discard(name)
 
     def absolute(self, level: int, module: str | None) -> str:
         if level == 0:
@@ -358,6 +441,7 @@ class ModuleReader:
         return ".".join(base + ([module] if module else []))
 
     def bind(self, name: str, binding: tuple):
+        self.bound.add(name)
         b = self.m.bindings
         old = b.get(name)
         if old is not None:
@@ -371,9 +455,51 @@ class ModuleReader:
     def walk(self, body: list):
         for node in body:
             if isinstance(node, ast.If):
+                test = ast.unparse(node.test)
+                checking = test.endswith("TYPE_CHECKING")
+                negated = checking and test.startswith("not ")
+                outer = self.typing
+                self.typing = outer or (checking and not negated)
                 self.walk(node.body)
+                self.typing = outer or negated
                 self.walk(node.orelse)
-            elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+                self.typing = outer
+                continue
+            self.bound = set()
+            self.walk_one(node)
+            for name in self.bound:
+                if self.typing:
+                    if name in self.m.typing_only or name not in self.runtime:
+                        self.m.typing_only.add(name)
+                else:
+                    self.runtime.add(name)
+                    self.m.typing_only.discard(name)
+                    self.m.deleted.discard(name)
+
+    def walk_one(self, node):
+        if True:
+            if isinstance(node, ast.Delete):
+                # `del jax_core`: the name is gone from the module after this line. A private name
+                # (`del _src_core`) stays bound: it is no API either way, and the values captured from
+                # it before (a `_deprecations` table's) still resolve through it.
+                for t in node.targets:
+                    for e in (t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]):
+                        if isinstance(e, ast.Name) and e.id in self.m.bindings and not e.id.startswith("_"):
+                            self.graveyard[e.id] = self.m.bindings[e.id]
+                            del self.m.bindings[e.id]
+                            self.m.redundant.discard(e.id)
+                            self.m.typing_only.discard(e.id)
+                            self.runtime.discard(e.id)
+                            self.m.deleted.add(e.id)
+                return
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                target = node.targets[0].id
+                if target == "_deprecations" and isinstance(node.value, ast.Dict):
+                    self.read_deprecations(node.value)
+                elif target == "__getattr__" and isinstance(node.value, ast.Call) and \
+                        ast.unparse(node.value.func).endswith("deprecation_getattr"):
+                    self.m.deprecation_getattr = True
+            if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
                 self.walk(node.body)
                 for h in node.handlers:
                     self.walk(h.body)
@@ -386,8 +512,9 @@ class ModuleReader:
                 overloaded = old and old[0] == "def" and getattr(old[1], "_overload", False)
                 if overloaded and is_overload(node):
                     old[1].overloads.append(node)
-                    continue
+                    return
                 d = Def("function", self.m.name, node.name, node, self.source)
+                d.deprecated = deprecation_notice(node)
                 d._overload = is_overload(node)
                 if overloaded:
                     d.overloads = [old[1].node] + old[1].overloads  # the implementation after its stubs
@@ -398,7 +525,7 @@ class ModuleReader:
                     if ast.unparse(base).split(".")[-1] in ENUM_BASES:
                         kind = "enum"
                 self.bind(node.name, ("def", Def(kind, self.m.name, node.name, node, self.source,
-                                                 is_stub=self.stub)))
+                                                 is_stub=self.stub, deprecated=deprecation_notice(node))))
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -426,7 +553,7 @@ class ModuleReader:
                     if isinstance(t, ast.Name):
                         if t.id == "__all__":
                             self.all_assign(value, reset=True)
-                            continue
+                            continue  # the loop over targets
                         if isinstance(value, (ast.Name, ast.Attribute)) and ann is None:
                             self.bind(t.id, ("expr", value))
                             continue
@@ -466,6 +593,25 @@ class ModuleReader:
                             sub.value.id == "__all__":
                         self.m.all_partial = True
 
+    def read_deprecations(self, value: ast.Dict):
+        """JAX's table of names a module's `__getattr__` serves: {name: (message, value)}; a value of
+        None means the name is gone (accessing it raises AttributeError with the message)."""
+        for k, v in zip(value.keys, value.values):
+            if not (isinstance(k, ast.Constant) and isinstance(k.value, str)):
+                continue
+            if not (isinstance(v, ast.Tuple) and len(v.elts) == 2):
+                continue
+            message = constant_text(v.elts[0]) or ""
+            if not deprecated_since(message):
+                # the table's comments date its entries: `# Deprecated in v0.8.2; finalized in v0.10.0.`
+                lines = self.source.splitlines()[value.lineno - 1:k.lineno - 1]
+                dated = [c for c in lines if c.strip().startswith("#") and deprecated_since(c)]
+                if dated:
+                    message += " " + dated[-1].strip()
+            fn = v.elts[1]
+            removed = isinstance(fn, ast.Constant) and fn.value is None
+            self.m.deprecations[k.value] = (message or "", None if removed else fn)
+
     def all_assign(self, value: ast.AST | None, reset: bool):
         if reset:
             self.all_parts = []
@@ -495,11 +641,33 @@ class ModuleReader:
             self.m.all_partial = True
 
 
+def apply_deprecations(m: Module):
+    """A module whose `__getattr__` serves JAX's `_deprecations` table: a name the table lists and the
+    module does not bind at run time is gone when its value is None (the stub or a TYPE_CHECKING
+    import that names it does not make it exist) and deprecated otherwise, bound to that value."""
+    if not m.deprecation_getattr:
+        return
+    for name, (message, value) in m.deprecations.items():
+        b = m.bindings.get(name)
+        if b is not None and name not in m.typing_only:
+            continue  # a real attribute: the module's __getattr__ is never asked
+        if value is None:
+            m.bindings.pop(name, None)
+            m.redundant.discard(name)
+            m.deleted.add(name)
+            continue
+        if b is None and isinstance(value, (ast.Name, ast.Attribute)):
+            m.bindings[name] = ("expr", value)
+        m.deprecated[name] = deprecated_since(message)
+
+
 def merge_stub(py: Module, pyi: Module) -> Module:
     """A .py module and its .pyi: real definitions and imports of the .py win; the stub fills in
     names the .py only assigns (C functions wrapped at run time) and methods of classes."""
     for name, b in pyi.bindings.items():
         old = py.bindings.get(name)
+        if old is None and name in py.deleted:
+            continue  # `del name` in the .py: the stub's name does not exist at run time
         if old is None or old[0] == "other":
             py.bindings[name] = b
         elif old[0] == "expr" and b[0] == "def":
@@ -513,7 +681,9 @@ def merge_stub(py: Module, pyi: Module) -> Module:
             py.stars.append(s)
     if py.all_names is None and pyi.all_names is not None:
         py.all_names, py.all_partial = pyi.all_names, pyi.all_partial
-    py.redundant |= pyi.redundant
+    py.redundant |= pyi.redundant - py.deleted
+    py.deprecations = py.deprecations or pyi.deprecations
+    py.deprecation_getattr = py.deprecation_getattr or pyi.deprecation_getattr
     return py
 
 
@@ -547,6 +717,8 @@ class Package:
             else:
                 self.modules[name] = py_mods.get(name) or stub_mods[name]
         self.stub_mods = {n for n in stub_mods if n not in py_mods}
+        for mod in self.modules.values():
+            apply_deprecations(mod)
         self.children: dict[str, list[str]] = {}
         for name in self.modules:
             parent = name.rpartition(".")[0]
@@ -691,6 +863,8 @@ class Package:
                 out.append(name)
             elif b[0] == "expr" or name in m.redundant:
                 out.append(name)
+            elif b[0] in ("from", "module") and self.private_module_alias(m, name):
+                continue  # `import jax._src.core as jax_core`: a private module under a local name
             elif b[0] in ("from", "module") and (m.is_pkg or self.conf.get("module_reexports") and
                                                   b[0] == "from" and not self.public_module(b[1])):
                 # a package re-exports what it imports from its own subtree (`from .linear import Linear`)
@@ -701,6 +875,17 @@ class Package:
         for star in m.stars:
             out.extend(self.exports(star).keys())
         return list(dict.fromkeys(out))
+
+    def private_module_alias(self, m: Module, name: str) -> bool:
+        """Whether `name` names one of the package's private modules under another name (`import
+        jax._src.api as jax_api`, `from jax._src import core as jax_core`): a module's local handle
+        on its implementation, not its API. A private module imported under its own name (`from
+        orbax.checkpoint._src import checkpoint_utils` in a package) is a re-export of that module."""
+        if name in m.redundant:
+            return False
+        t = self.resolve(m.name, name)
+        return t is not None and t[0] == "module" and not self.public_module(t[1]) and \
+            t[1].rpartition(".")[2] != name
 
     def exports(self, mod: str) -> dict:
         if mod in self.export_memo:
@@ -759,6 +944,7 @@ class Package:
         seen: set = set()
         queue = deque((r, r) for r in self.roots)
         walk_fs = self.conf.get("walk_fs", True)
+        self.deprecated_paths: dict[str, str] = {}
         while queue:
             pub, mod = queue.popleft()
             if pub in seen or self.excluded(pub) or pub.count(".") >= MAX_DEPTH:
@@ -774,6 +960,8 @@ class Package:
                 if t[0] == "module" and (mod == t[1] or mod.startswith(t[1] + ".")):
                     continue  # `import torch` inside torch.backends is not a re-export of torch
                 p = f"{pub}.{name}"
+                if name in self.modules[mod].deprecated:
+                    self.deprecated_paths[p] = self.modules[mod].deprecated[name]
                 if t[0] == "module":
                     queue.append((p, t[1]))
                 else:
@@ -921,6 +1109,12 @@ def method_kind(fn: ast.AST) -> str:
 # Building the facts
 # ---------------------------------------------------------------------------------------------------------
 
+def mark_deprecated(rec: dict, since: str):
+    rec["deprecated"] = True
+    if since:
+        rec["deprecated_since"] = since
+
+
 class Harvester:
     def __init__(self, dist: str, pkg: Package, docs):
         self.dist = dist
@@ -938,7 +1132,8 @@ class Harvester:
             defining = f"{t[1].mod}.{t[1].name}"
         elif t[0] == "module":
             defining = t[1]
-        return min(ps, key=lambda p: (p.count("."), p != defining, len(p), p))
+        deprecated = self.pkg.deprecated_paths
+        return min(ps, key=lambda p: (p in deprecated, p.count("."), p != defining, len(p), p))
 
     def class_members(self, d: Def, seen=None) -> list[tuple[Def, list]]:
         """Class bodies (the class and, through private bases, what it inherits)."""
@@ -970,12 +1165,27 @@ class Harvester:
             return False
         return any(b.kind == "enum" or self.is_enum(b, depth + 1) for b in self.bases(d))
 
-    @staticmethod
-    def is_dataclass_like(d) -> bool:
+    def is_dataclass_like(self, d) -> bool:
         # dataclasses, attrs, and wrappers around them such as huggingface_hub's
-        # `dataclass_with_extra` and `strict`.
+        # `dataclass_with_extra` and `strict`, and decorators of the package's own that typing's
+        # `dataclass_transform` marks as making dataclasses (vLLM's `@config`).
         decos = [n.split(".")[-1] for n in deco_names(d.node)]
-        return any(x in ("define", "frozen", "attrs", "s", "strict") or "dataclass" in x for x in decos)
+        if any(x in ("define", "frozen", "attrs", "s", "strict") or "dataclass" in x for x in decos):
+            return True
+        for b in d.node.bases:  # msgspec.Struct subclasses (vLLM's SamplingParams): fields as parameters
+            if isinstance(b, (ast.Name, ast.Attribute)) and self.dotted(d.mod, b) == "msgspec.Struct":
+                return True
+        for dec in d.node.decorator_list:
+            f = dec.func if isinstance(dec, ast.Call) else dec
+            if not isinstance(f, (ast.Name, ast.Attribute)):
+                continue
+            r = self.pkg.resolve_expr(d.mod, f)
+            if r is None or r[0] != "def" or r[1].kind != "function":
+                continue
+            for fn in [r[1].node] + r[1].overloads:
+                if any(n.split(".")[-1] == "dataclass_transform" for n in deco_names(fn)):
+                    return True
+        return False
 
     def inherited_fields(self, d, depth) -> list:
         # A dataclass's generated __init__ takes its dataclass bases' fields first.
@@ -1016,13 +1226,10 @@ class Harvester:
                 continue
             if "ClassVar" in ast.unparse(item.annotation):
                 continue
-            value, kw = item.value, class_kw
-            if isinstance(value, ast.Call) and ast.unparse(value.func).split(".")[-1].endswith("field"):
-                kws = {k.arg: k.value for k in value.keywords}
-                if getattr(kws.get("init"), "value", True) is False:
-                    continue
-                kw = kw or getattr(kws.get("kw_only"), "value", False) is True
-                value = kws.get("default", kws.get("default_factory") and ast.Constant(...))
+            init, value, kw = field_spec(item.value)
+            if not init:
+                continue
+            kw = kw or class_kw
             fields[item.target.id] = (param(item.target.id, item.annotation, value, d.source), kw)
         return list(fields.values())
 
@@ -1058,18 +1265,16 @@ class Harvester:
         if self.is_dataclass_like(d) or "NamedTuple" in base_names:
             items, kw = self.inherited_fields(d, depth), "NamedTuple" not in base_names and any(
                 isinstance(k, ast.keyword) and k.arg == "kw_only" and getattr(k.value, "value", False)
-                for dec in d.node.decorator_list if isinstance(dec, ast.Call) for k in dec.keywords)
+                for dec in d.node.decorator_list if isinstance(dec, ast.Call) for k in dec.keywords) or any(
+                k.arg == "kw_only" and getattr(k.value, "value", False) is True for k in d.node.keywords)
             for item in d.node.body:
                 if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
                     ann = ast.unparse(item.annotation)
                     if "ClassVar" in ann:
                         continue
-                    value = item.value
-                    if isinstance(value, ast.Call) and ast.unparse(value.func).split(".")[-1] == "field":
-                        kws = {k.arg: k.value for k in value.keywords}
-                        if kws.get("init") is not None and getattr(kws["init"], "value", True) is False:
-                            continue
-                        value = kws.get("default", kws.get("default_factory") and ast.Constant(...))
+                    init, value, _ = field_spec(item.value)
+                    if not init:
+                        continue
                     if value is not None:
                         items.append(f"{item.target.id}={default_text(value, d.source)}")
                     else:
@@ -1083,12 +1288,19 @@ class Harvester:
         for k in d.node.keywords:
             if k.arg != "metaclass":
                 unresolved.append(k.arg)
+        # the first base (in order, as the MRO mostly goes) that defines a constructor gives it; a base
+        # with none of its own (`()`) lets the next one speak (lightning's BitsandbytesPrecision takes
+        # its second base's __init__)
+        empty = None
         for b in bases:
             s = self.class_signature(b, name, depth + 1)
-            if s is not None:
+            if s is not None and s != f"{name}()":
                 return s
-            if b.kind in ("class",):
-                return None
+            if s is None and b.kind in ("class",):
+                return empty  # cannot tell beyond this base: what the bases before it gave, if any
+            empty = empty or s
+        if empty is not None:
+            return empty
         if unresolved:
             return None
         return f"{name}()"
@@ -1115,12 +1327,9 @@ class Harvester:
                 if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
                     if "ClassVar" in ast.unparse(item.annotation):
                         continue
-                    value = item.value
-                    if isinstance(value, ast.Call) and ast.unparse(value.func).split(".")[-1] == "field":
-                        kws = {k.arg: k.value for k in value.keywords}
-                        if kws.get("init") is not None and getattr(kws["init"], "value", True) is False:
-                            continue
-                        value = kws.get("default", kws.get("default_factory") and ast.Constant(...))
+                    init, value, _ = field_spec(item.value)
+                    if not init:
+                        continue
                     items.append(param(item.target.id, item.annotation, value, d.source))
             return items
         bases = self.bases(d)
@@ -1130,12 +1339,16 @@ class Harvester:
             unresolved = True
         else:
             unresolved = False
+        empty = None
         for b in bases:
             p = self.class_params(b, depth + 1)
-            if p is not None:
+            if p:
                 return p
-            if b.kind in ("class",):
-                return None
+            if p is None and b.kind in ("class",):
+                return empty
+            empty = empty if empty is not None else p
+        if empty is not None:
+            return empty
         return None if unresolved else []
 
     # -- types: `returns` and `bases` ------------------------------------------------------------------
@@ -1396,6 +1609,9 @@ class Harvester:
                 rec["kind"] = d.kind
                 if d.kind == "function" and isinstance(d.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     rec["signature"] = f"{name}({params(d.node, d.source, drop_first=False)})"
+                    stubs = [f for f in [d.node] + d.overloads if is_overload(f)]
+                    if stubs:
+                        rec["overloads"] = [f"{name}({params(f, d.source, drop_first=False)})" for f in stubs]
                     plist = param_list(d.node, d.source, drop_first=False)
                     if informative(plist):
                         rec["params"] = plist
@@ -1418,6 +1634,10 @@ class Harvester:
                         rec["returns"] = ret
             if aliases:
                 rec["aliases"] = aliases[:MAX_ALIASES]
+            if name in self.pkg.deprecated_paths:
+                mark_deprecated(rec, self.pkg.deprecated_paths[name])
+            elif d is not None and d.deprecated is not None:
+                mark_deprecated(rec, deprecated_since(d.deprecated))
             rec["_def"] = d
             self.add(records, rec)
             if d is not None and d.kind in ("class", "enum"):
@@ -1434,7 +1654,8 @@ class Harvester:
             if "returns" not in rec and name in CURATED_RETURNS:
                 rec["returns"] = CURATED_RETURNS[name]
             ordered = {k: rec[k] for k in ("name", "kind", "target", "signature", "aliases", "docs", "returns",
-                                           "bases", "params") if k in rec}
+                                           "bases", "params", "overloads", "deprecated", "deprecated_since")
+                       if k in rec}
             out.append(ordered)
         return out
 
@@ -1471,6 +1692,14 @@ class Harvester:
                     plist = param_list(item, source, drop_first=(mk != "static"))
                     if informative(plist):
                         rec["params"] = plist
+                    stubs = [i for i in self._class_body(node.body) if isinstance(i, (ast.FunctionDef,
+                             ast.AsyncFunctionDef)) and i.name == item.name and is_overload(i)]
+                    if stubs:
+                        rec["overloads"] = [f"{full}({params(f, source, drop_first=(mk != 'static'))})"
+                                            for f in stubs]
+                notice = deprecation_notice(item)
+                if notice is not None:
+                    mark_deprecated(rec, deprecated_since(notice))
                 ret = self.method_returns(owner, node, item.name, cls_name)
                 if ret:
                     rec["returns"] = ret

@@ -54,6 +54,9 @@ pub struct Fact {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub deprecated: bool,
+    /// The version the package's own deprecation notice names, when it names one.
+    #[serde(default)]
+    pub deprecated_since: Option<String>,
     /// The qualified type a call gives (or an attribute holds), from the package's annotations.
     #[serde(default)]
     pub returns: Option<String>,
@@ -81,6 +84,10 @@ pub struct Operation {
     /// A short id: `matmul`, `softmax`, `all_reduce`.
     pub name: String,
     pub members: Vec<String>,
+    /// Where the members' defaults or conventions differ (`tf.nn.gelu` is exact by default,
+    /// `jax.nn.gelu` approximates), in our words; `catalog/tools/facts_check.py` asks for it.
+    #[serde(default)]
+    pub differences: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Clone, Default)]
@@ -304,7 +311,10 @@ fn fact_symbol(fact: &Fact, source: &str) -> Symbol<'static> {
         docs: owned(&fact.docs),
         aliases: fact.aliases.iter().map(owned).collect(),
         equivalents: Vec::new(),
-        deprecated: fact.deprecated.then(|| Cow::Owned(format!("Marked deprecated in {source}."))),
+        deprecated: fact.deprecated.then(|| match &fact.deprecated_since {
+            Some(since) => Cow::Owned(format!("Marked deprecated since {since} in {source}.")),
+            None => Cow::Owned(format!("Marked deprecated in {source}.")),
+        }),
         replacement: None,
         fix: None,
         returns: fact.returns.as_ref().map(owned),
