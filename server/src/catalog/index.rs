@@ -23,6 +23,8 @@ pub struct Record<'a> {
     pub system: u16,
     /// Equivalences are symmetric here: declared on either side, stored on both.
     pub equivalents: Vec<u32>,
+    /// Where the defaults or conventions of its equivalence groups differ, in our words.
+    pub differences: Option<String>,
 }
 
 /// The header line of a facts file (catalog/facts/*.jsonl).
@@ -236,7 +238,8 @@ fn read_curated<'a>(curated: &[CatalogFile<'a>], report: &mut BuildReport) -> Ta
     for (file_idx, file) in curated.iter().enumerate() {
         for symbol in &file.symbols {
             let names: Vec<&str> = std::iter::once(&symbol.name).chain(&symbol.aliases).map(|n| n.as_ref()).collect();
-            let record = Record { symbol: symbol.clone(), system: file_idx as u16, equivalents: Vec::new() };
+            let record =
+                Record { symbol: symbol.clone(), system: file_idx as u16, equivalents: Vec::new(), differences: None };
             table.push(record, names.into_iter());
             report.curated += 1;
         }
@@ -292,7 +295,8 @@ fn read_facts<'f>(
                 report.facts_without_system += 1;
                 continue;
             };
-            let record = Record { symbol: fact_symbol(fact, &source), system, equivalents: Vec::new() };
+            let record =
+                Record { symbol: fact_symbol(fact, &source), system, equivalents: Vec::new(), differences: None };
             table.push(record, std::iter::once(fact.name.as_str()).chain(fact.aliases.iter().map(String::as_str)));
             report.facts += 1;
         }
@@ -391,6 +395,13 @@ fn link_equivalents(
             .collect();
         for &a in &members {
             equivalents[a as usize].extend(members.iter().copied().filter(|&b| b != a));
+            if let Some(text) = &operation.differences {
+                let record = &mut sorted[a as usize];
+                record.differences = Some(match record.differences.take() {
+                    Some(prev) => format!("{prev} {text}"),
+                    None => text.clone(),
+                });
+            }
         }
     }
     for (record, mut list) in sorted.iter_mut().zip(equivalents) {

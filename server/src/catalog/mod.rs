@@ -286,6 +286,15 @@ impl Catalog {
         self.systems.iter().position(|s| s.id == id).map(|idx| idx as SystemIdx)
     }
 
+    /// Where the defaults or conventions of a symbol's equivalents differ from its own (the
+    /// equivalence groups' `differences`), for the hover.
+    pub fn differences(&self, idx: SymbolIdx) -> Option<String> {
+        match (idx as usize).checked_sub(Builtin.len()) {
+            None => Builtin.record(idx as usize).differences,
+            Some(_) => None,
+        }
+    }
+
     /// Symbols in other systems that do the same job, whichever side declared the equivalence.
     pub fn equivalents(&self, idx: SymbolIdx) -> Vec<SymbolIdx> {
         let mut res = match (idx as usize).checked_sub(Builtin.len()) {

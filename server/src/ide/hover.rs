@@ -81,6 +81,9 @@ pub fn reference_markdown(reference: &Reference, catalog: &Catalog, code_lang: &
                     .collect();
                 out.push_str(&items.join(" · "));
                 out.push('\n');
+                if let Some(differences) = catalog.differences(idx) {
+                    let _ = writeln!(out, "\n*Not quite the same:* {}", esc(&differences));
+                }
             }
             if let (Some(system), "module") = (reference.system, symbol.kind.as_ref()) {
                 // A module used in code (`nn`, `F`, `jnp`): its entry, then its system's card.
@@ -223,6 +226,18 @@ mod tests {
             "import torch.nn.functional as F\ny = F.so$0ftmax(x, dim=-1)\n",
             "**torch.nn.functional.softmax** · function · PyTorch",
             &["```python\ntorch.nn.functional.softmax(", "[Documentation](https://"],
+        );
+    }
+
+    #[test]
+    fn equivalents_say_where_their_defaults_differ() {
+        check(
+            "a.py",
+            "import jax
+y = jax.nn.ge$0lu(x)
+",
+            "**jax.nn.gelu** · function · JAX",
+            &["**Equivalents:**", "*Not quite the same:* The default formula differs"],
         );
     }
 
